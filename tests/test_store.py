@@ -1,0 +1,73 @@
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from zbot.store import MIGRATIONS_DIR, Store, migration_files
+
+
+async def test_migrates_an_empty_database_to_the_latest_version(tmp_path: Path):
+    store = await Store.open(tmp_path / "new.sqlite3")
+    try:
+        assert await store.schema_version() == len(migration_files()) >= 2
+        rows = await store.query("PRAGMA journal_mode")
+        assert rows[0][0] == "wal"
+        columns = {row[1] for row in await store.query("PRAGMA table_info(generations)")}
+        assert {"user_id", "guild_id", "channel_id", "prompt", "seed", "width", "height", "steps", "status",
+                "error", "created_at", "started_at", "finished_at", "render_s", "message_id"} <= columns
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("start", range(1, len(migration_files())))
+async def test_migrates_from_each_earlier_version_keeping_rows(tmp_path: Path, start: int):
+    path = tmp_path / "old.sqlite3"
+    old = await Store.open(path, migrate_to=start)
+    assert await old.schema_version() == start
+    row_id = await old.record(user_id=7, prompt="a fox", status="done", seed=1, width=64, height=64, steps=8)
+    await old.close()
+
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == len(migration_files())
+        kept = await store.get(row_id)
+        assert kept is not None and kept.prompt == "a fox" and kept.user_id == 7
+        indexes = {row[0] for row in await store.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "generations_user_created" in indexes
+    finally:
+        await store.close()
+
+
+async def test_a_failing_migration_changes_nothing(tmp_path: Path):
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        (migrations / path.name).write_text(path.read_text())
+    broken = len(migration_files()) + 1
+    (migrations / f"{broken:04d}_broken.sql").write_text(
+        "ALTER TABLE generations ADD COLUMN note TEXT;\nTHIS IS NOT SQL;\n")
+    with pytest.raises(sqlite3.OperationalError):
+        await Store.open(tmp_path / "db.sqlite3", migrations=migrations)
+    store = await Store.open(tmp_path / "db.sqlite3")  # the real migrations: stopped before the broken one
+    try:
+        assert await store.schema_version() == broken - 1
+        columns = {row[1] for row in await store.query("PRAGMA table_info(generations)")}
+        assert "note" not in columns
+    finally:
+        await store.close()
+
+
+def test_migration_numbers_must_not_skip(tmp_path: Path):
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
+    (tmp_path / "0003_c.sql").write_text("SELECT 1;")
+    with pytest.raises(RuntimeError, match="out of sequence"):
+        migration_files(tmp_path)
+
+
+async def test_requeue_running_puts_interrupted_jobs_back(store: Store):
+    running = await store.record(user_id=1, prompt="p", status="running", started_at=5.0)
+    done = await store.record(user_id=1, prompt="p", status="done")
+    assert await store.requeue_running() == 1
+    assert (await store.get(running)).status == "queued"
+    assert (await store.get(done)).status == "done"
+    assert [g.id for g in await store.unfinished()] == [running]

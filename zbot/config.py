@@ -1,0 +1,161 @@
+"""Settings: every knob is a ZBOT_* environment variable (or a line in .env).
+
+Lists are comma-separated (`ZBOT_ADMIN_IDS=123,456`); maps are JSON. Names are a public
+interface: users' .env files depend on them, so rename nothing once released.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SEED_LIMIT = 2**32
+MIN_STEPS, MAX_STEPS = 1, 50
+
+# Named sizes around one megapixel, each side a multiple of 16 (the pipeline's requirement).
+DEFAULT_SIZES: dict[str, str] = {
+    "square": "1024x1024",
+    "portrait": "864x1152",
+    "landscape": "1152x864",
+    "tall": "720x1280",
+    "wide": "1280x720",
+}
+
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+_WINDOW_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|week)s?\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Window:
+    """At most `limit` images per `seconds`, e.g. 5/minute."""
+
+    limit: int
+    seconds: int
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_windows(text: str) -> tuple[Window, ...]:
+    """Parse "5/minute,100/day" (also "5 per minute", "10/6 hours") into windows."""
+    windows = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = _WINDOW_RE.match(part)
+        if not match:
+            raise ValueError(f"{part!r} is not a rate like 5/minute or 100/day")
+        limit, count, unit = int(match[1]), int(match[2] or 1), match[3].lower()
+        if limit < 1 or count < 1:
+            raise ValueError(f"{part!r} must allow at least 1 image per window")
+        windows.append(Window(limit, count * _UNIT_SECONDS[unit], part))
+    return tuple(windows)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not WIDTHxHEIGHT")
+    width, height = int(match[1]), int(match[2])
+    if width % 16 or height % 16 or not (16 <= width <= 2048 and 16 <= height <= 2048):
+        raise ValueError(f"{text!r}: each side must be a multiple of 16 between 16 and 2048")
+    return width, height
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+def _json_map(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else {}
+    return value
+
+
+class Settings(BaseSettings):
+    """All of zbot's configuration. See .env.example for every field with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="ZBOT_", env_file=".env", extra="ignore")
+
+    # The model
+    model: str = Field("Tongyi-MAI/Z-Image-Turbo", description="ModelScope model id, or a local directory "
+                       "holding a diffusers-format Z-Image pipeline.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="Weights' precision; auto is bf16 on cuda, fp32 on cpu.")
+    steps: int = Field(8, ge=MIN_STEPS, le=MAX_STEPS, description="Transformer forwards per image "
+                       "(8 is the model's distilled schedule).")
+    sizes: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_SIZES),
+        description='Named sizes offered to users, JSON {"name": "WIDTHxHEIGHT"}; the first is the default.')
+
+    # Storage and limits
+    database: Path = Field(Path("zbot.sqlite3"), description="SQLite file: jobs, history and limits.")
+    rate_limits: Annotated[tuple[Window, ...], NoDecode] = Field(
+        default_factory=lambda: parse_windows("5/minute,100/day"),
+        description="Per-user windows, comma-separated, e.g. 5/minute,100/day. Empty for none.")
+    max_pending_per_user: int = Field(2, ge=1, description="Unfinished jobs a user may have at once.")
+    queue_size: int = Field(100, ge=1, description="Unfinished jobs the whole queue may hold.")
+    max_prompt_chars: int = Field(1000, ge=1, le=10000, description="Longest prompt accepted.")
+    admin_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="User ids exempt from limits who may see /stats, comma-separated.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+
+    # Discord
+    discord_token: SecretStr | None = Field(None, description="The bot's token (Developer Portal > Bot).")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _windows(cls, value: Any) -> Any:
+        return parse_windows(value) if isinstance(value, str) else value
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _sizes(cls, value: Any) -> Any:
+        sizes = _json_map(value)
+        if not isinstance(sizes, dict) or not sizes:
+            raise ValueError('must be a JSON object like {"square": "1024x1024"}')
+        for text in sizes.values():
+            parse_size(str(text))
+        return sizes
+
+    @property
+    def size_table(self) -> dict[str, tuple[int, int]]:
+        return {name: parse_size(text) for name, text in self.sizes.items()}
+
+    @property
+    def default_size(self) -> str:
+        return next(iter(self.sizes))
+
+
+class SettingsError(Exception):
+    """A bad setting, already phrased as one line that names the variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's report into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = first["msg"].removeprefix("Value error, ")
+        given = first.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
+        raise SettingsError(f"bad setting ZBOT_{field.upper()}: {message}{shown}") from None

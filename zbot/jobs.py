@@ -1,0 +1,148 @@
+"""Plain values that flow between the front ends and the core. Nothing here knows Discord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class DrawRequest:
+    """What someone asked for, before validation. seed/steps None mean "pick for me"."""
+
+    user_id: int
+    prompt: str
+    size: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    source: str = "discord"
+    guild_id: int | None = None
+    channel_id: int | None = None
+    interaction_id: int | None = None
+    parent_id: int | None = None  # the generation this one rerolls
+    is_admin: bool = False
+    # The windows that apply to this user (role tiers); None means the configured default.
+    rate_limits: tuple | None = None
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """A validated job, everything the renderer needs and nothing else."""
+
+    job_id: int
+    prompt: str
+    seed: int
+    width: int
+    height: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished image: PNG bytes and how it was made."""
+
+    job_id: int
+    png: bytes
+    seed: int
+    width: int
+    height: int
+    steps: int
+    prompt: str
+    render_s: float
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    job_id: int
+    step: int
+    steps: int
+
+
+@dataclass
+class Generation:
+    """One row of the generations table."""
+
+    id: int
+    source: str
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    prompt: str
+    seed: int | None
+    size: str | None
+    width: int | None
+    height: int | None
+    steps: int | None
+    status: Status
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    render_s: float | None
+    parent_id: int | None
+    interaction_id: int | None
+    message_id: int | None
+    extra: dict = field(default_factory=dict)
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+class Refused(Exception):
+    """A request the bot declines; `message` is the short sentence shown to the user."""
+
+    kind = "refused"
+
+    def __init__(self, message: str, retry_at: datetime | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_at = retry_at
+
+    def sentence(self, when=lambda at: at.strftime("at %H:%M:%S UTC")) -> str:
+        """The whole refusal; `when` renders the retry time (Discord shows it as "in 40 seconds")."""
+        if self.retry_at is None:
+            return self.message
+        return f"{self.message} Try again {when(self.retry_at)}."
+
+
+class BadInput(Refused):
+    kind = "bad_input"
+
+
+class RateLimited(Refused):
+    kind = "rate_limited"
+
+
+class TooManyPending(Refused):
+    kind = "too_many_pending"
+
+
+class QueueFull(Refused):
+    kind = "queue_full"
+
+
+class NotReady(Refused):
+    kind = "not_ready"
+
+
+class RenderFailed(Exception):
+    """A render that raised; `reason` is safe to show to the user."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ShuttingDown(Exception):
+    """The executor stopped before this job ran; the job stays queued in the database."""

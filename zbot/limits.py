@@ -1,0 +1,107 @@
+"""Per-user limits kept in SQLite: the check and the reservation are one transaction.
+
+A request counts against a window from the moment it is admitted (queued, running or done); failed
+and rejected rows never count. Admins skip the per-user limits but not the queue bound, which
+protects the machine rather than sharing it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .config import Window
+from .jobs import QueueFull, RateLimited, Refused, Status, TooManyPending, utc
+from .store import Store
+
+_COUNTED = "('queued', 'running', 'done')"
+
+
+@dataclass(frozen=True)
+class Policy:
+    windows: tuple[Window, ...]
+    max_pending: int
+    queue_size: int
+
+
+@dataclass(frozen=True)
+class WindowUsage:
+    window: Window
+    used: int
+    remaining: int
+    resets_at: float | None  # when the oldest counted image leaves the window
+
+
+@dataclass(frozen=True)
+class Quota:
+    windows: list[WindowUsage]
+    pending: int
+    max_pending: int
+
+
+async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float, exempt: bool = False,
+                queue_retry_s: float = 60.0) -> int:
+    """Insert `row` as a queued generation if every limit allows it, else record it as rejected
+    and raise the Refused that says why. Returns the new generation's id."""
+    user_id = row["user_id"]
+    async with store.transaction() as conn:
+        refusal = None
+        if not exempt:
+            refusal = await _user_refusal(store, conn, policy, user_id, now)
+        if refusal is None:
+            depth = await store.scalar(conn, "SELECT count(*) FROM generations WHERE status IN ('queued', 'running')")
+            if depth >= policy.queue_size:
+                refusal = QueueFull(f"The queue is full ({policy.queue_size} images waiting).",
+                                    utc(now + queue_retry_s))
+        if refusal is None:
+            return await store.insert(conn, **row, status=Status.QUEUED.value, created_at=now)
+        await store.insert(conn, **row, status=Status.REJECTED.value, error=refusal.message, created_at=now)
+    raise refusal
+
+
+async def _user_refusal(store: Store, conn, policy: Policy, user_id: int, now: float) -> Refused | None:
+    pending = await store.scalar(
+        conn, "SELECT count(*) FROM generations WHERE user_id = ? AND status IN ('queued', 'running')", (user_id,))
+    if pending >= policy.max_pending:
+        noun = "image" if policy.max_pending == 1 else "images"
+        return TooManyPending(f"You already have {pending} {noun} in the queue, the most allowed at once; "
+                              "send another when one is finished.")
+    for window in policy.windows:
+        times = await _counted_since(store, conn, user_id, now - window.seconds)
+        if len(times) >= window.limit:
+            # The user may go again once enough of the oldest counted images leave the window.
+            frees_at = times[len(times) - window.limit] + window.seconds
+            return RateLimited(f"You've reached your limit of {_per(window)}.", utc(frees_at))
+    return None
+
+
+async def _counted_since(store: Store, conn, user_id: int, since: float) -> list[float]:
+    return await store.column(
+        conn, f"SELECT created_at FROM generations WHERE user_id = ? AND created_at > ? AND status IN {_COUNTED} "
+              "ORDER BY created_at", (user_id, since))
+
+
+async def quota(store: Store, policy: Policy, user_id: int, *, now: float) -> Quota:
+    """What the user has left in each window, and how many of their jobs are unfinished."""
+    usages = []
+    conn = store.connection
+    for window in policy.windows:
+        times = await _counted_since(store, conn, user_id, now - window.seconds)
+        resets = times[0] + window.seconds if times else None
+        usages.append(WindowUsage(window, len(times), max(0, window.limit - len(times)), resets))
+    pending = await store.scalar(
+        conn, "SELECT count(*) FROM generations WHERE user_id = ? AND status IN ('queued', 'running')", (user_id,))
+    return Quota(usages, pending, policy.max_pending)
+
+
+def _per(window: Window) -> str:
+    span = timedelta(seconds=window.seconds)
+    units = [(86400 * 7, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
+    for size, name in units:
+        if span.total_seconds() % size == 0:
+            count = int(span.total_seconds() // size)
+            per = name if count == 1 else f"{count} {name}s"
+            noun = "image" if window.limit == 1 else "images"
+            return f"{window.limit} {noun} per {per}"
+    return window.text
