@@ -1,0 +1,83 @@
+"""Shared fixtures: a fresh database per test, a tiny model built once per session, a fake renderer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from zbot.config import Settings
+from zbot.store import Store
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # Keep a developer's own .env and ZBOT_* variables out of the tests.
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("ZBOT_"):
+            monkeypatch.delenv(name)
+    return Settings(database=tmp_path / "zbot.sqlite3", sizes={"square": "64x64", "wide": "96x64"})
+
+
+@pytest.fixture
+async def store(settings: Settings):
+    store = await Store.open(settings.database)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from zbot.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+class FakeRenderer:
+    """Stands in for the GPU: records what ran, on which thread, and can be told to fail or wait."""
+
+    def __init__(self, delay: float = 0.0, fail_prompts: tuple[str, ...] = ()):
+        self.delay = delay
+        self.fail_prompts = fail_prompts
+        self.loaded = False
+        self.ran: list[int] = []
+        self.threads: set[int] = set()
+        self.active = 0
+        self.max_active = 0
+        self.recovered = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        self.loaded = True
+
+    def render(self, spec, on_step):
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            self.threads.add(threading.get_ident())
+            self.gate.wait(10)
+            for step in range(spec.steps):
+                time.sleep(self.delay / max(1, spec.steps))
+                on_step(step + 1, spec.steps)
+            if spec.prompt in self.fail_prompts:
+                raise RuntimeError("boom")
+            self.ran.append(spec.job_id)
+            return Image.new("RGB", (spec.width, spec.height), (spec.seed % 256, 0, 0))
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def recover(self) -> None:
+        self.recovered += 1
+
+
+@pytest.fixture
+def fake_renderer() -> FakeRenderer:
+    return FakeRenderer()

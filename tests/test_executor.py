@@ -1,0 +1,152 @@
+import asyncio
+import threading
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import FakeRenderer
+from zbot.executor import Executor
+from zbot.imaging import encode_png
+from zbot.jobs import RenderFailed, RenderSpec, ShuttingDown
+
+
+def spec(job_id: int, prompt: str = "a fox", steps: int = 4) -> RenderSpec:
+    return RenderSpec(job_id, prompt, seed=job_id, width=16, height=16, steps=steps)
+
+
+@pytest.fixture
+async def running():
+    started = []
+
+    async def start(renderer, encode=encode_png):
+        executor = Executor([renderer], encode)
+        executor.start()
+        await executor.wait_ready()
+        started.append(executor)
+        return executor
+
+    yield start
+    for executor in started:
+        await executor.shutdown(timeout=10)
+
+
+async def test_jobs_run_one_at_a_time_in_arrival_order_on_one_thread(running):
+    renderer = FakeRenderer(delay=0.01)
+    executor = await running(renderer)
+    futures = [executor.submit(spec(i)) for i in range(1, 11)]
+    results = await asyncio.gather(*futures)
+    assert renderer.ran == list(range(1, 11))
+    assert [r.job_id for r in results] == list(range(1, 11))
+    assert renderer.max_active == 1
+    assert len(renderer.threads) == 1 and threading.get_ident() not in renderer.threads
+    assert all(r.png.startswith(b"\x89PNG") for r in results)
+
+
+async def test_a_failing_render_fails_that_job_and_the_next_one_runs(running):
+    renderer = FakeRenderer(fail_prompts=("bad",))
+    executor = await running(renderer)
+    bad = executor.submit(spec(1, "bad"))
+    good = executor.submit(spec(2, "good"))
+    with pytest.raises(RenderFailed, match="renderer failed"):
+        await bad
+    assert (await good).job_id == 2
+    assert renderer.recovered == 1
+
+
+async def test_out_of_memory_is_reported_as_such(running):
+    class OutOfMemory(FakeRenderer):
+        def render(self, spec, on_step):
+            if spec.job_id == 1:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+            return super().render(spec, on_step)
+
+    renderer = OutOfMemory()
+    executor = await running(renderer)
+    first, second = executor.submit(spec(1)), executor.submit(spec(2))
+    with pytest.raises(RenderFailed, match="ran out of memory"):
+        await first
+    assert (await second).job_id == 2 and renderer.recovered == 1
+
+
+async def test_progress_arrives_on_the_event_loop_for_each_step(running):
+    executor = await running(FakeRenderer())
+    seen = []
+    loop_thread = threading.get_ident()
+    await executor.submit(spec(1, steps=5), on_progress=lambda p: seen.append((p.step, threading.get_ident())))
+    await asyncio.sleep(0)
+    assert [step for step, _ in seen] == [1, 2, 3, 4, 5]
+    assert {thread for _, thread in seen} == {loop_thread}
+
+
+async def test_positions_and_eta_follow_the_queue(running):
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    executor = await running(renderer)
+    futures = [executor.submit(spec(i)) for i in (1, 2, 3)]
+    while executor.position(1) != 0:
+        await asyncio.sleep(0.01)
+    assert [executor.position(i) for i in (1, 2, 3)] == [0, 1, 2]
+    assert executor.eta(1) <= executor.eta(2) < executor.eta(3)
+    assert executor.depth == 3
+    renderer.gate.set()
+    await asyncio.gather(*futures)
+    assert executor.position(1) is None and executor.eta(3) is None
+
+
+async def test_encoding_happens_off_the_gpu_thread_while_the_next_job_renders(running):
+    renderer = FakeRenderer()
+    encode_threads, encode_started = set(), threading.Event()
+    release = threading.Event()
+
+    def slow_encode(image: Image.Image) -> bytes:
+        encode_threads.add(threading.get_ident())
+        encode_started.set()
+        release.wait(10)
+        return encode_png(image)
+
+    executor = await running(renderer, slow_encode)
+    first, second = executor.submit(spec(1)), executor.submit(spec(2))
+    await asyncio.to_thread(encode_started.wait, 10)
+    # The first image is still being encoded, yet the GPU thread has already rendered the second.
+    for _ in range(200):
+        if renderer.ran == [1, 2]:
+            break
+        await asyncio.sleep(0.01)
+    assert renderer.ran == [1, 2]
+    release.set()
+    await asyncio.gather(first, second)
+    assert encode_threads.isdisjoint(renderer.threads)
+
+
+async def test_shutdown_finishes_the_running_job_and_hands_back_the_queued_ones():
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    executor = Executor([renderer], encode_png)
+    executor.start()
+    futures = [executor.submit(spec(i)) for i in (1, 2, 3)]
+    while executor.position(1) != 0:
+        await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(executor.shutdown(timeout=10))
+    await asyncio.sleep(0.05)
+    renderer.gate.set()
+    abandoned = await stopping
+    assert [s.job_id for s in abandoned] == [2, 3]
+    assert (await futures[0]).job_id == 1
+    for future in futures[1:]:
+        with pytest.raises(ShuttingDown):
+            await future
+    with pytest.raises(ShuttingDown):
+        executor.submit(spec(4))
+
+
+async def test_a_model_that_fails_to_load_is_reported():
+    class Broken(FakeRenderer):
+        def load(self):
+            raise FileNotFoundError("no weights")
+
+    executor = Executor([Broken()], encode_png)
+    executor.start()
+    with pytest.raises(FileNotFoundError):
+        await asyncio.wait_for(executor.wait_ready(), 5)
+    await executor.shutdown(timeout=5)

@@ -1,0 +1,103 @@
+import asyncio
+import time
+
+import pytest
+
+from conftest import FakeRenderer
+from zbot.app import open_core
+from zbot.jobs import BadInput, DrawRequest, RenderFailed, ShuttingDown
+from zbot.usage import usage_report
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(prompt=""), "prompt is empty"),
+    (dict(prompt="   \n\t "), "prompt is empty"),
+    (dict(prompt="x" * 1001), "most allowed is 1000"),
+    (dict(seed=-1), "from 0 to 4294967295"),
+    (dict(seed=2**32), "from 0 to 4294967295"),
+    (dict(size="huge"), "choose one of: square, wide"),
+    (dict(steps=0), "between 1 and 50"),
+    (dict(steps=51), "between 1 and 50"),
+])
+async def test_bad_input_is_refused_and_never_reaches_the_queue(settings, changes, message):
+    renderer = FakeRenderer()
+    async with open_core(settings, [renderer]) as core:
+        request = DrawRequest(**{**dict(user_id=1, prompt="a fox"), **changes})
+        with pytest.raises(BadInput, match=message):
+            await core.service.submit(request)
+        assert core.executor.depth == 0
+        rows = await core.store.query("SELECT status, error FROM generations")
+        assert [tuple(r) for r in rows] == [("rejected", rows[0][1])] and message.split()[-1] in rows[0][1]
+    assert renderer.ran == []
+
+
+async def test_a_draw_is_recorded_from_queued_to_done(settings):
+    async with open_core(settings, [FakeRenderer()]) as core:
+        ticket = await core.service.submit(DrawRequest(user_id=5, prompt="  a fox  ", seed=42, guild_id=9,
+                                                       channel_id=10, size="wide"))
+        result = await ticket.result()
+        await core.service.drain()
+        row = await core.store.get(ticket.job_id)
+    assert (result.seed, result.width, result.height, result.prompt) == (42, 96, 64, "a fox")
+    assert row.status == "done" and row.seed == 42 and row.size == "wide" and row.steps == 8
+    assert row.created_at <= row.started_at <= row.finished_at and row.render_s >= 0
+    assert (row.guild_id, row.channel_id) == (9, 10)
+
+
+async def test_a_random_seed_is_drawn_and_returned(settings):
+    async with open_core(settings, [FakeRenderer()]) as core:
+        seeds = set()
+        for _ in range(3):
+            ticket = await core.service.submit(DrawRequest(user_id=0, prompt="p", is_admin=True))
+            seeds.add((await ticket.result()).seed)
+    assert len(seeds) == 3 and all(0 <= s < 2**32 for s in seeds)
+
+
+async def test_a_failed_render_is_recorded_with_its_reason(settings):
+    async with open_core(settings, [FakeRenderer(fail_prompts=("bad",))]) as core:
+        ticket = await core.service.submit(DrawRequest(user_id=1, prompt="bad"))
+        with pytest.raises(RenderFailed):
+            await ticket.result()
+        await core.service.drain()
+        row = await core.store.get(ticket.job_id)
+    assert row.status == "failed" and "renderer failed" in row.error
+
+
+async def test_shutdown_leaves_queued_jobs_queued_in_the_database(settings):
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    async with open_core(settings, [renderer]) as core:
+        tickets = [await core.service.submit(DrawRequest(user_id=u, prompt="p")) for u in (1, 2, 3)]
+        while tickets[0].position() != 0:
+            await asyncio.sleep(0.01)
+        asyncio.get_running_loop().call_later(0.1, renderer.gate.set)
+    await tickets[0].result()
+    for ticket in tickets[1:]:
+        with pytest.raises(ShuttingDown):
+            await ticket.result()
+    from zbot.store import Store
+
+    store = await Store.open(settings.database)
+    statuses = [(await store.get(t.job_id)).status for t in tickets]
+    await store.close()
+    assert statuses == ["done", "queued", "queued"]
+
+
+async def test_usage_report_counts_and_percentiles(settings):
+    async with open_core(settings, [FakeRenderer(fail_prompts=("bad",))]) as core:
+        for user, prompt in [(1, "a"), (1, "b"), (2, "c"), (2, "bad")]:
+            ticket = await core.service.submit(DrawRequest(user_id=user, prompt=prompt))
+            try:
+                await ticket.result()
+            except RenderFailed:
+                pass
+        with pytest.raises(BadInput):
+            await core.service.submit(DrawRequest(user_id=3, prompt=""))
+        await core.service.drain()
+        report = await usage_report(core.store, now=time.time())
+        one = await usage_report(core.store, now=time.time(), user_id=2)
+    assert report.images == 3 and report.by_status["failed"] == 1 and report.by_status["rejected"] == 1
+    assert report.images_24h == 3 and report.render.count == 3 and report.wait.p95 >= report.wait.median >= 0
+    assert [(u.user_id, u.done, u.failed) for u in report.top_users][:2] == [(1, 2, 0), (2, 1, 1)]
+    assert len(report.per_day) == 1 and report.per_day[0][1] == 3
+    assert one.images == 1 and one.by_status == {"done": 1, "failed": 1}

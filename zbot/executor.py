@@ -1,0 +1,249 @@
+"""The GPU executor: worker threads that each own one renderer, fed from one queue in arrival order.
+
+The shape is datasette's write thread: jobs arrive on a queue, results go back to the event loop with
+`call_soon_threadsafe`, a future the caller gave up on is skipped, shutdown is a flag plus a join.
+With one GPU there is one worker, so its thread is the pipeline's only caller. Encoding the image
+runs on a separate thread so the GPU starts the next job while the last image is still being encoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .jobs import Progress, RenderFailed, RenderSpec, Result, ShuttingDown
+
+log = logging.getLogger(__name__)
+
+
+class Renderer(Protocol):
+    """What a worker runs. `render` returns an image object that `encode` turns into bytes."""
+
+    def load(self) -> None: ...
+
+    def render(self, spec: RenderSpec, on_step: Callable[[int, int], None]) -> Any: ...
+
+    def recover(self) -> None:
+        """Called after a failed render: free what the failure left behind (cached GPU memory)."""
+
+
+@dataclass
+class _Job:
+    spec: RenderSpec
+    future: asyncio.Future
+    on_progress: Callable[[Progress], None] | None
+    on_start: Callable[[float], None] | None
+    submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short reason safe to show a user (no traceback, no paths)."""
+    name = type(exc).__name__
+    if name == "OutOfMemoryError" or "out of memory" in str(exc).lower():
+        return "the GPU ran out of memory"
+    return f"the renderer failed ({name})"
+
+
+class Executor:
+    def __init__(self, renderers: list[Renderer], encode: Callable[[Any], bytes], *,
+                 default_render_s: float = 1.0, history: int = 20):
+        if not renderers:
+            raise ValueError("an executor needs at least one renderer")
+        self._renderers = renderers
+        self._encode = encode
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._running: dict[int, _Job] = {}
+        self._cond = threading.Condition()
+        self._closing = False
+        self._threads: list[threading.Thread] = []
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zbot-encode")
+        self._render_times: collections.deque[float] = collections.deque(maxlen=history)
+        self._default_render_s = default_render_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loaded = 0
+        self.load_error: BaseException | None = None
+        self.ready = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers; each loads its renderer first. Jobs submitted meanwhile wait."""
+        self._loop = asyncio.get_running_loop()
+        for index, renderer in enumerate(self._renderers):
+            thread = threading.Thread(target=self._work, args=(renderer,), name=f"zbot-gpu-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    async def wait_ready(self) -> None:
+        await self.ready.wait()
+        if self.load_error is not None:
+            raise self.load_error
+
+    async def shutdown(self, timeout: float = 120.0) -> list[RenderSpec]:
+        """Stop taking jobs, let running ones finish, and hand back the ones that never started."""
+        with self._cond:
+            self._closing = True
+            abandoned = list(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        for job in abandoned:
+            self._settle(job, error=ShuttingDown())
+        await asyncio.to_thread(self._join, timeout)
+        await asyncio.to_thread(self._encoder.shutdown, wait=True)
+        return [job.spec for job in abandoned]
+
+    def _join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # -- the asyncio side -----------------------------------------------------------------------
+
+    def submit(self, spec: RenderSpec, *, on_progress: Callable[[Progress], None] | None = None,
+               on_start: Callable[[float], None] | None = None) -> asyncio.Future:
+        """Queue a job; the future resolves to a Result or raises RenderFailed/ShuttingDown.
+        The callbacks run on the event loop."""
+        assert self._loop is not None, "start() the executor first"
+        job = _Job(spec, self._loop.create_future(), on_progress, on_start)
+        with self._cond:
+            if self._closing:
+                raise ShuttingDown()
+            self._queue.append(job)
+            self._cond.notify()
+        return job.future
+
+    @property
+    def workers(self) -> int:
+        return len(self._renderers)
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting plus jobs running."""
+        with self._cond:
+            return len(self._queue) + len(self._running)
+
+    @property
+    def mean_render_s(self) -> float:
+        times = list(self._render_times)
+        return sum(times) / len(times) if times else self._default_render_s
+
+    def position(self, job_id: int) -> int | None:
+        """0 while the job runs, 1 if it is next, 2 after that...; None once it is finished."""
+        with self._cond:
+            if job_id in self._running:
+                return 0
+            for index, job in enumerate(self._queue):
+                if job.spec.job_id == job_id:
+                    return index + 1
+        return None
+
+    def eta(self, job_id: int) -> float | None:
+        """Seconds until the job is likely finished: its place in the queue times the recent mean."""
+        mean = self.mean_render_s
+        with self._cond:
+            running = self._running.get(job_id)
+            if running is not None:
+                return max(0.0, mean - (time.time() - (running.started_at or time.time())))
+            for index, job in enumerate(self._queue):
+                if job.spec.job_id == job_id:
+                    return (index // self.workers + 1) * mean + self._soonest_free(mean)
+        return None
+
+    def _soonest_free(self, mean: float) -> float:
+        if len(self._running) < self.workers:
+            return 0.0
+        now = time.time()
+        return min(max(0.0, mean - (now - (job.started_at or now))) for job in self._running.values())
+
+    # -- the worker threads ---------------------------------------------------------------------
+
+    def _work(self, renderer: Renderer) -> None:
+        try:
+            renderer.load()
+        except BaseException as exc:  # a model that won't load: fail loudly, keep nothing queued forever
+            log.exception("the model failed to load")
+            self.load_error = exc
+            self._call(self.ready.set)
+            return
+        with self._cond:
+            self._loaded += 1
+            if self._loaded == len(self._renderers):
+                self._call(self.ready.set)
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                job = self._queue.popleft()
+                if job.future.cancelled():
+                    continue  # its awaiter gave up; nothing to do
+                job.started_at = time.time()
+                self._running[job.spec.job_id] = job
+            self._run(renderer, job)
+
+    def _run(self, renderer: Renderer, job: _Job) -> None:
+        if job.on_start is not None:
+            self._call(job.on_start, job.started_at)
+
+        def on_step(step: int, steps: int) -> None:
+            if job.on_progress is not None:
+                self._call(job.on_progress, Progress(job.spec.job_id, step, steps))
+
+        began = time.perf_counter()
+        try:
+            image = renderer.render(job.spec, on_step)
+        except Exception as exc:
+            log.exception("job %s failed to render", job.spec.job_id)
+            try:
+                renderer.recover()
+            except Exception:
+                log.exception("recovering after a failed render failed too")
+            self._finish(job)
+            self._settle(job, error=RenderFailed(describe_failure(exc)))
+            return
+        render_s = time.perf_counter() - began
+        self._render_times.append(render_s)
+        self._finish(job)
+        # Encode on another thread: this one goes straight back to the GPU for the next job.
+        self._encoder.submit(self._encode_and_settle, job, image, render_s)
+
+    def _finish(self, job: _Job) -> None:
+        with self._cond:
+            self._running.pop(job.spec.job_id, None)
+
+    def _encode_and_settle(self, job: _Job, image: Any, render_s: float) -> None:
+        try:
+            png = self._encode(image)
+        except Exception as exc:
+            log.exception("job %s failed to encode", job.spec.job_id)
+            self._settle(job, error=RenderFailed(f"the image could not be encoded ({type(exc).__name__})"))
+            return
+        spec = job.spec
+        wait_s = (job.started_at or job.submitted_at) - job.submitted_at
+        self._settle(job, result=Result(spec.job_id, png, spec.seed, spec.width, spec.height, spec.steps,
+                                        spec.prompt, render_s, wait_s))
+
+    def _settle(self, job: _Job, *, result: Result | None = None, error: BaseException | None = None) -> None:
+        def settle() -> None:
+            if job.future.done():
+                return  # the awaiter was cancelled; nothing to do
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+
+        self._call(settle)
+
+    def _call(self, fn: Callable, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)

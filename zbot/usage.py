@@ -1,0 +1,87 @@
+"""Usage questions answered from the generations table: totals, per user, per day, latencies."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Latency:
+    count: int
+    median: float | None
+    p95: float | None
+
+    @classmethod
+    def of(cls, values: list[float]) -> Latency:
+        if not values:
+            return cls(0, None, None)
+        values = sorted(values)
+        p95 = values[0] if len(values) == 1 else statistics.quantiles(values, n=20, method="inclusive")[18]
+        return cls(len(values), statistics.median(values), p95)
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    user_id: int
+    done: int
+    failed: int
+    rejected: int
+    last_at: float | None
+
+
+@dataclass
+class UsageReport:
+    user_id: int | None
+    by_status: dict[str, int]
+    images_24h: int
+    images_7d: int
+    wait: Latency
+    render: Latency
+    top_users: list[UserUsage] = field(default_factory=list)
+    per_day: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def images(self) -> int:
+        return self.by_status.get("done", 0)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_status.values())
+
+
+async def usage_report(store: Store, *, now: float, user_id: int | None = None, top: int = 10,
+                       days: int = 30) -> UsageReport:
+    """Everything /stats and `zbot stats` show; restricted to one user when `user_id` is given."""
+    where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("WHERE 1", [])
+    by_status = {row[0]: row[1] for row in await store.query(
+        f"SELECT status, count(*) FROM generations {where} GROUP BY status", params)}
+
+    async def done_since(seconds: float) -> int:
+        rows = await store.query(
+            f"SELECT count(*) FROM generations {where} AND status = 'done' AND created_at > ?",
+            [*params, now - seconds])
+        return rows[0][0]
+
+    timings = await store.query(
+        f"SELECT started_at - created_at, render_s FROM generations {where} AND status = 'done' "
+        "AND created_at > ? AND started_at IS NOT NULL", [*params, now - days * 86400])
+    users = await store.query(
+        f"""SELECT user_id, sum(status = 'done'), sum(status = 'failed'), sum(status = 'rejected'),
+                   max(created_at) FROM generations {where}
+            GROUP BY user_id ORDER BY sum(status = 'done') DESC, user_id LIMIT ?""", [*params, top])
+    per_day = await store.query(
+        f"""SELECT date(created_at, 'unixepoch') AS day, count(*) FROM generations {where}
+            AND status = 'done' AND created_at > ? GROUP BY day ORDER BY day""", [*params, now - days * 86400])
+    return UsageReport(
+        user_id=user_id,
+        by_status=by_status,
+        images_24h=await done_since(86400),
+        images_7d=await done_since(7 * 86400),
+        wait=Latency.of([row[0] for row in timings]),
+        render=Latency.of([row[1] for row in timings if row[1] is not None]),
+        top_users=[UserUsage(*row) for row in users],
+        per_day=[(row[0], row[1]) for row in per_day],
+    )
