@@ -26,7 +26,8 @@ class Core:
 
 
 def make_renderers(settings: Settings) -> list[Renderer]:
-    return [Engine(settings.model, device=settings.device, dtype=settings.dtype)]
+    return [Engine(settings.model, device=settings.device, dtype=settings.dtype, compile=settings.compile,
+                   quantize=settings.quantize, offload=settings.offload, compile_cache=settings.compile_cache)]
 
 
 @asynccontextmanager

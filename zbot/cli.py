@@ -43,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # diffusers and transformers print loading bars and advice on every start; our own bar says enough.
+    import diffusers
+    import transformers
+
+    for library in (diffusers, transformers):
+        library.utils.logging.set_verbosity_error()
+        library.utils.logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -54,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote a tiny Z-Image pipeline to {path} ({size / 1e6:.1f} MB); use it with ZBOT_MODEL={path}")
             return 0
         settings = load_settings()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_logging(settings.log_level)
         if args.command == "draw":
             return asyncio.run(_draw(settings, args))
         if args.command == "stats":
@@ -87,13 +98,13 @@ def main(argv: list[str] | None = None) -> int:
 async def _draw(settings: Settings, args: argparse.Namespace) -> int:
     from .app import open_core
     from .jobs import DrawRequest
+    from .service import validate
 
     started = time.perf_counter()
+    request = DrawRequest(user_id=0, prompt=args.prompt, size=args.size, seed=args.seed, steps=args.steps,
+                          source="cli", is_admin=True)
+    validate(settings, request)  # before the model loads, so a typo costs nothing
     async with open_core(settings) as core:
-        # Validate before the model loads, so a typo costs nothing.
-        request = DrawRequest(user_id=0, prompt=args.prompt, size=args.size, seed=args.seed, steps=args.steps,
-                              source="cli", is_admin=True)
-        core.service.validate(request)
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             loading = bar.add_task("loading the model", total=None)

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
         "auto", description="Weights' precision; auto is bf16 on cuda, fp32 on cpu.")
     steps: int = Field(8, ge=MIN_STEPS, le=MAX_STEPS, description="Transformer forwards per image "
                        "(8 is the model's distilled schedule).")
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="torch.compile the transformer blocks and VAE decoder; auto is on for cuda.")
+    quantize: Literal["none", "fp8"] = Field(
+        "none", description="fp8: torchao float8 weights and activations on the transformer (H100-class GPUs).")
+    offload: Literal["none", "model"] = Field(
+        "none", description="model: keep idle parts in CPU memory (diffusers CPU offload) for 24 GB cards.")
+    compile_cache: Path | None = Field(
+        None, description="Folder for torch.compile's cache; on a volume, later starts warm up faster.")
     sizes: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_SIZES),
         description='Named sizes offered to users, JSON {"name": "WIDTHxHEIGHT"}; the first is the default.')
@@ -114,6 +122,11 @@ class Settings(BaseSettings):
 
     # Discord
     discord_token: SecretStr | None = Field(None, description="The bot's token (Developer Portal > Bot).")
+
+    @field_validator("discord_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("admin_ids", mode="before")
     @classmethod

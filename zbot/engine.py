@@ -63,6 +63,9 @@ def resolve_model(model: str) -> Path:
     """A local directory as it is; otherwise a ModelScope id, taken from the cache ($MODELSCOPE_CACHE)
     without touching the network when the snapshot there is complete, else downloaded."""
     local = Path(model).expanduser()
+    looks_local = model.startswith(("/", ".", "~")) or model.count("/") != 1
+    if looks_local and not local.exists():
+        raise ModelNotFound(f"ZBOT_MODEL={model}: no such directory (or use a ModelScope id like Org/Name)")
     if local.exists():
         if not snapshot_is_complete(local):
             raise ModelNotFound(f"{local} is not a complete diffusers Z-Image pipeline folder "
@@ -81,7 +84,9 @@ def resolve_model(model: str) -> Path:
     try:
         path = Path(snapshot_download(model))
     except Exception as exc:
-        raise ModelNotFound(f"could not download {model} from ModelScope ({type(exc).__name__}: {exc})") from exc
+        reason = str(exc).split(":")[0][:120]
+        raise ModelNotFound(f"could not download {model} from ModelScope ({type(exc).__name__}: {reason}); "
+                            "check the network, or point ZBOT_MODEL at a local copy") from exc
     if not snapshot_is_complete(path):
         raise ModelNotFound(f"the download of {model} into {path} is incomplete; run the command again")
     return path
@@ -90,8 +95,10 @@ def resolve_model(model: str) -> Path:
 class Engine:
     """The renderer the executor runs: a diffusers ZImagePipeline on one device."""
 
-    def __init__(self, model: str, *, device: str = "auto", dtype: str = "auto"):
+    def __init__(self, model: str, *, device: str = "auto", dtype: str = "auto", compile: str = "off",
+                 quantize: str = "none", offload: str = "none", compile_cache: Path | None = None):
         self.model = model
+        self.compile, self.quantize, self.offload, self.compile_cache = compile, quantize, offload, compile_cache
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.pipe = None
@@ -101,7 +108,7 @@ class Engine:
 
         path = resolve_model(self.model)
         log.info("loading %s on %s (%s)", path, self.device, str(self.dtype).removeprefix("torch."))
-        pipe = ZImagePipeline.from_pretrained(str(path), torch_dtype=self.dtype)
+        pipe = ZImagePipeline.from_pretrained(str(path), dtype=self.dtype)
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe

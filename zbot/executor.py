@@ -168,8 +168,7 @@ class Executor:
     def _work(self, renderer: Renderer) -> None:
         try:
             renderer.load()
-        except BaseException as exc:  # a model that won't load: fail loudly, keep nothing queued forever
-            log.exception("the model failed to load")
+        except BaseException as exc:  # a model that won't load: wait_ready() raises it to the front end
             self.load_error = exc
             self._call(self.ready.set)
             return

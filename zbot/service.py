@@ -23,6 +23,31 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 
+def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
+    """The row to store for a request, or BadInput saying what is allowed."""
+    prompt = request.prompt.strip()
+    if not prompt:
+        raise BadInput("Describe the image you want: the prompt is empty.")
+    if len(prompt) > s.max_prompt_chars:
+        raise BadInput(f"Your prompt is {len(prompt)} characters long; the most allowed is {s.max_prompt_chars}.")
+    seed = request.seed
+    if seed is not None and not 0 <= seed < SEED_LIMIT:
+        raise BadInput(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
+    size = request.size or s.default_size
+    sizes = s.size_table
+    if size not in sizes:
+        raise BadInput(f"Unknown size {size[:40]!r}; choose one of: {', '.join(sizes)}.")
+    steps = s.steps if request.steps is None else request.steps
+    if not MIN_STEPS <= steps <= MAX_STEPS:
+        raise BadInput(f"Steps must be between {MIN_STEPS} and {MAX_STEPS}.")
+    width, height = sizes[size]
+    return dict(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
+                channel_id=request.channel_id, prompt=prompt,
+                seed=secrets.randbelow(SEED_LIMIT) if seed is None else seed,
+                size=size, width=width, height=height, steps=steps, parent_id=request.parent_id,
+                interaction_id=request.interaction_id)
+
+
 @dataclass
 class Ticket:
     """An admitted job. Await `result()`; ask `position()` and `eta()` while it waits."""
@@ -60,29 +85,7 @@ class Service:
     # -- drawing ---------------------------------------------------------------------------------
 
     def validate(self, request: DrawRequest) -> dict[str, Any]:
-        """The row to store for a request, or BadInput saying what is allowed."""
-        s = self.settings
-        prompt = request.prompt.strip()
-        if not prompt:
-            raise BadInput("Describe the image you want: the prompt is empty.")
-        if len(prompt) > s.max_prompt_chars:
-            raise BadInput(f"Your prompt is {len(prompt)} characters long; the most allowed is {s.max_prompt_chars}.")
-        seed = request.seed
-        if seed is not None and not 0 <= seed < SEED_LIMIT:
-            raise BadInput(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
-        size = request.size or s.default_size
-        sizes = s.size_table
-        if size not in sizes:
-            raise BadInput(f"Unknown size {size[:40]!r}; choose one of: {', '.join(sizes)}.")
-        steps = s.steps if request.steps is None else request.steps
-        if not MIN_STEPS <= steps <= MAX_STEPS:
-            raise BadInput(f"Steps must be between {MIN_STEPS} and {MAX_STEPS}.")
-        width, height = sizes[size]
-        return dict(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
-                    channel_id=request.channel_id, prompt=prompt,
-                    seed=secrets.randbelow(SEED_LIMIT) if seed is None else seed,
-                    size=size, width=width, height=height, steps=steps, parent_id=request.parent_id,
-                    interaction_id=request.interaction_id)
+        return validate(self.settings, request)
 
     def policy(self, windows: tuple[Window, ...] | None = None) -> Policy:
         s = self.settings

@@ -1,0 +1,50 @@
+"""The command line as a user runs it: a subprocess, its output and exit status."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def zbot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ZBOT_")}
+    return subprocess.run([sys.executable, "-m", "zbot.cli", *args], cwd=cwd, env={**clean, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_draw_writes_the_image_and_prints_seed_file_and_time(tiny_model: Path, tmp_path: Path):
+    done = zbot("draw", "a red fox", "--seed", "7", "--size", "wide", "--out", "fox.png", cwd=tmp_path,
+                ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64", "wide": "96x64"}')
+    assert done.returncode == 0, done.stderr
+    assert "seed 7" in done.stdout and "fox.png" in done.stdout and " s" in done.stdout
+    assert (tmp_path / "fox.png").read_bytes().startswith(b"\x89PNG")
+
+    stats = zbot("stats", cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert "images drawn" in stats.stdout and "per day" in stats.stdout
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["draw", "x", "--seed", "-1"], {}, "seed must be a whole number"),
+    (["draw", "   "], {}, "prompt is empty"),
+    (["draw", "x", "--size", "giant"], {}, "Unknown size"),
+    (["draw", "x", "--steps", "60"], {}, "between 1 and 50"),
+    (["draw", "x"], {"ZBOT_STEPS": "0"}, "bad setting ZBOT_STEPS"),
+    (["draw", "x"], {"ZBOT_RATE_LIMITS": "5/fortnight"}, "bad setting ZBOT_RATE_LIMITS"),
+    (["draw", "x"], {"ZBOT_MODEL": "/no/such/dir"}, "no such directory"),
+    (["stats"], {}, "no database"),
+])
+def test_errors_are_one_line_and_a_non_zero_exit(tmp_path: Path, args, env, message):
+    done = zbot(*args, cwd=tmp_path, **env)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("zbot: ") and message in last
+    assert "Traceback" not in done.stderr
+
+
+def test_tiny_model_command_writes_a_loadable_pipeline(tmp_path: Path):
+    done = zbot("tiny-model", "model", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "model" / "model_index.json").is_file()

@@ -1,0 +1,53 @@
+"""The configuration reference, generated from the Settings class so the README and .env.example
+can't drift from the code (a test compares them)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .config import Settings
+
+
+def env_value(value: Any) -> str:
+    """A default written the way it would be set in the environment."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def settings_rows() -> list[tuple[str, str, str]]:
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default
+        rows.append((f"ZBOT_{name.upper()}", env_value(default), field.description or ""))
+    return rows
+
+
+def markdown_table() -> str:
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, default, meaning in settings_rows():
+        shown = f"`{default}`" if default else "(empty)"
+        lines.append(f"| `{name}` | {shown} | {meaning.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def env_example() -> str:
+    lines = ["# zbot settings: copy to .env and change what you need. Every line shows the default.", ""]
+    for name, default, meaning in settings_rows():
+        lines.append(f"# {meaning}")
+        lines.append(f"{name}={default}" if not name.endswith("TOKEN") else f"{name}=")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(env_example() if "--env" in sys.argv else markdown_table())
