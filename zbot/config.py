@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # Discord
     discord_token: SecretStr | None = Field(None, description="The bot's token (Developer Portal > Bot).")
 
-    @field_validator("discord_token", mode="before")
+    @field_validator("discord_token", "compile_cache", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
