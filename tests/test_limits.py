@@ -125,3 +125,25 @@ async def test_limits_survive_a_restart_in_another_process(settings):
         assert isinstance(await try_admit(store, policy()), RateLimited)
     finally:
         await store.close()
+
+
+def test_the_most_generous_role_tier_applies():
+    from zbot.limits import pick_tier
+
+    default = parse_windows("5/minute,100/day")
+    tiers = {10: parse_windows("20/minute,500/day"), 20: parse_windows("60/minute,200/day"),
+             30: parse_windows("1/second")}
+    assert pick_tier([], tiers, default) == (None, default)
+    assert pick_tier([99], tiers, default) == (None, default)
+    assert pick_tier([10, 20], tiers, default)[0] == 10  # 500 a day beats 200 a day
+    assert pick_tier([10, 20, 30], tiers, default)[0] == 30  # 86400 a day
+
+
+def test_role_tiers_are_read_from_json(monkeypatch):
+    from zbot.config import Settings, SettingsError, load_settings
+
+    monkeypatch.setenv("ZBOT_ROLE_RATE_LIMITS", '{"123": "20/minute,500/day"}')
+    assert Settings(_env_file=None).role_rate_limits == {123: parse_windows("20/minute,500/day")}
+    monkeypatch.setenv("ZBOT_ROLE_RATE_LIMITS", '{"123": "lots"}')
+    with pytest.raises(SettingsError, match="ZBOT_ROLE_RATE_LIMITS"):
+        load_settings(_env_file=None)

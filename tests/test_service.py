@@ -101,3 +101,15 @@ async def test_usage_report_counts_and_percentiles(settings):
     assert [(u.user_id, u.done, u.failed) for u in report.top_users][:2] == [(1, 2, 0), (2, 1, 1)]
     assert len(report.per_day) == 1 and report.per_day[0][1] == 3
     assert one.images == 1 and one.by_status == {"done": 1, "failed": 1}
+
+
+async def test_blocked_words_and_channels_are_refused_saying_why(settings):
+    settings = settings.model_copy(update={"blocked_words": ["gore", "weapon"], "channel_ids": [100, 200]})
+    async with open_core(settings, [FakeRenderer()]) as core:
+        with pytest.raises(BadInput, match=r"blocked word \('gore'\)"):
+            await core.service.submit(DrawRequest(user_id=1, prompt="Lots of GORE please", channel_id=100))
+        with pytest.raises(BadInput, match="<#100>, <#200>"):
+            await core.service.submit(DrawRequest(user_id=1, prompt="a fox", channel_id=300))
+        # Whole words only: "weaponry" is not "weapon"; and the allowed channel draws.
+        ticket = await core.service.submit(DrawRequest(user_id=1, prompt="medieval weaponry", channel_id=200))
+        assert (await ticket.result()).prompt == "medieval weaponry"

@@ -44,9 +44,3 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None)
         await executor.shutdown()
         await service.drain()
         await store.close()
-
-
-async def run_bot(settings: Settings) -> int:
-    from .cli import CliError
-
-    raise CliError("the Discord side of `zbot run` is not built yet; `zbot draw` renders locally")

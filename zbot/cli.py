@@ -49,6 +49,7 @@ def setup_logging(level: str) -> None:
     import diffusers
     import transformers
 
+    logging.getLogger("discord.client").addFilter(lambda record: "voice will NOT" not in record.getMessage())
     for library in (diffusers, transformers):
         library.utils.logging.set_verbosity_error()
         library.utils.logging.disable_progress_bar()
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stats":
             return asyncio.run(_stats(settings, args))
         if args.command == "run":
-            from .app import run_bot
+            from .bot.run import run_bot
 
             return asyncio.run(run_bot(settings))
     except KeyboardInterrupt:
@@ -80,10 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zbot: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
+        from .bot.run import StartError
         from .engine import ModelNotFound
         from .jobs import Refused, RenderFailed
 
-        if isinstance(exc, Refused):
+        if isinstance(exc, StartError):
+            print(f"zbot: {exc}", file=sys.stderr)
+        elif isinstance(exc, Refused):
             print(f"zbot: {exc.sentence()}", file=sys.stderr)
         elif isinstance(exc, RenderFailed):
             print(f"zbot: the image could not be drawn: {exc.reason}", file=sys.stderr)

@@ -120,15 +120,45 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
 
+    blocked_words: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Words a prompt may not contain (whole words, any case), comma-separated.")
+
     # Discord
     discord_token: SecretStr | None = Field(None, description="The bot's token (Developer Portal > Bot).")
+    discord_api_url: str = Field("https://discord.com/api/v10",
+                                 description="Discord's REST API, or a REST proxy in front of it.")
+    discord_gateway_url: str = Field("wss://gateway.discord.gg/",
+                                     description="Discord's gateway, or a gateway proxy.")
+    guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Servers to sync the commands to at start (instant); empty: global.")
+    channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Channels the bot draws in, comma-separated; empty: everywhere.")
+    role_rate_limits: Annotated[dict[int, tuple[Window, ...]], NoDecode] = Field(
+        default_factory=dict, description='Role tiers, JSON {"ROLE_ID": "20/minute,500/day"}; a member '
+        "with several gets the most generous.")
+    recovery_max_age: int = Field(
+        3600, ge=0, description="Seconds: after a crash, unfinished jobs younger than this are drawn and "
+        "posted; older ones are marked failed and their users told.")
 
     @field_validator("discord_token", "compile_cache", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("admin_ids", mode="before")
+    @field_validator("blocked_words", mode="before")
+    @classmethod
+    def _words(cls, value: Any) -> Any:
+        return [word.casefold() for word in _split_list(value)]
+
+    @field_validator("role_rate_limits", mode="before")
+    @classmethod
+    def _tiers(cls, value: Any) -> Any:
+        tiers = _json_map(value)
+        if not isinstance(tiers, dict):
+            raise ValueError('must be a JSON object like {"123456789": "20/minute,500/day"}')
+        return {int(role): parse_windows(text) if isinstance(text, str) else text for role, text in tiers.items()}
+
+    @field_validator("admin_ids", "guild_ids", "channel_ids", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         return _split_list(value)

@@ -16,7 +16,7 @@ def env_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(str(item) for item in value)
     if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps({str(k): env_value(v) for k, v in value.items()}, separators=(",", ":"))
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

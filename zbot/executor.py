@@ -101,6 +101,8 @@ class Executor:
         return [job.spec for job in abandoned]
 
     def _join(self, timeout: float) -> None:
+        if not self.ready.is_set():
+            return  # still loading the model: nothing is running, and the daemon threads end with the process
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -105,3 +105,21 @@ def _per(window: Window) -> str:
             noun = "image" if window.limit == 1 else "images"
             return f"{window.limit} {noun} per {per}"
     return window.text
+
+
+def pick_tier(role_ids: list[int], tiers: dict[int, tuple[Window, ...]],
+              default: tuple[Window, ...]) -> tuple[int | None, tuple[Window, ...]]:
+    """The role tier that applies to a member: the most generous of their roles' tiers (the most
+    images allowed over a day, then the biggest burst), or the default windows (role None)."""
+    mine = [(role, tiers[role]) for role in role_ids if role in tiers]
+    if not mine:
+        return None, default
+    return max(mine, key=lambda tier: _generosity(tier[1]))
+
+
+def _generosity(windows: tuple[Window, ...]) -> tuple[float, float]:
+    if not windows:
+        return (float("inf"), float("inf"))
+    per_day = min(w.limit * max(1.0, 86400 / w.seconds) for w in windows)
+    burst = min(w.limit for w in windows)
+    return (per_day, burst)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -23,13 +24,27 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 
+def blocked_word(prompt: str, words: list[str]) -> str | None:
+    """The first blocked word the prompt contains as a whole word, ignoring case."""
+    folded = prompt.casefold()
+    for word in words:
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", folded):
+            return word
+    return None
+
+
 def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
     """The row to store for a request, or BadInput saying what is allowed."""
+    if s.channel_ids and request.channel_id is not None and request.channel_id not in s.channel_ids:
+        raise BadInput("I don't draw in this channel; try " + ", ".join(f"<#{c}>" for c in s.channel_ids[:5]) + ".")
     prompt = request.prompt.strip()
     if not prompt:
         raise BadInput("Describe the image you want: the prompt is empty.")
     if len(prompt) > s.max_prompt_chars:
         raise BadInput(f"Your prompt is {len(prompt)} characters long; the most allowed is {s.max_prompt_chars}.")
+    blocked = blocked_word(prompt, s.blocked_words)
+    if blocked:
+        raise BadInput(f"Your prompt contains a blocked word ({blocked!r}); please rephrase it.")
     seed = request.seed
     if seed is not None and not 0 <= seed < SEED_LIMIT:
         raise BadInput(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
@@ -57,6 +72,7 @@ class Ticket:
     _executor: Executor
     _done: asyncio.Task
     progress_listeners: list[Callable[[Progress], None]] = field(default_factory=list)
+    channel_id: int | None = None
 
     @property
     def job_id(self) -> int:
@@ -106,9 +122,9 @@ class Service:
         job_id = await admit(self.store, self.policy(request.rate_limits), row, now=now,
                              exempt=request.is_admin, queue_retry_s=self._queue_retry_s())
         spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"])
-        return self.enqueue(spec, row["size"])
+        return self.enqueue(spec, row["size"], row["channel_id"])
 
-    def enqueue(self, spec: RenderSpec, size: str) -> Ticket:
+    def enqueue(self, spec: RenderSpec, size: str, channel_id: int | None = None) -> Ticket:
         """Hand an already-stored job to the executor (also used to resume jobs after a restart)."""
         listeners: list[Callable[[Progress], None]] = []
 
@@ -121,7 +137,7 @@ class Service:
 
         future = self.executor.submit(spec, on_progress=on_progress, on_start=on_start)
         done = self._spawn(self._complete(spec.job_id, future))
-        return Ticket(spec, size, self.executor, done, listeners)
+        return Ticket(spec, size, self.executor, done, listeners, channel_id)
 
     async def _complete(self, job_id: int, future: asyncio.Future) -> Result:
         try:

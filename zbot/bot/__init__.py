@@ -1,0 +1,1 @@
+"""The Discord front end: a thin layer over the core (zbot.service)."""
