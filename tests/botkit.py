@@ -1,0 +1,80 @@
+"""Running the real bot (core + ZBot) against the fake Discord, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from fake_discord import FakeDiscord, FakeMessage
+from zbot.app import Core, open_core
+from zbot.bot.client import ZBot
+from zbot.config import Settings
+from zbot.engine import Engine
+
+
+def bot_settings(tmp_path: Path, tiny_model: Path, **changes) -> Settings:
+    values = dict(database=tmp_path / "zbot.sqlite3", model=str(tiny_model), device="cpu",
+                  sizes={"square": "1024x1024", "small": "64x64"}, rate_limits="100/minute",
+                  max_pending_per_user=5, guild_ids=[])
+    values.update(changes)
+    return Settings(_env_file=None, **values)
+
+
+class GatedEngine(Engine):
+    """The tiny engine, held at the start of each render until the test opens the gate."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.started = threading.Event()
+
+    def render(self, spec, on_step):
+        self.started.set()
+        self.gate.wait(30)
+        return super().render(spec, on_step)
+
+
+@dataclass
+class Running:
+    fake: FakeDiscord
+    core: Core
+    bot: ZBot
+    engine: GatedEngine
+
+    async def settle(self) -> None:
+        """Wait until every delivery in flight has posted and been recorded."""
+        await self.bot.delivery.wait(30)
+        await self.core.service.drain()
+
+
+@contextlib.asynccontextmanager
+async def running_bot(fake: FakeDiscord, settings: Settings) -> AsyncIterator[Running]:
+    engine = GatedEngine(settings.model, device="cpu")
+    async with open_core(settings, [engine]) as core:
+        await core.executor.wait_ready()
+        bot = ZBot(settings, core.service, guild_ready_timeout=0)
+        async with fake.running(bot):
+            yield Running(fake, core, bot, engine)
+            await core.executor.shutdown(timeout=30)
+            await bot.delivery.wait(30)
+
+
+def image_of(message: FakeMessage) -> Image.Image:
+    [attachment] = message.attachments
+    return Image.open(io.BytesIO(attachment.data))
+
+
+def seed_in(message: FakeMessage) -> int:
+    return int(re.search(r"seed (\d+)", message.content)[1])
+
+
+def finished(message: FakeMessage | None) -> bool:
+    return message is not None and bool(message.attachments)

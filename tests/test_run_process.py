@@ -1,0 +1,63 @@
+"""`zbot run` started the way a user starts it: a subprocess, configured by the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from botkit import finished
+from fake_discord import FakeDiscord
+
+
+def bot_env(fake: FakeDiscord, tmp_path: Path, tiny_model: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZBOT_")}
+    env.update(ZBOT_DISCORD_TOKEN=fake.token, ZBOT_DISCORD_API_URL=fake.api_url,
+               ZBOT_DISCORD_GATEWAY_URL=fake.gateway_url, ZBOT_MODEL=str(tiny_model),
+               ZBOT_DATABASE=str(tmp_path / "zbot.sqlite3"), ZBOT_SIZES='{"small": "64x64"}',
+               ZBOT_GUILD_IDS=str(fake.guild_id), PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+async def start(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "zbot.cli", "run", env=env, cwd=cwd,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+
+
+async def stop(process: asyncio.subprocess.Process, timeout: float = 30) -> tuple[int, str]:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode, output.decode()
+
+
+async def test_zbot_run_connects_syncs_draws_and_stops_on_sigterm(tmp_path, tiny_model):
+    async with FakeDiscord() as fake:
+        process = await start(bot_env(fake, tmp_path, tiny_model), tmp_path)
+        try:
+            await fake.wait_for(lambda f: f.guild_commands.get(f.guild_id), timeout=60)
+            await fake.wait_connected(timeout=30)
+            ix = await fake.slash("draw", {"prompt": "a fox in a subprocess"})
+            message = await ix.wait_original(finished, timeout=60)
+        finally:
+            code, output = await stop(process)
+    assert "seed " in message.content and message.attachments[0].filename.endswith(".png")
+    assert code == 0, output
+    assert fake.token not in output
+
+
+@pytest.mark.parametrize("token, message", [("", "ZBOT_DISCORD_TOKEN is not set"),
+                                            ("wrong-token", "Discord rejected ZBOT_DISCORD_TOKEN")])
+async def test_a_missing_or_rejected_token_is_one_line_and_exit_1(tmp_path, tiny_model, token, message):
+    async with FakeDiscord() as fake:
+        process = await start(bot_env(fake, tmp_path, tiny_model, ZBOT_DISCORD_TOKEN=token), tmp_path)
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+    text = output.decode()
+    assert process.returncode == 1
+    assert text.strip().splitlines()[-1].startswith(f"zbot: {message}")
+    assert "Traceback" not in text and (not token or token not in text)
