@@ -119,6 +119,23 @@ class Settings(BaseSettings):
         default_factory=list, description="User ids exempt from limits who may see /stats, comma-separated.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
+    log_format: Literal["text", "json"] = Field("text", description="text for people, json (one object a line) "
+                                                "for log collectors.")
+
+    # HTTP: health, metrics and the image API for the team's other tools
+    http_host: str = Field("127.0.0.1", description="Address of the HTTP server (/healthz, /metrics, /v1/images).")
+    http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP server; 0 turns it off.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Keys for POST /v1/images (Authorization: Bearer KEY), comma-separated; "
+        "each is rate-limited like a Discord user.")
+
+    # More than one GPU
+    executor: Literal["local", "ray"] = Field("local", description="local: one GPU in this process; ray: one "
+                                              "render worker per GPU on a Ray cluster (pip install 'zbot[ray]').")
+    ray_address: str | None = Field(None, description="Ray cluster to join (e.g. ray://head:10001); empty starts "
+                                    "a local Ray.")
+    workers: int | None = Field(None, ge=1, description="Render workers with ZBOT_EXECUTOR=ray; empty: one per GPU "
+                                "Ray sees.")
 
     blocked_words: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Words a prompt may not contain (whole words, any case), comma-separated.")
@@ -140,7 +157,7 @@ class Settings(BaseSettings):
         3600, ge=0, description="Seconds: after a crash, unfinished jobs younger than this are drawn and "
         "posted; older ones are marked failed and their users told.")
 
-    @field_validator("discord_token", "compile_cache", mode="before")
+    @field_validator("discord_token", "compile_cache", "ray_address", "workers", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -158,7 +175,7 @@ class Settings(BaseSettings):
             raise ValueError('must be a JSON object like {"123456789": "20/minute,500/day"}')
         return {int(role): parse_windows(text) if isinstance(text, str) else text for role, text in tiers.items()}
 
-    @field_validator("admin_ids", "guild_ids", "channel_ids", mode="before")
+    @field_validator("admin_ids", "guild_ids", "channel_ids", "api_keys", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         return _split_list(value)

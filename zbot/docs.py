@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import SecretStr
+
 from .config import Settings
 
 
 def env_value(value: Any) -> str:
     """A default written the way it would be set in the environment."""
-    if value is None:
+    if value is None or isinstance(value, SecretStr):
         return ""
     if isinstance(value, (list, tuple)):
         return ",".join(str(item) for item in value)
@@ -42,7 +44,7 @@ def env_example() -> str:
     lines = ["# zbot settings: copy to .env and change what you need. Every line shows the default.", ""]
     for name, default, meaning in settings_rows():
         lines.append(f"# {meaning}")
-        lines.append(f"{name}={default}" if not name.endswith("TOKEN") else f"{name}=")
+        lines.append(f"{name}={default}")
         lines.append("")
     return "\n".join(lines)
 
