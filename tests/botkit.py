@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from fake_discord import FakeDiscord, FakeMessage
-from zbot.app import Core, open_core
+from zbot.app import Core, open_core, use_cpu_threads
 from zbot.bot.client import ZBot
 from zbot.config import Settings
 from zbot.engine import Engine
@@ -57,6 +57,7 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_bot(fake: FakeDiscord, settings: Settings) -> AsyncIterator[Running]:
+    use_cpu_threads()
     engine = GatedEngine(settings.model, device="cpu")
     async with open_core(settings, [engine]) as core:
         await core.executor.wait_ready()

@@ -16,6 +16,7 @@ from .jobs import QueueFull, RateLimited, Refused, Status, TooManyPending, utc
 from .store import Store
 
 _COUNTED = "('queued', 'running', 'done')"
+_PENDING = "('queued', 'running')"
 
 
 @dataclass(frozen=True)
@@ -43,26 +44,42 @@ class Quota:
 async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float, exempt: bool = False,
                 queue_retry_s: float = 60.0) -> int:
     """Insert `row` as a queued generation if every limit allows it, else record it as rejected
-    and raise the Refused that says why. Returns the new generation's id."""
+    and raise the Refused that says why. Returns the new generation's id.
+
+    The check and the reservation are one INSERT ... SELECT ... WHERE statement: atomic in SQLite,
+    so concurrent requests can't both take the last slot, and one hop to the database."""
     user_id = row["user_id"]
-    async with store.transaction() as conn:
-        refusal = None
-        if not exempt:
-            refusal = await _user_refusal(store, conn, policy, user_id, now)
-        if refusal is None:
-            depth = await store.scalar(conn, "SELECT count(*) FROM generations WHERE status IN ('queued', 'running')")
-            if depth >= policy.queue_size:
-                refusal = QueueFull(f"The queue is full ({policy.queue_size} images waiting).",
-                                    utc(now + queue_retry_s))
-        if refusal is None:
-            return await store.insert(conn, **row, status=Status.QUEUED.value, created_at=now)
-        await store.insert(conn, **row, status=Status.REJECTED.value, error=refusal.message, created_at=now)
-    raise refusal
+    conditions, params = [], []
+    if not exempt:
+        conditions.append(f"(SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}) < ?")
+        params += [user_id, policy.max_pending]
+        for window in policy.windows:
+            conditions.append("(SELECT count(*) FROM generations WHERE user_id = ? AND created_at > ? "
+                              f"AND status IN {_COUNTED}) < ?")
+            params += [user_id, now - window.seconds, window.limit]
+    conditions.append(f"(SELECT count(*) FROM generations WHERE status IN {_PENDING}) < ?")
+    params.append(policy.queue_size)
+    for _ in range(3):
+        job_id = await store.insert_where({**row, "status": Status.QUEUED.value, "created_at": now},
+                                          " AND ".join(conditions), params)
+        if job_id is not None:
+            return job_id
+        # Refused: find out which limit said no, to say so (a read, outside the atomic step).
+        refusal = None if exempt else await _user_refusal(store, policy, user_id, now)
+        if refusal is None and await store.scalar(
+                store.connection, f"SELECT count(*) FROM generations WHERE status IN {_PENDING}") >= policy.queue_size:
+            refusal = QueueFull(f"The queue is full ({policy.queue_size} images waiting).", utc(now + queue_retry_s))
+        if refusal is not None:
+            await store.record(**row, status=Status.REJECTED.value, error=refusal.message, created_at=now)
+            raise refusal
+        # A slot freed up between the two steps: try the atomic step again.
+    raise QueueFull("The queue is too busy right now.", utc(now + queue_retry_s))
 
 
-async def _user_refusal(store: Store, conn, policy: Policy, user_id: int, now: float) -> Refused | None:
+async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float) -> Refused | None:
+    conn = store.connection
     pending = await store.scalar(
-        conn, "SELECT count(*) FROM generations WHERE user_id = ? AND status IN ('queued', 'running')", (user_id,))
+        conn, f"SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}", (user_id,))
     if pending >= policy.max_pending:
         noun = "image" if policy.max_pending == 1 else "images"
         return TooManyPending(f"You already have {pending} {noun} in the queue, the most allowed at once; "
@@ -91,7 +108,7 @@ async def quota(store: Store, policy: Policy, user_id: int, *, now: float) -> Qu
         resets = times[0] + window.seconds if times else None
         usages.append(WindowUsage(window, len(times), max(0, window.limit - len(times)), resets))
     pending = await store.scalar(
-        conn, "SELECT count(*) FROM generations WHERE user_id = ? AND status IN ('queued', 'running')", (user_id,))
+        conn, f"SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}", (user_id,))
     return Quota(usages, pending, policy.max_pending)
 
 

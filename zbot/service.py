@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,8 @@ def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
         raise BadInput("Describe the image you want: the prompt is empty.")
     if len(prompt) > s.max_prompt_chars:
         raise BadInput(f"Your prompt is {len(prompt)} characters long; the most allowed is {s.max_prompt_chars}.")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in prompt):
+        raise BadInput("Your prompt contains control characters; remove them and try again.")
     blocked = blocked_word(prompt, s.blocked_words)
     if blocked:
         raise BadInput(f"Your prompt contains a blocked word ({blocked!r}); please rephrase it.")

@@ -1,17 +1,17 @@
 """SQLite through aiosqlite: migrations, the generations table, usage queries.
 
-One connection, WAL mode. Writes go through `transaction()`, which holds an asyncio lock (the
-connection is shared by every coroutine, so without it one coroutine's statements could land inside
-another's transaction) and BEGIN IMMEDIATE (so a second process on the same file waits its turn).
+One connection, WAL mode, autocommit. Every write is a single statement, so it is atomic without a
+multi-statement transaction that other coroutines sharing the connection could interleave with; a
+second process on the same file waits on SQLite's lock (busy timeout) or retries (see `write`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,12 @@ from .jobs import Generation, Status
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
 _COLUMNS = [f.name for f in fields(Generation) if f.name != "extra"]
-UNFINISHED = (Status.QUEUED.value, Status.RUNNING.value)
+BUSY_RETRIES = 50
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
@@ -38,7 +43,6 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
 class Store:
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
-        self._lock = None  # created lazily: an asyncio.Lock must belong to the running loop
         conn.row_factory = aiosqlite.Row
 
     @classmethod
@@ -86,36 +90,43 @@ class Store:
         return await self.schema_version()
 
     # -- writes --------------------------------------------------------------------------------
+    # Each write is one statement, atomic on its own in autocommit mode, and costs one hop to the
+    # connection's thread. Under a burst of requests that matters: a multi-statement transaction
+    # holds every other writer back for several hops of the event loop.
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+    async def write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        """Run one writing statement, retrying while another process holds the write lock."""
+        params = tuple(params)
+        for attempt in range(BUSY_RETRIES):
             try:
-                yield self._conn
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            await self._conn.execute("COMMIT")
+                return await self._conn.execute(sql, params)
+            except sqlite3.OperationalError as error:
+                # Another connection wrote since this statement read (SQLITE_BUSY_SNAPSHOT), which the
+                # busy timeout does not cover: run the statement again on a fresh snapshot.
+                if attempt == BUSY_RETRIES - 1 or not _is_busy(error):
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
-    async def insert(self, conn: aiosqlite.Connection, **values: Any) -> int:
-        """Insert a generation row inside an open transaction; returns its id."""
-        values.setdefault("created_at", time.time())
+    async def insert_where(self, values: dict[str, Any], condition: str, params: Iterable[Any] = ()) -> int | None:
+        """Insert a generation row only if `condition` (SQL) holds, in one atomic statement; returns its
+        id, or None when the condition did not hold."""
         names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        cursor = await conn.execute(f"INSERT INTO generations ({names}) VALUES ({marks})", tuple(values.values()))
-        return cursor.lastrowid
+        cursor = await self.write(f"INSERT INTO generations ({names}) SELECT {marks} WHERE {condition}",
+                                  (*values.values(), *params))
+        return cursor.lastrowid if cursor.rowcount == 1 else None
 
     async def record(self, **values: Any) -> int:
-        async with self.transaction() as conn:
-            return await self.insert(conn, **values)
+        """Insert a generation row; returns its id."""
+        values.setdefault("created_at", time.time())
+        row_id = await self.insert_where(values, "1")
+        assert row_id is not None
+        return row_id
 
     async def update(self, generation_id: int, **values: Any) -> None:
         assignments = ", ".join(f"{name} = ?" for name in values)
-        async with self.transaction() as conn:
-            await conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*values.values(), generation_id))
+        await self.write(f"UPDATE generations SET {assignments} WHERE id = ?", (*values.values(), generation_id))
 
     async def mark_running(self, generation_id: int, at: float) -> None:
         await self.update(generation_id, status=Status.RUNNING.value, started_at=at)
@@ -128,12 +139,11 @@ class Store:
 
     async def requeue_running(self) -> int:
         """After a crash, rows left 'running' were interrupted: they go back to the queue."""
-        async with self.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE generations SET status = 'queued', started_at = NULL WHERE status = 'running'")
-            return cursor.rowcount
+        cursor = await self.write("UPDATE generations SET status = 'queued', started_at = NULL "
+                                  "WHERE status = 'running'")
+        return cursor.rowcount
 
-    # -- reads used by the limit check (inside its transaction) --------------------------------
+    # -- small read helpers ----------------------------------------------------------------------
 
     @staticmethod
     async def scalar(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> Any:
@@ -169,6 +179,11 @@ class Store:
     async def unfinished(self) -> list[Generation]:
         """Queued and running rows, oldest first."""
         return await self._generations("WHERE status IN ('queued', 'running') ORDER BY id")
+
+    async def unposted(self, source: str = "discord") -> list[Generation]:
+        """Images drawn but never posted (the process died in between), oldest first."""
+        return await self._generations("WHERE status = 'done' AND message_id IS NULL AND source = ? "
+                                       "AND channel_id IS NOT NULL ORDER BY id", (source,))
 
     async def pending_for(self, user_id: int) -> list[Generation]:
         return await self._generations("WHERE user_id = ? AND status IN ('queued', 'running') ORDER BY id",

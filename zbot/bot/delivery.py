@@ -12,6 +12,7 @@ import io
 import logging
 import time
 
+import aiohttp
 import discord
 
 from ..jobs import DrawRequest, Progress, Refused, RenderFailed, Result, ShuttingDown
@@ -26,6 +27,8 @@ ACK_BUDGET_S = 1.5  # answer well inside Discord's 3 s even when admission is sl
 TOKEN_LIFE_S = 15 * 60 - 30  # stop using the token a little before Discord does
 EDIT_INTERVAL_S = 1.0
 NO_MENTIONS = discord.AllowedMentions.none()
+POST_ATTEMPTS = 4  # on top of discord.py's own five tries for 5xx answers
+POST_BACKOFF_S = 2.0
 
 
 def token_expired(error: discord.HTTPException) -> bool:
@@ -129,26 +132,41 @@ class Delivery:
 
     async def post_result(self, result: Result, size: str, user_id: int, channel_id: int | None,
                           interaction: discord.Interaction | None) -> discord.Message:
-        """Edit the interaction's message into the image, or post it in the channel with the bot token."""
+        """Edit the interaction's message into the image; if the token expired, or the webhook keeps
+        failing after discord.py's own retries, post it in the channel with the bot token instead."""
         content = messages.caption(result, size, user_id)
-        view = result_view(result.job_id)
         message = None
         if interaction is not None:
             try:
                 message = await interaction.edit_original_response(
-                    content=content, attachments=[_file(result)], view=view, allowed_mentions=NO_MENTIONS)
+                    content=content, attachments=[_file(result)], view=result_view(result.job_id),
+                    allowed_mentions=NO_MENTIONS)
             except discord.HTTPException as error:
-                if not token_expired(error):
-                    raise
-                log.info("job %s: the interaction token expired; posting in the channel", result.job_id)
+                why = "its token expired" if token_expired(error) else f"the edit failed ({error.status})"
+                log.warning("job %s: %s; posting it in the channel instead", result.job_id, why)
         if message is None:
-            channel = self.client.get_partial_messageable(channel_id)
-            message = await channel.send(content, file=_file(result), view=view,
-                                         allowed_mentions=discord.AllowedMentions(users=[discord.Object(user_id)],
-                                                                                  everyone=False, roles=False))
+            message = await self._send_with_retries(result, content, user_id, channel_id)
         await self.service.store.update(result.job_id, message_id=message.id)
         log.info("job %s posted as message %s", result.job_id, message.id)
         return message
+
+    async def _send_with_retries(self, result: Result, content: str, user_id: int,
+                                 channel_id: int | None) -> discord.Message:
+        if channel_id is None:
+            raise RuntimeError(f"job {result.job_id} has no channel to be posted in")
+        channel = self.client.get_partial_messageable(channel_id)
+        mentions = discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False, roles=False)
+        for attempt in range(POST_ATTEMPTS):
+            try:
+                return await channel.send(content, file=_file(result), view=result_view(result.job_id),
+                                          allowed_mentions=mentions)
+            except (discord.DiscordServerError, aiohttp.ClientError, asyncio.TimeoutError) as error:
+                if attempt == POST_ATTEMPTS - 1:
+                    raise
+                delay = POST_BACKOFF_S * 2**attempt
+                log.warning("job %s: posting failed (%s); trying again in %.0f s", result.job_id, error, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def deliver_to_channel(self, ticket: Ticket, user_id: int, channel_id: int) -> None:
         """For jobs resumed after a restart: no interaction any more, so post with the bot token."""

@@ -83,22 +83,25 @@ async def serve(core: Core, bot: ZBot, stop: asyncio.Event) -> int:
 
 
 async def resume_unfinished(core: Core, bot: ZBot) -> None:
-    """Jobs a previous run left queued or running (a crash, kill -9): draw and post them, oldest
-    first, into their channels; tell the users of jobs too old to be worth drawing now."""
+    """Jobs a previous run left queued, running (a crash, kill -9) or drawn but not yet posted: draw
+    and post them into their channels, oldest first; tell the users of jobs too old to draw now."""
     store, settings = core.store, core.settings
     await store.requeue_running()
     now = time.time()
-    for job in await store.unfinished():
+    jobs = sorted(await store.unfinished() + await store.unposted(), key=lambda job: job.id)
+    for job in jobs:
         if job.channel_id is None or job.width is None or now - job.created_at > settings.recovery_max_age:
+            if job.status == "done":
+                continue  # drawn long ago; nobody is waiting for it any more
             await store.mark_failed(job.id, now, "lost when the bot restarted")
             if job.channel_id is not None:
                 bot.delivery.spawn(_tell_lost(bot, job.channel_id, job.user_id, job.prompt))
-            log.info("job %s is too old to resume after a restart; marked failed", job.id)
+            log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
             continue
         spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps)
         ticket = core.service.enqueue(spec, job.size or f"{job.width}x{job.height}", job.channel_id)
         bot.delivery.spawn(bot.delivery.deliver_to_channel(ticket, job.user_id, job.channel_id))
-        log.info("resuming job %s from a previous run", job.id)
+        log.info("resuming job %s from a previous run (%s)", job.id, job.status)
 
 
 async def _tell_lost(bot: ZBot, channel_id: int, user_id: int, prompt: str) -> None:
