@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .background import Background
 from .config import MAX_STEPS, MIN_STEPS, SEED_LIMIT, Settings, Window
 from .executor import Executor
 from .jobs import BadInput, DrawRequest, Progress, RenderFailed, RenderSpec, Result, ShuttingDown
@@ -99,7 +100,7 @@ class Service:
         self.store = store
         self.executor = executor
         self.clock = clock
-        self._tasks: set[asyncio.Task] = set()
+        self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown))
 
     # -- drawing ---------------------------------------------------------------------------------
 
@@ -136,10 +137,10 @@ class Service:
                 listener(progress)
 
         def on_start(at: float) -> None:
-            self._spawn(self.store.mark_running(spec.job_id, at))
+            self._background.spawn(self.store.mark_running(spec.job_id, at))
 
         future = self.executor.submit(spec, on_progress=on_progress, on_start=on_start)
-        done = self._spawn(self._complete(spec.job_id, future))
+        done = self._background.spawn(self._complete(spec.job_id, future))
         return Ticket(spec, size, self.executor, done, listeners, channel_id)
 
     async def _complete(self, job_id: int, future: asyncio.Future) -> Result:
@@ -156,13 +157,6 @@ class Service:
     def _queue_retry_s(self) -> float:
         return max(10.0, self.executor.mean_render_s * self.executor.depth / self.executor.workers)
 
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_log_unexpected)
-        return task
-
     # -- other use cases -----------------------------------------------------------------------
 
     async def quota(self, user_id: int, windows: tuple[Window, ...] | None = None) -> Quota:
@@ -170,13 +164,5 @@ class Service:
 
     async def drain(self) -> None:
         """Wait for the bookkeeping of finished jobs (used at shutdown and in tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._background.wait()
 
-
-def _log_unexpected(task: asyncio.Task) -> None:
-    if task.cancelled():
-        return
-    exc = task.exception()
-    if exc is not None and not isinstance(exc, (RenderFailed, ShuttingDown)):
-        log.error("background task failed", exc_info=exc)

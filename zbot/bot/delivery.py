@@ -15,6 +15,7 @@ import time
 import aiohttp
 import discord
 
+from ..background import Background
 from ..jobs import DrawRequest, Progress, Refused, RenderFailed, Result, ShuttingDown
 from ..service import Service, Ticket
 from . import messages
@@ -39,7 +40,7 @@ class Delivery:
     def __init__(self, client: discord.Client, service: Service):
         self.client = client
         self.service = service
-        self.tasks: set[asyncio.Task] = set()
+        self._background = Background("delivering a job")
 
     # -- from an interaction ------------------------------------------------------------------
 
@@ -190,22 +191,13 @@ class Delivery:
         return messages.queued(position, ticket.eta(), not self.service.executor.ready.is_set())
 
     def spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        task.add_done_callback(_log_failure)
-        return task
+        return self._background.spawn(coro)
 
     async def wait(self, timeout: float) -> None:
         """Let every delivery in flight finish (at shutdown: the running job gets posted)."""
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
+        await self._background.wait(timeout)
 
 
 def _file(result: Result) -> discord.File:
     return discord.File(io.BytesIO(result.png), filename=f"zbot-{result.seed}.png")
 
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("delivering a job failed", exc_info=task.exception())
