@@ -197,3 +197,16 @@ async def test_the_token_never_appears_in_logs_errors_or_the_database(tmp_path, 
     assert ix.callbacks and logged
     assert token not in logged and token not in dump
     assert token not in caplog.text
+
+
+async def test_an_interaction_that_cannot_be_answered_still_gets_its_image_posted(fake, tmp_path, tiny_model):
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
+        fake.fail_next("POST", r"/interactions/\d+/[^/]+/callback", 404,
+                       json_body={"code": 10062, "message": "Unknown interaction"})
+        await fake.slash("draw", {"prompt": "answered late", "size": "small"})
+        posted = await fake.wait_for(lambda f: next(
+            (m for m in f.bot_messages if m.source == "channel" and m.attachments), None), timeout=30)
+        await run.settle()
+        row = (await run.core.store.query("SELECT status, message_id FROM generations"))[0]
+    assert "answered late" in posted.content and posted.pings == {f"user:{fake.user_id}"}
+    assert (row["status"], row["message_id"]) == ("done", posted.id)

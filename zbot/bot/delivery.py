@@ -61,44 +61,37 @@ class Delivery:
                 await say_privately(interaction, text)
             return
         text = self._status(ticket, None)
-        if interaction.response.is_done():
-            await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
-        else:
-            await interaction.response.send_message(text, allowed_mentions=NO_MENTIONS)
+        try:
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+            else:
+                await interaction.response.send_message(text, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:
+            # The job is admitted; losing the interaction must not lose the image: post it in the channel.
+            log.warning("job %s: could not answer the interaction (%s); it will be posted in the channel",
+                        ticket.job_id, error)
+            self.spawn(self.deliver_to_channel(ticket, request.user_id, ticket.channel_id))
+            return
         self.spawn(self._follow(interaction, ticket, request.user_id))
 
     async def _follow(self, interaction: discord.Interaction, ticket: Ticket, user_id: int) -> None:
+        """Show the queue position, then the steps, editing at most once a second; then the result."""
         started = time.monotonic()
         latest: list[Progress | None] = [None]
-        changed = asyncio.Event()
-
-        def on_progress(progress: Progress) -> None:
-            latest[0] = progress
-            changed.set()
-
-        ticket.progress_listeners.append(on_progress)
+        ticket.progress_listeners.append(lambda progress: latest.__setitem__(0, progress))
         result_task = asyncio.ensure_future(ticket.result())
         token_ok = True
         shown = self._status(ticket, None)
-        last_edit = time.monotonic()
         while not result_task.done():
-            # Wake on progress or once a second (the queue position moves without progress events).
-            await asyncio.wait({result_task, asyncio.ensure_future(changed.wait())}, timeout=EDIT_INTERVAL_S,
-                               return_when=asyncio.FIRST_COMPLETED)
-            changed.clear()
-            if result_task.done() or not token_ok:
+            await asyncio.wait({result_task}, timeout=EDIT_INTERVAL_S)
+            if result_task.done() or not token_ok or time.monotonic() - started > TOKEN_LIFE_S:
                 continue
-            wait = EDIT_INTERVAL_S - (time.monotonic() - last_edit)
-            if wait > 0:
-                await asyncio.wait({result_task}, timeout=wait)
-                if result_task.done():
-                    break
             text = self._status(ticket, latest[0])
-            if text == shown or time.monotonic() - started > TOKEN_LIFE_S:
+            if text == shown:
                 continue
             try:
                 await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
-                shown, last_edit = text, time.monotonic()
+                shown = text
             except discord.HTTPException as error:
                 token_ok = not token_expired(error)
                 log.warning("progress edit for job %s failed: %s", ticket.job_id, error)
