@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from botkit import finished
@@ -19,7 +23,7 @@ def bot_env(fake: FakeDiscord, tmp_path: Path, tiny_model: Path, **extra: str) -
     env.update(ZBOT_DISCORD_TOKEN=fake.token, ZBOT_DISCORD_API_URL=fake.api_url,
                ZBOT_DISCORD_GATEWAY_URL=fake.gateway_url, ZBOT_MODEL=str(tiny_model),
                ZBOT_DATABASE=str(tmp_path / "zbot.sqlite3"), ZBOT_SIZES='{"small": "64x64"}',
-               ZBOT_GUILD_IDS=str(fake.guild_id), PYTHONUNBUFFERED="1")
+               ZBOT_GUILD_IDS=str(fake.guild_id), ZBOT_HTTP_PORT="0", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
 
@@ -61,3 +65,40 @@ async def test_a_missing_or_rejected_token_is_one_line_and_exit_1(tmp_path, tiny
     assert process.returncode == 1
     assert text.strip().splitlines()[-1].startswith(f"zbot: {message}")
     assert "Traceback" not in text and (not token or token not in text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_zbot_run_serves_health_metrics_and_images_and_logs_json_without_secrets(tmp_path, tiny_model):
+    port, key = free_port(), "team-key-0123456789abcdef"
+    async with FakeDiscord() as fake:
+        env = bot_env(fake, tmp_path, tiny_model, ZBOT_HTTP_PORT=str(port), ZBOT_API_KEYS=key,
+                      ZBOT_LOG_FORMAT="json")
+        process = await start(env, tmp_path)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(600):  # /healthz turns 200 once the model is loaded and the gateway connected
+                    with contextlib.suppress(aiohttp.ClientConnectionError):
+                        async with http.get(f"{base}/healthz") as r:
+                            if r.status == 200:
+                                break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError("never healthy")
+                async with http.post(f"{base}/v1/images", json={"prompt": "a fox", "seed": 3},
+                                     headers={"Authorization": f"Bearer {key}"}) as r:
+                    assert r.status == 200 and r.headers["X-Zbot-Seed"] == "3"
+                    assert (await r.read()).startswith(b"\x89PNG")
+                async with http.get(f"{base}/metrics") as r:
+                    assert 'zbot_jobs_total{outcome="done"} 1.0' in await r.text()
+        finally:
+            code, output = await stop(process)
+    assert code == 0, output
+    entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert any(e.get("source") == "http" and e.get("outcome") == "done" for e in entries), output
+    assert key not in output and fake.token not in output

@@ -15,6 +15,7 @@ from .config import Settings
 from .engine import Engine, resolve_device
 from .executor import Executor, Renderer
 from .imaging import encode_png
+from .metrics import Metrics
 from .service import Service
 from .store import Store
 
@@ -27,6 +28,7 @@ class Core:
     store: Store
     executor: Executor
     service: Service
+    metrics: Metrics
 
 
 def make_renderers(settings: Settings) -> list[Renderer]:
@@ -59,9 +61,10 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None)
         renderers = make_renderers(settings)
     executor = Executor(renderers, encode_png)
     executor.start()
-    service = Service(settings, store, executor)
+    metrics = Metrics(lambda: executor.depth)
+    service = Service(settings, store, executor, events=metrics)
     try:
-        yield Core(settings, store, executor, service)
+        yield Core(settings, store, executor, service, metrics)
     finally:
         await executor.shutdown()
         await service.drain()

@@ -1,10 +1,9 @@
-"""The `zbot` command: run | draw | stats | tiny-model."""
+"""The `zbot` command: run | draw | batch | download | stats | tiny-model."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Settings, SettingsError, load_settings
+from .logs import secret_values, setup_logging
 
 console = Console(stderr=True)
 
@@ -34,6 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--steps", type=int, help="1 to 50; ZBOT_STEPS when left out")
     draw.add_argument("--out", type=Path, help="the PNG to write (default zbot-SEED.png)")
 
+    batch = commands.add_parser("batch", help="render one image per line of a file",
+                                description="Draw one image per line of PROMPTS (optionally `prompt | seed`; "
+                                "blank lines and # comments are skipped) into DIR, with DIR/index.jsonl "
+                                "recording prompt, seed and file of each.")
+    batch.add_argument("prompts", type=Path, metavar="PROMPTS.txt")
+    batch.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="folder for the PNGs and index.jsonl")
+    batch.add_argument("--size", help="a named size for every image (default: the first in ZBOT_SIZES)")
+    batch.add_argument("--steps", type=int, help="1 to 50; ZBOT_STEPS when left out")
+
+    download = commands.add_parser("download", help="fetch the model's weights ahead of time",
+                                   description="Download ZBOT_MODEL from ModelScope into $MODELSCOPE_CACHE "
+                                   "(or check a local folder) and make sure the snapshot is complete.")
+    download.add_argument("--model", help="a ModelScope id or local folder (default ZBOT_MODEL)")
+
     stats = commands.add_parser("stats", help="usage from the database")
     stats.add_argument("--user", type=int, help="one user's usage")
     stats.add_argument("--days", type=int, default=30, help="how many days of history (default 30)")
@@ -41,18 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser("tiny-model", help="write a tiny random Z-Image pipeline for tests")
     tiny.add_argument("dir", type=Path)
     return parser
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # diffusers and transformers print loading bars and advice on every start; our own bar says enough.
-    import diffusers
-    import transformers
-
-    logging.getLogger("discord.client").addFilter(lambda record: "voice will NOT" not in record.getMessage())
-    for library in (diffusers, transformers):
-        library.utils.logging.set_verbosity_error()
-        library.utils.logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote a tiny Z-Image pipeline to {path} ({size / 1e6:.1f} MB); use it with ZBOT_MODEL={path}")
             return 0
         settings = load_settings()
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, settings.log_format, secret_values(settings))
         if args.command == "draw":
             return asyncio.run(_draw(settings, args))
+        if args.command == "batch":
+            return asyncio.run(_batch(settings, args))
+        if args.command == "download":
+            return _download(settings, args)
         if args.command == "stats":
             return asyncio.run(_stats(settings, args))
         if args.command == "run":
@@ -78,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (SettingsError, CliError) as exc:
-        print(f"zbot: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"zbot: {line}", file=sys.stderr)
         return 1
     except Exception as exc:
         from .bot.run import StartError
@@ -122,6 +130,34 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
         await asyncio.to_thread(out.write_bytes, result.png)
     print(f"seed {result.seed}  {out}  {result.width}x{result.height}  "
           f"render {result.render_s:.2f} s, total {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+async def _batch(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import open_core
+    from .batch import BatchError, read_batch, run_batch, summary
+
+    started = time.perf_counter()
+    try:
+        lines = read_batch(settings, args.prompts, size=args.size, steps=args.steps)  # before the model loads
+    except BatchError as exc:
+        raise CliError(str(exc)) from None
+    async with open_core(settings) as core:
+        drawn = await run_batch(core, lines, args.out, size=args.size, steps=args.steps, console=console)
+    Console().print(summary(drawn, args.out, time.perf_counter() - started))
+    return 0 if all(d.result is not None for d in drawn) else 1
+
+
+def _download(settings: Settings, args: argparse.Namespace) -> int:
+    from .engine import resolve_model
+
+    model = args.model or settings.model
+    # The same steps `zbot run` takes at start: a complete cached snapshot is used as it is (no network),
+    # anything else is downloaded (ModelScope shows its own progress bars), then checked for every file.
+    path = resolve_model(model)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+    print(f"{model}: complete in {path} ({shown}); zbot run will load it without the network")
     return 0
 
 

@@ -162,6 +162,15 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        # A key's hash names its user in the database, and logs redact keys by value: short ones would
+        # be guessable from the one and match ordinary words in the other.
+        if any(len(key.get_secret_value()) < 16 for key in keys):
+            raise ValueError("each API key must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return keys
+
     @field_validator("blocked_words", mode="before")
     @classmethod
     def _words(cls, value: Any) -> Any:

@@ -14,12 +14,12 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .background import Background
 from .config import MAX_STEPS, MIN_STEPS, SEED_LIMIT, Settings, Window
 from .executor import Executor
-from .jobs import BadInput, DrawRequest, Progress, RenderFailed, RenderSpec, Result, ShuttingDown
+from .jobs import BadInput, DrawRequest, Progress, Refused, RenderFailed, RenderSpec, Result, ShuttingDown
 from .limits import Policy, Quota, admit, quota
 from .store import Store
 
@@ -67,6 +67,27 @@ def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
                 interaction_id=request.interaction_id)
 
 
+class JobEvents(Protocol):
+    """Told how each request ends; zbot.metrics.Metrics is one."""
+
+    def refused(self, refusal: Refused) -> None: ...
+
+    def done(self, result: Result) -> None: ...
+
+    def failed(self, reason: str) -> None: ...
+
+
+class NoEvents:
+    def refused(self, refusal: Refused) -> None:
+        pass
+
+    def done(self, result: Result) -> None:
+        pass
+
+    def failed(self, reason: str) -> None:
+        pass
+
+
 @dataclass
 class Ticket:
     """An admitted job. Await `result()`; ask `position()` and `eta()` while it waits."""
@@ -95,11 +116,12 @@ class Ticket:
 
 class Service:
     def __init__(self, settings: Settings, store: Store, executor: Executor, *,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, events: JobEvents | None = None):
         self.settings = settings
         self.store = store
         self.executor = executor
         self.clock = clock
+        self.events: JobEvents = events or NoEvents()
         self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown))
 
     # -- drawing ---------------------------------------------------------------------------------
@@ -122,13 +144,25 @@ class Service:
                                     channel_id=request.channel_id, prompt=request.prompt[:2000],
                                     status="rejected", error=refusal.message, created_at=now,
                                     interaction_id=request.interaction_id)
+            self._refused(request, refusal)
             raise
-        job_id = await admit(self.store, self.policy(request.rate_limits), row, now=now,
-                             exempt=request.is_admin, queue_retry_s=self._queue_retry_s())
+        try:
+            job_id = await admit(self.store, self.policy(request.rate_limits), row, now=now,
+                                 exempt=request.is_admin, queue_retry_s=self._queue_retry_s())
+        except Refused as refusal:
+            self._refused(request, refusal)
+            raise
         spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"])
-        return self.enqueue(spec, row["size"], row["channel_id"])
+        return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
 
-    def enqueue(self, spec: RenderSpec, size: str, channel_id: int | None = None) -> Ticket:
+    def _refused(self, request: DrawRequest, refusal: Refused) -> None:
+        self.events.refused(refusal)
+        log.info("%s request from user %s refused (%s)", request.source, request.user_id, refusal.kind,
+                 extra=dict(user_id=request.user_id, source=request.source, outcome="rejected",
+                            reason=refusal.kind))
+
+    def enqueue(self, spec: RenderSpec, size: str, channel_id: int | None = None, *,
+                user_id: int | None = None, source: str | None = None) -> Ticket:
         """Hand an already-stored job to the executor (also used to resume jobs after a restart)."""
         listeners: list[Callable[[Progress], None]] = []
 
@@ -140,18 +174,27 @@ class Service:
             self._background.spawn(self.store.mark_running(spec.job_id, at))
 
         future = self.executor.submit(spec, on_progress=on_progress, on_start=on_start)
-        done = self._background.spawn(self._complete(spec.job_id, future))
+        done = self._background.spawn(self._complete(spec.job_id, future, user_id, source))
         return Ticket(spec, size, self.executor, done, listeners, channel_id)
 
-    async def _complete(self, job_id: int, future: asyncio.Future) -> Result:
+    async def _complete(self, job_id: int, future: asyncio.Future, user_id: int | None = None,
+                        source: str | None = None) -> Result:
+        who = dict(job_id=job_id, user_id=user_id, source=source)
         try:
             result = await future
         except RenderFailed as exc:
             await self.store.mark_failed(job_id, self.clock(), exc.reason)
+            self.events.failed(exc.reason)
+            log.info("job %s (%s, user %s) failed: %s", job_id, source, user_id, exc.reason,
+                     extra=dict(who, outcome="failed", error=exc.reason))
             raise
         except ShuttingDown:
             raise  # the row stays queued: the next start picks it up
         await self.store.mark_done(job_id, self.clock(), result.render_s)
+        self.events.done(result)
+        log.info("job %s (%s, user %s) done: wait %.2f s, render %.2f s", job_id, source, user_id,
+                 result.wait_s, result.render_s,
+                 extra=dict(who, outcome="done", wait_s=round(result.wait_s, 3), render_s=round(result.render_s, 3)))
         return result
 
     def _queue_retry_s(self) -> float:

@@ -16,6 +16,7 @@ import discord
 
 from ..app import Core, open_core
 from ..config import Settings
+from ..http_api import bot_health, build_app, start_http
 from ..jobs import RenderSpec
 from .client import ZBot, point_at
 from .messages import quote_prompt
@@ -41,7 +42,17 @@ async def run_bot(settings: Settings) -> int:
 
     async with open_core(settings) as core:
         bot = ZBot(settings, core.service)
+        http = None
         try:
+            if settings.http_port:
+                # Up while the model loads and Discord connects: /healthz says which is still missing.
+                app = build_app(core, health=bot_health(core, bot), metrics=core.metrics)
+                try:
+                    http = await start_http(app, settings.http_host, settings.http_port)
+                except OSError as exc:
+                    raise StartError(f"could not listen on {settings.http_host}:{settings.http_port} for HTTP "
+                                     f"({exc.strerror or exc}); set ZBOT_HTTP_PORT to a free port, or 0 to turn "
+                                     "the HTTP server off") from None
             try:
                 await bot.login(settings.discord_token.get_secret_value())
             except discord.LoginFailure:
@@ -55,6 +66,8 @@ async def run_bot(settings: Settings) -> int:
         finally:
             await core.executor.shutdown()
             await bot.delivery.wait(POST_TIMEOUT_S)
+            if http is not None:
+                await http.cleanup()
             await bot.close()
 
 
@@ -99,7 +112,8 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
             log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
             continue
         spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps)
-        ticket = core.service.enqueue(spec, job.size or f"{job.width}x{job.height}", job.channel_id)
+        ticket = core.service.enqueue(spec, job.size or f"{job.width}x{job.height}", job.channel_id,
+                                      user_id=job.user_id, source=job.source)
         bot.delivery.spawn(bot.delivery.deliver_to_channel(ticket, job.user_id, job.channel_id))
         log.info("resuming job %s from a previous run (%s)", job.id, job.status)
 

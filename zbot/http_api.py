@@ -1,0 +1,369 @@
+"""The HTTP server on the bot's own event loop: /healthz, /metrics, and POST /v1/images for the team's
+other tools.
+
+An image request is a front end like Discord: an API key stands for a user (with that user's rate
+limits), the request goes through `Service.submit` into the same queue as Discord's, and the answer
+is the PNG. The keys themselves are never stored or logged; each maps to a stable negative user id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import unicodedata
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
+
+from .app import Core
+from .config import SEED_LIMIT, Settings
+from .jobs import (BadInput, DrawRequest, NotReady, QueueFull, RateLimited, Refused, RenderFailed,
+                   ShuttingDown, TooManyPending)
+from .metrics import CONTENT_TYPE, Metrics
+
+log = logging.getLogger(__name__)
+
+Health = Callable[[], dict[str, bool]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 64 * 1024
+SHUTDOWN_RETRY_S = 30
+
+_BODY_HEADERS = {"content-type", "content-length"}
+_CORE = web.AppKey("core", Core)
+_HEALTH = web.AppKey("health", Callable)
+_METRICS = web.AppKey("metrics", Metrics)
+_KEYS = web.AppKey("keys", list)
+_OPENAPI = web.AppKey("openapi", dict)
+
+
+# Control characters other than tab, newline and carriage return; the Service refuses them too.
+_CONTROL = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+# Not blank and no control characters, as an ECMA-262 regex (what JSON Schema uses).
+PROMPT_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
+
+
+class ImageRequest(BaseModel):
+    """The body of POST /v1/images. Types are checked here; what is allowed (sizes, prompt length,
+    blocked words, the seed's range) is the Service's to say, as for Discord."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: StrictStr
+    size: StrictStr | None = None
+    seed: int | None = None  # 42.0 is an integer to JSON Schema too; 42.5, "42" and true are not
+
+    @field_validator("size")
+    @classmethod
+    def _not_empty(cls, size: str | None) -> str | None:
+        if size == "":
+            raise ValueError("give a named size, or null (or nothing) for the default")
+        return size
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _a_json_integer(cls, seed: Any) -> Any:
+        if isinstance(seed, (bool, str)):
+            raise ValueError("Input should be a valid integer")  # noqa: TRY004 - pydantic wants ValueError
+        return seed
+
+    @field_validator("prompt")
+    @classmethod
+    def _no_control_characters(cls, prompt: str) -> str:
+        # Anywhere in the prompt, as the OpenAPI pattern says (the Service looks inside the stripped one).
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in prompt):
+            raise ValueError("contains control characters; remove them and try again")
+        return prompt
+
+
+def key_user_id(key: str) -> int:
+    """The user an API key stands for: negative, so it never collides with a Discord snowflake, and
+    derived from a hash, so the key itself never reaches the database."""
+    digest = hashlib.sha256(b"zbot api key\0" + key.encode()).digest()
+    return -(int.from_bytes(digest[:7], "big") + 1)
+
+
+def bot_health(core: Core, bot: Any) -> Health:
+    """/healthz's checks for `zbot run`: the model is loaded and the Discord gateway is connected."""
+
+    def health() -> dict[str, bool]:
+        executor = core.executor
+        ws = getattr(bot, "ws", None)
+        return {
+            "model": executor.ready.is_set() and executor.load_error is None,
+            "gateway": bot.is_ready() and not bot.is_closed() and ws is not None and bool(ws.open),
+        }
+
+    return health
+
+
+def build_app(core: Core, *, health: Health, metrics: Metrics) -> web.Application:
+    """The aiohttp application; serve it with `start_http`."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_as_json])
+    app[_CORE] = core
+    app[_HEALTH] = health
+    app[_METRICS] = metrics
+    app[_KEYS] = [(secret.get_secret_value().encode(), key_user_id(secret.get_secret_value()))
+                  for secret in core.settings.api_keys if secret.get_secret_value()]
+    app[_OPENAPI] = openapi(core.settings)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/openapi.json", _openapi)
+    app.router.add_post("/v1/images", _images)
+    return app
+
+
+async def start_http(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Listen on host:port (port 0: any free port; see `bound_port`). Raises OSError when it can't.
+    Stop it with `await runner.cleanup()`."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.info("HTTP server on http://%s:%s (/healthz, /metrics, /v1/images)", host, bound_port(runner))
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    return runner.addresses[0][1]
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+async def _healthz(request: web.Request) -> web.Response:
+    checks = request.app[_HEALTH]()
+    missing = [name for name, ok in checks.items() if not ok]
+    return web.json_response({"ready": not missing, **checks, "missing": missing},
+                             status=503 if missing else 200)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[_METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[_OPENAPI])
+
+
+async def _images(request: web.Request) -> web.Response:
+    user_id = _authenticate(request)
+    body = await _read_body(request)
+    core = request.app[_CORE]
+    draw = DrawRequest(user_id=user_id, prompt=body.prompt, size=body.size, seed=body.seed, source="http")
+    try:
+        ticket = await core.service.submit(draw)
+        result = await ticket.result()
+    except Refused as refusal:
+        return _refusal(refusal)
+    except RenderFailed as failure:
+        return _error(500, "render_failed", f"The image could not be drawn: {failure.reason}.")
+    except ShuttingDown:
+        return _error(503, "shutting_down", "zbot is restarting; send the request again.",
+                      retry_after=SHUTDOWN_RETRY_S)
+    return web.Response(body=result.png, content_type="image/png", headers={
+        "X-Zbot-Job-Id": str(result.job_id),
+        "X-Zbot-Seed": str(result.seed),
+        "X-Zbot-Size": f"{result.width}x{result.height}",
+        "X-Zbot-Steps": str(result.steps),
+        "X-Zbot-Render-Seconds": f"{result.render_s:.3f}",
+        "X-Zbot-Wait-Seconds": f"{result.wait_s:.3f}",
+    })
+
+
+def _authenticate(request: web.Request) -> int:
+    keys = request.app[_KEYS]
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if not keys:
+        raise _http_error(web.HTTPUnauthorized, "unauthorized", "No API keys are configured: the server's "
+                          "owner sets them in ZBOT_API_KEYS.", headers={"WWW-Authenticate": "Bearer"})
+    if scheme.lower() != "bearer" or not given.strip():
+        raise _http_error(web.HTTPUnauthorized, "unauthorized", "Send an API key as "
+                          "'Authorization: Bearer KEY'.", headers={"WWW-Authenticate": "Bearer"})
+    candidate = given.strip().encode()
+    user_id = None
+    for key, key_user in keys:  # every key compared, in constant time: no hint of how close a guess was
+        if hmac.compare_digest(candidate, key):
+            user_id = key_user
+    if user_id is None:
+        log.info("HTTP: refused a request from %s with an unknown API key", request.remote)
+        raise _http_error(web.HTTPUnauthorized, "unauthorized", "That API key is not valid.",
+                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return user_id
+
+
+async def _read_body(request: web.Request) -> ImageRequest:
+    if request.content_type != "application/json":
+        raise _http_error(web.HTTPUnsupportedMediaType, "bad_request",
+                          "Send a JSON body with 'Content-Type: application/json'.")
+    try:
+        data = await request.json()
+    except ValueError:
+        raise _http_error(web.HTTPBadRequest, "bad_request", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise _http_error(web.HTTPUnprocessableEntity, "bad_input",
+                          'The body must be a JSON object like {"prompt": "a red fox"}.')
+    try:
+        return ImageRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _http_error(web.HTTPUnprocessableEntity, "bad_input", _describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if error["type"] != "extra_forbidden"
+                        else f"{where}: unknown field (allowed: prompt, size, seed)")
+    return "; ".join(problems) + "."
+
+
+_REFUSAL_STATUS: list[tuple[type[Refused], int]] = [
+    (BadInput, 422), (RateLimited, 429), (TooManyPending, 429), (QueueFull, 503), (NotReady, 503)]
+
+
+def _refusal(refusal: Refused) -> web.Response:
+    status = next((code for kind, code in _REFUSAL_STATUS if isinstance(refusal, kind)), 409)
+    retry_after = None
+    if refusal.retry_at is not None:
+        retry_after = max(1, math.ceil((refusal.retry_at - datetime.now(UTC)).total_seconds()))
+    return _error(status, refusal.kind, refusal.message, retry_after=retry_after)
+
+
+def _error(status: int, code: str, message: str, *, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": message, "code": code}
+    headers = {}
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+        headers["Retry-After"] = str(retry_after)
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _http_error(kind: type[web.HTTPException], code: str, message: str, **kwargs: Any) -> web.HTTPException:
+    body = web.json_response({"error": message, "code": code}).text
+    return kind(text=body, content_type="application/json", **kwargs)
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON {"error", "code"}; an unexpected one is logged with its traceback and the
+    client gets an id to quote, never the traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        # aiohttp's own (404, 405 with its Allow header, 413): the same JSON shape as ours.
+        response = _error(exc.status, exc.reason.lower().replace(" ", "_"), f"{exc.reason}.")
+        response.headers.extend((k, v) for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS)
+        return response
+    except Exception:
+        incident = secrets.token_hex(4)
+        log.exception("HTTP %s %s failed (incident %s)", request.method, request.path, incident)
+        return _error(500, "internal", f"Something went wrong on our side (incident {incident}).")
+
+
+# -- the OpenAPI description ----------------------------------------------------------------------
+
+def openapi(settings: Settings) -> dict[str, Any]:
+    """An OpenAPI 3.1 description of this server, with this configuration's sizes and limits."""
+    error = {"$ref": "#/components/schemas/Error"}
+    retry = {"Retry-After": {"description": "Seconds until a retry may succeed.",
+                             "schema": {"type": "integer", "minimum": 1}}}
+
+    def answer(description: str, headers: dict | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": error}}}
+        if headers:
+            out["headers"] = headers
+        return out
+
+    header = {"schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "zbot", "version": "1",
+                 "description": "Images from Z-Image-Turbo, through the same queue and limits as Discord's."},
+        "paths": {
+            "/v1/images": {"post": {
+                "operationId": "createImage",
+                "summary": "Draw one image and return it as a PNG.",
+                "description": "Waits until the image is drawn; the request joins the queue Discord's use. "
+                               "Each API key is rate-limited like one Discord user.",
+                "security": [{"bearer": []}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ImageRequest"}}}},
+                "responses": {
+                    "200": {"description": "The image.", "content": {"image/png": {
+                        "schema": {"type": "string", "contentMediaType": "image/png"}}},
+                        "headers": {"X-Zbot-Seed": {"description": "The seed; send it back to draw the "
+                                                    "same image again.", "schema": {"type": "integer"}},
+                                    "X-Zbot-Job-Id": {"schema": {"type": "integer"}},
+                                    "X-Zbot-Size": header, "X-Zbot-Steps": header,
+                                    "X-Zbot-Render-Seconds": header, "X-Zbot-Wait-Seconds": header}},
+                    "400": answer("The body is not JSON."),
+                    "401": answer("No valid API key."),
+                    "413": answer("The body is larger than 64 KiB."),
+                    "415": answer("The body is not application/json."),
+                    "422": answer("A field is missing, of the wrong type, or not allowed (the message "
+                                  "says which)."),
+                    "429": answer("This key's rate limit, or its number of unfinished images, is reached.",
+                                  retry),
+                    "500": answer("The render failed."),
+                    "503": answer("The queue is full or zbot is restarting.", retry),
+                },
+            }},
+            "/healthz": {"get": {
+                "operationId": "health",
+                "summary": "Ready when the model is loaded and Discord is connected.",
+                "responses": {"200": {"description": "Ready.", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Health"}}}},
+                    "503": {"description": "Not ready; `missing` says what is.", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}},
+            }},
+            "/metrics": {"get": {
+                "operationId": "metrics", "summary": "Prometheus metrics.",
+                "responses": {"200": {"description": "Prometheus text format.",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            }},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "One of the keys in ZBOT_API_KEYS."}},
+            "schemas": {
+                "ImageRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["prompt"],
+                    "properties": {
+                        "prompt": {"type": "string", "minLength": 1, "maxLength": settings.max_prompt_chars,
+                                   "pattern": PROMPT_PATTERN,
+                                   "description": "What to draw: not blank, no control characters but tab "
+                                   "and newline."},
+                        "size": {"type": ["string", "null"], "enum": [*settings.sizes, None],
+                                 "description": "A named size: " + ", ".join(
+                                     f"{name} ({size})" for name, size in settings.sizes.items())
+                                 + f". Default {settings.default_size}."},
+                        "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": SEED_LIMIT - 1,
+                                 "description": "The same prompt, size and seed draw the same image; "
+                                 "random when left out."},
+                    },
+                },
+                "Error": {"type": "object", "required": ["error", "code"], "properties": {
+                    "error": {"type": "string", "description": "A sentence to show a person."},
+                    "code": {"type": "string", "description": "bad_input, rate_limited, too_many_pending, "
+                             "queue_full, unauthorized, render_failed, ..."},
+                    "retry_after": {"type": "integer", "description": "Seconds, as in Retry-After."}}},
+                "Health": {"type": "object", "required": ["ready", "missing"], "properties": {
+                    "ready": {"type": "boolean"},
+                    "model": {"type": "boolean", "description": "The model is loaded."},
+                    "gateway": {"type": "boolean", "description": "Connected to Discord's gateway."},
+                    "missing": {"type": "array", "items": {"type": "string"}}}},
+            },
+        },
+    }

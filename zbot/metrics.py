@@ -1,0 +1,99 @@
+"""Prometheus metrics: what the queue holds, how jobs end, how long they wait and render, GPU memory.
+
+Each Metrics has its own registry (not prometheus-client's global one), so a process, or a test, can
+build as many as it likes. The Service reports each job's outcome through `refused`, `done` and
+`failed`; the queue depth and GPU memory are read when /metrics is scraped.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .jobs import BadInput, NotReady, QueueFull, RateLimited, Refused, Result, TooManyPending
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+OUTCOMES = ("done", "failed", "rejected")
+REASONS = tuple(kind.kind for kind in (RateLimited, TooManyPending, QueueFull, BadInput, NotReady))
+# From a warm H100 (under a second) to a cold CPU or a 24 GB card with offloading (a minute or more).
+RENDER_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
+WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class Metrics:
+    """zbot's counters, histograms and gauges, in a registry of their own."""
+
+    def __init__(self, depth: Callable[[], int] | None = None, *, gpu: bool = True):
+        self.registry = CollectorRegistry()
+        self.jobs = Counter("zbot_jobs", "Jobs by how they ended: done, failed (the render raised) or "
+                            "rejected (refused before queueing).", ["outcome"], registry=self.registry)
+        self.refusals = Counter("zbot_refusals", "Requests refused, by reason.", ["reason"],
+                                registry=self.registry)
+        self.render_seconds = Histogram("zbot_render_seconds", "Time on the GPU per image.",
+                                        buckets=RENDER_BUCKETS, registry=self.registry)
+        self.wait_seconds = Histogram("zbot_wait_seconds", "Time in the queue before the render started.",
+                                      buckets=WAIT_BUCKETS, registry=self.registry)
+        # Every label value from the start: a rate() over a series that appears late misses its first count.
+        for outcome in OUTCOMES:
+            self.jobs.labels(outcome)
+        for reason in REASONS:
+            self.refusals.labels(reason)
+        self.queue_depth = Gauge("zbot_queue_depth", "Jobs waiting or running.", registry=self.registry)
+        self._depth = depth
+        self.queue_depth.set_function(self._read_depth)
+        if gpu:
+            self.registry.register(GpuMemory())
+
+    def track_queue(self, depth: Callable[[], int]) -> None:
+        """Read the queue depth from `depth` (e.g. `lambda: executor.depth`) at each scrape."""
+        self._depth = depth
+
+    def _read_depth(self) -> float:
+        return float(self._depth()) if self._depth is not None else 0.0
+
+    # -- what the Service reports -------------------------------------------------------------
+
+    def refused(self, refusal: Refused) -> None:
+        self.jobs.labels("rejected").inc()
+        self.refusals.labels(refusal.kind).inc()
+
+    def done(self, result: Result) -> None:
+        self.jobs.labels("done").inc()
+        self.render_seconds.observe(result.render_s)
+        self.wait_seconds.observe(result.wait_s)
+
+    def failed(self, reason: str = "") -> None:
+        self.jobs.labels("failed").inc()
+
+    # -- exposition ----------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The text /metrics serves (content type `CONTENT_TYPE`)."""
+        return generate_latest(self.registry)
+
+
+class GpuMemory(Collector):
+    """zbot_gpu_memory_bytes per CUDA device this process uses: allocated by tensors and reserved by
+    PyTorch's caching allocator (closer to what nvidia-smi shows). No samples without CUDA."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        allocated = GaugeMetricFamily("zbot_gpu_memory_bytes", "GPU memory held by tensors, per device.",
+                                      labels=["device"])
+        reserved = GaugeMetricFamily("zbot_gpu_memory_reserved_bytes", "GPU memory reserved by PyTorch's "
+                                     "caching allocator, per device.", labels=["device"])
+        torch = sys.modules.get("torch")
+        # Only once the renderer has initialised CUDA: asking earlier would create a CUDA context here.
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            for index in range(torch.cuda.device_count()):
+                allocated.add_metric([f"cuda:{index}"], float(torch.cuda.memory_allocated(index)))
+                reserved.add_metric([f"cuda:{index}"], float(torch.cuda.memory_reserved(index)))
+        yield allocated
+        yield reserved
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
