@@ -8,6 +8,7 @@ import pytest
 
 from botkit import bot_settings, finished, running_bot, seed_in
 from burstkit import burst
+from conftest import FakeRenderer
 from fake_discord import FakeDiscord, fast_discord_sleeps
 
 
@@ -178,7 +179,8 @@ async def test_the_token_never_appears_in_logs_errors_or_the_database(tmp_path, 
         from zbot.app import open_core
         from fake_discord import point_discord_at
 
-        async with open_core(settings) as core:
+        # (A stand-in renderer: a model still loading in a leftover thread would race the next test's.)
+        async with open_core(settings, [FakeRenderer()]) as core:
             bot = ZBot(settings, core.service)
             with point_discord_at(fake), pytest.raises(discord.LoginFailure):
                 await bot.login(token + "-wrong")

@@ -132,8 +132,8 @@ class Settings(BaseSettings):
     # More than one GPU
     executor: Literal["local", "ray"] = Field("local", description="local: one GPU in this process; ray: one "
                                               "render worker per GPU on a Ray cluster (pip install 'zbot[ray]').")
-    ray_address: str | None = Field(None, description="Ray cluster to join (e.g. ray://head:10001); empty starts "
-                                    "a local Ray.")
+    ray_address: str | None = Field(None, description="Ray cluster to join: empty or auto (this machine's "
+                                    "cluster, else a local Ray), HEAD:6379, or ray://HEAD:10001.")
     workers: int | None = Field(None, ge=1, description="Render workers with ZBOT_EXECUTOR=ray; empty: one per GPU "
                                 "Ray sees.")
 

@@ -34,6 +34,11 @@ class Renderer(Protocol):
         """Called after a failed render: free what the failure left behind (cached GPU memory)."""
 
 
+class WorkerLost(Exception):
+    """Raised by a renderer whose worker process died under a job (ZBOT_EXECUTOR=ray: the Ray actor was
+    killed or crashed, its node was lost). The job is not at fault: the executor runs it once more."""
+
+
 @dataclass
 class _Job:
     spec: RenderSpec
@@ -42,6 +47,7 @@ class _Job:
     on_start: Callable[[float], None] | None
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
+    lost: int = 0  # times a worker died under this job (WorkerLost); the second time fails it
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -202,12 +208,17 @@ class Executor:
         began = time.perf_counter()
         try:
             image = renderer.render(job.spec, on_step)
+        except WorkerLost as exc:
+            # Retry hook (the Ray executor): the worker died under the job. Put the job back at the front
+            # of the queue, once, so another worker takes it while this thread waits in recover() for
+            # its own worker to come back (Ray restarts the actor, which loads its model again).
+            log.warning("job %s lost its render worker (%s)", job.spec.job_id, exc)
+            self._retry_or_fail(job)
+            self._recover(renderer)
+            return
         except Exception as exc:
             log.exception("job %s failed to render", job.spec.job_id)
-            try:
-                renderer.recover()
-            except Exception:
-                log.exception("recovering after a failed render failed too")
+            self._recover(renderer)
             self._finish(job)
             self._settle(job, error=RenderFailed(describe_failure(exc)))
             return
@@ -216,6 +227,26 @@ class Executor:
         self._finish(job)
         # Encode on another thread: this one goes straight back to the GPU for the next job.
         self._encoder.submit(self._encode_and_settle, job, image, render_s)
+
+    def _recover(self, renderer: Renderer) -> None:
+        try:
+            renderer.recover()
+        except Exception:
+            log.exception("recovering after a failed render failed too")
+
+    def _retry_or_fail(self, job: _Job) -> None:
+        """After WorkerLost: requeue the job at the front the first time; fail it the second time (its
+        future settles exactly once either way). During shutdown it stays queued in the database."""
+        with self._cond:
+            self._running.pop(job.spec.job_id, None)
+            job.lost += 1
+            if job.lost == 1 and not self._closing:
+                job.started_at = None
+                self._queue.appendleft(job)
+                self._cond.notify()
+                return
+        error = ShuttingDown() if job.lost == 1 else RenderFailed("the render worker died twice")
+        self._settle(job, error=error)
 
     def _finish(self, job: _Job) -> None:
         with self._cond:
