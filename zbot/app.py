@@ -41,6 +41,7 @@ def make_renderers(settings: Settings) -> list[Renderer]:
     if resolve_device(settings.device).type == "cpu":
         use_cpu_threads()
     return [Engine(settings.model, device=settings.device, dtype=settings.dtype, compile=settings.compile,
+                   sizes=list(settings.size_table.values()),
                    quantize=settings.quantize, offload=settings.offload, compile_cache=settings.compile_cache)]
 
 

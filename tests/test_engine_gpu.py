@@ -1,0 +1,211 @@
+"""The engine's fast path: prompt buckets, settings, float8 layer choice, the real-valued rotary
+embedding (CPU tests), and compile / CUDA graphs / float8 / offload on a GPU (skipped where CUDA is
+absent; bench/gpu_bench.py measures the same paths at full size)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import ZImagePipeline
+
+from zbot.engine import (
+    Engine,
+    EngineUnavailable,
+    RealRopeAttnProcessor,
+    compiled_graphs,
+    fp8_filter,
+    use_compile_cache,
+    use_real_rope,
+)
+from zbot.jobs import RenderSpec
+from zbot.prompts import BUCKETS, PromptEncoder, bucket_for, caption_length, caption_lengths
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Its own copy, so the module also runs with --noconftest (GPU machines without the bot's deps).
+    from zbot.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-gpu") / "model")
+
+
+@pytest.fixture
+def fixed_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # same bits for the same inputs needs a fixed thread count
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def pipe(tiny_model: Path) -> ZImagePipeline:
+    pipe = ZImagePipeline.from_pretrained(str(tiny_model))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image).astype(int)
+
+
+# -- prompt buckets ---------------------------------------------------------------------------------
+
+
+def test_a_prompt_is_padded_to_the_smallest_bucket_that_holds_it():
+    assert BUCKETS == (64, 128, 256, 512)
+    assert [bucket_for(n) for n in (1, 14, 64, 65, 128, 129, 300, 512, 513, 4000)] == \
+        [64, 64, 64, 128, 128, 256, 512, 512, 512, 512]
+
+
+def test_the_transformer_sees_sixteen_caption_lengths():
+    assert caption_lengths() == list(range(32, 513, 32))
+    assert [caption_length(n) for n in (1, 32, 33, 96, 97, 512, 900)] == [32, 32, 64, 96, 128, 512, 512]
+
+
+def test_the_bucketed_embedding_is_the_pipelines_own(pipe: ZImagePipeline, fixed_threads):
+    encoder = PromptEncoder(pipe.tokenizer, pipe.text_encoder, torch.device("cpu"))
+    for prompt in ["a red fox", "一只红狐狸在雪地里", "a fox in the snow " * 8]:
+        ids, mask = encoder.tokenize(prompt)
+        assert ids.shape[1] == bucket_for(encoder.token_count(prompt)) < 512
+        ours = encoder.encode(prompt)
+        theirs = pipe._encode_prompt([prompt], device=torch.device("cpu"))[0]  # padded to 512
+        assert ours.shape == theirs.shape == (encoder.token_count(prompt), 64)
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    long = "a fox " * 400  # truncated at 512 tokens, like the pipeline
+    assert encoder.token_count(long) == 512
+    assert torch.equal(encoder.encode(long), pipe._encode_prompt([long], device=torch.device("cpu"))[0])
+
+
+def test_an_engine_image_is_pixel_identical_to_plain_diffusers(tiny_model: Path, pipe: ZImagePipeline,
+                                                                fixed_threads):
+    engine = Engine(str(tiny_model), device="cpu")
+    engine.load()
+    for prompt, (width, height) in [("a red fox in the snow", (64, 64)), ("一只红狐狸", (96, 64))]:
+        steps = []
+        ours = engine.render(RenderSpec(1, prompt, 42, width, height, 4), lambda *step: steps.append(step))
+        theirs = pipe(prompt=prompt, width=width, height=height, num_inference_steps=4, guidance_scale=0.0,
+                      generator=torch.Generator("cpu").manual_seed(42)).images[0]
+        assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+        assert ours.mode == theirs.mode == "RGB"
+        assert np.array_equal(pixels(ours), pixels(theirs))
+
+
+def test_warm_up_prompts_hit_every_caption_length(pipe: ZImagePipeline):
+    encoder = PromptEncoder(pipe.tokenizer, pipe.text_encoder, torch.device("cpu"))
+    for caption in caption_lengths():
+        assert caption_length(encoder.token_count(encoder.prompt_for_caption(caption))) == caption
+
+
+# -- settings and building blocks --------------------------------------------------------------------
+
+
+def test_settings_are_checked_and_compile_auto_is_off_on_a_cpu(tiny_model: Path):
+    with pytest.raises(ValueError, match="compile"):
+        Engine(str(tiny_model), device="cpu", compile="maybe")
+    with pytest.raises(ValueError, match="quantize"):
+        Engine(str(tiny_model), device="cpu", quantize="int4")
+    assert not Engine(str(tiny_model), device="cpu").compiled
+    assert Engine(str(tiny_model), device="cpu", compile="on").compiled
+    assert Engine(str(tiny_model), device="cpu", sizes=[(64, 64), (96, 64)]).sizes == [(64, 64), (96, 64)]
+
+
+def test_fp8_is_refused_with_a_reason_where_it_cant_run(tiny_model: Path):
+    engine = Engine(str(tiny_model), device="cpu", quantize="fp8")
+    with pytest.raises(EngineUnavailable, match="fp8"):
+        engine.load()
+
+
+def test_fp8_goes_on_the_blocks_projections_only(pipe: ZImagePipeline):
+    chosen = [name for name, module in pipe.transformer.named_modules() if fp8_filter(module, name)]
+    assert chosen and all(".attention.to_" in name or ".feed_forward." in name for name in chosen)
+    assert any(name.startswith("layers.") for name in chosen)
+    assert not any(word in name for name in chosen
+                   for word in ("adaLN", "t_embedder", "cap_embedder", "final_layer", "x_embedder"))
+
+
+def test_the_real_rotary_embedding_matches_the_complex_one(pipe: ZImagePipeline, fixed_threads):
+    x = torch.randn(1, 50, 4, 32, dtype=torch.bfloat16)
+    freqs = torch.polar(torch.ones(1, 50, 16), torch.randn(1, 50, 16))
+    complex_way = torch.view_as_real(torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
+                                     * freqs.unsqueeze(2)).flatten(3).type_as(x)
+    assert torch.equal(RealRopeAttnProcessor.rotate(x, freqs), complex_way)
+
+    engine = Engine.from_pipeline(pipe, device="cpu")
+    engine.load()
+    spec = RenderSpec(1, "a red fox", 3, 64, 64, 3)
+    before = pixels(engine.render(spec, lambda *_: None))
+    assert use_real_rope(pipe.transformer) == len(pipe.transformer.layers) + 4  # + 2 + 2 refiners
+    assert np.array_equal(pixels(engine.render(spec, lambda *_: None)), before)
+
+
+def test_the_compile_cache_setting_points_inductor_at_the_folder(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/nowhere")  # restored after the test
+    use_compile_cache(tmp_path / "cache")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str((tmp_path / "cache").resolve())
+    assert (tmp_path / "cache").is_dir()
+
+
+# -- on a GPU -----------------------------------------------------------------------------------------
+
+
+@cuda
+def test_compiled_engine_serves_every_prompt_length_and_size_without_recompiling(tiny_model: Path):
+    sizes = [(64, 64), (96, 64)]
+    eager = Engine(str(tiny_model), device="cuda", dtype="fp32", compile="off")
+    eager.load()
+    engine = Engine(str(tiny_model), device="cuda", dtype="fp32", compile="on", sizes=sizes)
+    engine.load()
+    assert engine.prompts.graphed  # the text encoder runs as CUDA graphs
+    graphs = compiled_graphs()
+    for caption in caption_lengths():
+        for width, height in sizes:
+            prompt = engine.prompts.prompt_for_caption(caption)
+            spec = RenderSpec(1, prompt, caption, width, height, 2)
+            image = engine.render(spec, lambda *_: None)
+            assert image.size == (width, height)
+            assert torch.equal(engine.prompts.encode(prompt), eager.prompts.encode(prompt))
+    assert compiled_graphs() == graphs and engine.recompiles == 0
+    spec = RenderSpec(1, "a red fox", 7, 64, 64, 4)
+    ours, reference = engine.latents(spec), eager.latents(spec)
+    assert float((ours - reference).norm() / reference.norm()) < 1e-3
+    first, again = engine.render(spec, lambda *_: None), engine.render(spec, lambda *_: None)
+    assert np.array_equal(pixels(first), pixels(again))  # same bytes for the same inputs
+
+
+@cuda
+def test_offload_keeps_the_text_encoder_in_cpu_memory_and_draws_the_same_image(tiny_model: Path):
+    spec = RenderSpec(1, "a red fox", 5, 64, 64, 3)
+    plain = Engine(str(tiny_model), device="cuda", compile="off")
+    plain.load()
+    offloaded = Engine(str(tiny_model), device="cuda", compile="off", offload="model")
+    offloaded.load()
+    image = offloaded.render(spec, lambda *_: None)
+    assert next(offloaded.pipe.text_encoder.parameters()).device.type == "cpu"
+    assert next(offloaded.pipe.transformer.parameters()).device.type == "cuda"
+    assert np.array_equal(pixels(image), pixels(plain.render(spec, lambda *_: None)))
+
+
+@cuda
+@pytest.mark.skipif(importlib.util.find_spec("torchao") is None, reason="needs torchao (zbot[fp8])")
+@pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability() < (8, 9),
+                    reason="float8 needs compute capability 8.9+")
+def test_fp8_engine_renders_close_to_bf16(tiny_model: Path):
+    spec = RenderSpec(1, "a red fox", 5, 64, 64, 4)
+    bf16 = Engine(str(tiny_model), device="cuda", compile="off")
+    bf16.load()
+    fp8 = Engine(str(tiny_model), device="cuda", compile="off", quantize="fp8")
+    fp8.load()
+    weight = fp8.pipe.transformer.layers[0].attention.to_q.weight
+    assert "Float8" in type(weight).__name__
+    ours, reference = fp8.latents(spec), bf16.latents(spec)
+    assert torch.isfinite(ours).all()
+    assert float((ours - reference).norm() / reference.norm()) < 0.25
+    assert fp8.render(spec, lambda *_: None).size == (64, 64)
