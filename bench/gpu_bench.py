@@ -49,7 +49,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.engine import Engine, compiled_graphs  # noqa: E402
+from zbot.acceleration import compiled_graphs  # noqa: E402
+from zbot.engine import Engine  # noqa: E402
 from zbot.executor import Executor  # noqa: E402
 from zbot.imaging import PNG_BACKEND, encode_png  # noqa: E402
 from zbot.jobs import RenderSpec  # noqa: E402

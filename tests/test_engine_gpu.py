@@ -13,15 +13,8 @@ import pytest
 import torch
 from diffusers import ZImagePipeline
 
-from zbot.engine import (
-    Engine,
-    EngineUnavailable,
-    RealRopeAttnProcessor,
-    compiled_graphs,
-    fp8_filter,
-    use_compile_cache,
-    use_real_rope,
-)
+from zbot.acceleration import RealRopeAttnProcessor, compiled_graphs, fp8_filter, use_compile_cache, use_real_rope
+from zbot.engine import Engine, EngineUnavailable
 from zbot.jobs import RenderSpec
 from zbot.prompts import BUCKETS, PromptEncoder, bucket_for, caption_length, caption_lengths
 

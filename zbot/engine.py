@@ -5,8 +5,8 @@ state (scheduler timesteps, tokenizer) and must never be called from two threads
 
 The fast path on a GPU (bench/gpu_bench.py measures it): the prompt is encoded at a bucketed length
 instead of 512 tokens (zbot/prompts.py), the transformer's blocks and the VAE decoder are compiled with
-torch.compile and warmed up in `load()`, optionally float8 on the transformer (torchao), and the pixels
-are converted to 8 bits on the device.
+torch.compile and warmed up in `load()`, optionally float8 on the transformer (the speed-ups themselves
+are in zbot/acceleration.py), and the pixels are converted to 8 bits on the device.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from .acceleration import (compile_pipeline, compiled_graphs, offload_text_encoder, quantize_fp8,
+                           use_compile_cache)
 from .jobs import RenderSpec
 from .prompts import BUCKETS, PromptEncoder, caption_lengths
 
@@ -109,38 +111,6 @@ class EngineUnavailable(ModelNotFound):
 _CHOICES = {"compile": ("auto", "on", "off"), "quantize": ("none", "fp8"), "offload": ("none", "model")}
 DEFAULT_WARMUP_SIZES: tuple[tuple[int, int], ...] = ((1024, 1024),)
 WARMUP_STEPS = 2  # shapes don't depend on the step count; two steps also run the scheduler's second branch
-
-
-def use_compile_cache(folder: Path) -> None:
-    """Point torch.compile's on-disk caches (Inductor's FX graphs and kernels, Triton's binaries,
-    AOTAutograd's graphs, dynamo's record of which dimensions turned out dynamic) at `folder`,
-    so a later start on the same machine and software reuses them. Call before the first compile."""
-    folder = Path(folder).expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)  # Triton's cache lives under it (triton/<device>)
-    import torch._functorch.config as functorch_config
-    import torch._inductor.config as inductor_config
-
-    inductor_config.fx_graph_cache = True
-    functorch_config.enable_autograd_cache = True
-
-
-def compiled_graphs() -> int:
-    """Graphs torch.compile has built in this process so far (a recompile adds one)."""
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"]["unique_graphs"])
-
-
-def fp8_filter(module: torch.nn.Module, name: str) -> bool:
-    """Which linear layers get float8: the attention and feed-forward projections of the transformer
-    blocks (85% of the arithmetic). Not the timestep/caption embedders, the per-block modulation (one
-    row per image: nothing to gain, precision to lose) or the final layer."""
-    if not isinstance(module, torch.nn.Linear):
-        return False
-    if ".attention." not in f".{name}." and ".feed_forward." not in f".{name}.":
-        return False
-    return module.in_features % 16 == 0 and module.out_features % 16 == 0  # float8 matmul shapes
 
 
 class Engine:
@@ -313,116 +283,3 @@ class Engine:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-
-
-class RealRopeAttnProcessor:
-    """diffusers' ZSingleStreamAttnProcessor with the rotary embedding in real arithmetic.
-
-    The original rotates q and k as complex64 numbers (view_as_complex, a complex multiply,
-    view_as_real), which Inductor can't generate code for: it falls back to separate kernels that
-    write float32 copies of q and k, twice per block, 34 blocks per forward. As pairs of reals,
-    (a + ib)(c + id) = (ac - bd) + i(ad + bc), the rotation fuses into the kernels around it. Same
-    formula, float32 as before, so the result matches the original to rounding."""
-
-    _attention_backend = None
-    _parallel_config = None
-
-    def __init__(self):
-        from diffusers.models.attention_dispatch import dispatch_attention_fn
-
-        self._dispatch = dispatch_attention_fn
-
-    @staticmethod
-    def rotate(x_in: torch.Tensor, freqs_cis: torch.Tensor) -> torch.Tensor:
-        x = x_in.float().unflatten(-1, (-1, 2))  # [batch, seq, heads, dim/2, (re, im)]
-        freqs = torch.view_as_real(freqs_cis).unsqueeze(2)  # [batch, seq, 1, dim/2, (cos, sin)]
-        real, imag = x[..., 0], x[..., 1]
-        cos, sin = freqs[..., 0], freqs[..., 1]
-        out = torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1)
-        return out.flatten(3).type_as(x_in)
-
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
-                 attention_mask: torch.Tensor | None = None,
-                 freqs_cis: torch.Tensor | None = None) -> torch.Tensor:
-        query = attn.to_q(hidden_states).unflatten(-1, (attn.heads, -1))
-        key = attn.to_k(hidden_states).unflatten(-1, (attn.heads, -1))
-        value = attn.to_v(hidden_states).unflatten(-1, (attn.heads, -1))
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        if freqs_cis is not None:
-            query = self.rotate(query, freqs_cis)
-            key = self.rotate(key, freqs_cis)
-        dtype = query.dtype
-        if attention_mask is not None and attention_mask.ndim == 2:
-            attention_mask = attention_mask[:, None, None, :]
-        hidden_states = self._dispatch(query, key, value, attn_mask=attention_mask, dropout_p=0.0,
-                                       is_causal=False, backend=self._attention_backend,
-                                       parallel_config=self._parallel_config)
-        output = attn.to_out[0](hidden_states.flatten(2, 3).to(dtype))
-        if len(attn.to_out) > 1:  # dropout
-            output = attn.to_out[1](output)
-        return output
-
-
-def use_real_rope(transformer: torch.nn.Module) -> int:
-    """Swap RealRopeAttnProcessor in for every ZSingleStreamAttnProcessor; returns how many."""
-    swapped = 0
-    for module in transformer.modules():
-        processor = getattr(module, "processor", None)
-        if type(processor).__name__ == "ZSingleStreamAttnProcessor" and hasattr(module, "set_processor"):
-            replacement = RealRopeAttnProcessor()
-            replacement._attention_backend = processor._attention_backend
-            replacement._parallel_config = processor._parallel_config
-            module.set_processor(replacement)
-            swapped += 1
-    return swapped
-
-
-def compile_pipeline(pipe, *, sizes: int) -> None:
-    """torch.compile where it pays, regionally (each repeated block once, not the whole model):
-    - the transformer's 34 blocks (~95% of the time), with the rotary embedding in real arithmetic
-      (RealRopeAttnProcessor); dynamic=True makes the sequence length (4096
-      image tokens at 1024^2 plus 32..512 caption tokens) symbolic, so every prompt length and size
-      reuses one graph per block variant instead of recompiling;
-    - the VAE decoder with static shapes: one graph per configured size.
-    (The text encoder is recorded as CUDA graphs instead: `PromptEncoder.capture_graphs`; its
-    layers can't be compiled regionally, transformers' output-capturing hooks break the graph.)
-    The graphs are built on first use, in `Engine.warm_up`."""
-    import torch._dynamo.config as dynamo_config
-
-    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, sizes + 4)
-    use_real_rope(pipe.transformer)
-    pipe.transformer.compile_repeated_blocks(fullgraph=True, dynamic=True)
-    pipe.vae.decoder.compile(fullgraph=True, dynamic=False)
-
-
-def offload_text_encoder(pipe, device: torch.device) -> None:
-    """ZBOT_OFFLOAD=model: the text encoder (7.5 GiB, used once per image) stays in pinned CPU memory
-    and streams to the GPU one layer ahead of the one running (diffusers' group offloading, on a
-    separate CUDA stream); the transformer and the VAE stay on the GPU. Peak GPU memory drops from
-    ~21 GiB to ~14 GiB at 1024x1024, which fits 16-24 GB cards, for ~0.3 s more per image. (diffusers'
-    enable_model_cpu_offload moved all 19 GiB both ways every image: ~9 s more.)"""
-    from diffusers.hooks import apply_group_offloading
-
-    pipe.text_encoder.to("cpu")
-    pipe.transformer.to(device)
-    pipe.vae.to(device)
-    apply_group_offloading(pipe.text_encoder, onload_device=device, offload_device=torch.device("cpu"),
-                           offload_type="block_level", num_blocks_per_group=1, use_stream=True)
-    torch.cuda.empty_cache()
-
-
-def quantize_fp8(transformer: torch.nn.Module) -> int:
-    """torchao float8 (dynamic per-row activation scales, per-row weight scales) on the transformer's
-    block linears; returns how many layers it converted."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
-
-    # set_inductor_config=False: torchao would otherwise switch on Inductor's coordinate-descent
-    # tuning for the whole process, which multiplies compile time (minutes) for a few percent.
-    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
-    chosen = [name for name, module in transformer.named_modules() if fp8_filter(module, name)]
-    quantize_(transformer, config, filter_fn=fp8_filter)
-    log.info("float8: %d linear layers of the transformer", len(chosen))
-    return len(chosen)
