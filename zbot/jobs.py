@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
 
@@ -92,7 +92,6 @@ class Generation:
     parent_id: int | None
     interaction_id: int | None
     message_id: int | None
-    extra: dict = field(default_factory=dict)
 
 
 def utc(ts: float) -> datetime:

@@ -22,7 +22,7 @@ from .jobs import Generation, Status
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
-_COLUMNS = [f.name for f in fields(Generation) if f.name != "extra"]
+_COLUMNS = [f.name for f in fields(Generation)]
 BUSY_RETRIES = 50
 
 
@@ -184,10 +184,6 @@ class Store:
         """Images drawn but never posted (the process died in between), oldest first."""
         return await self._generations("WHERE status = 'done' AND message_id IS NULL AND source = ? "
                                        "AND channel_id IS NOT NULL ORDER BY id", (source,))
-
-    async def pending_for(self, user_id: int) -> list[Generation]:
-        return await self._generations("WHERE user_id = ? AND status IN ('queued', 'running') ORDER BY id",
-                                       (user_id,))
 
     async def query(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         async with self._conn.execute(sql, tuple(params)) as cursor:
