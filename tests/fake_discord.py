@@ -12,8 +12,10 @@ test sends "as a user", and everything the bot does lands in plain records the t
 What is where:
   fake_discord.py          FakeDiscord: lifecycle and ``running(client)``; ``wait_for`` and
                            logged-error capture; world building (users, guilds, channels, roles,
-                           members); fault injection (fail_next, expire_token, drop_gateway); acting
-                           as a user (slash, autocomplete, context_menu, user_command, click,
+                           members); fault injection (fail_next: an HTTP error answer;
+                           drop_next: the TCP connection closed instead of an answer, before or
+                           after the request is applied; expire_token; drop_gateway); acting as
+                           a user (slash, autocomplete, context_menu, user_command, click,
                            select, submit_modal); helpers point_discord_at (Route.BASE +
                            DEFAULT_GATEWAY) and fast_discord_sleeps
   fake_discord_records.py  records FakeMessage, FakeAttachment, MessageEdit, FakeInteraction,
@@ -64,19 +66,19 @@ try:
     from .fake_discord_records import (
         ADMINISTRATOR, ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT,
         CHANNEL_MESSAGE, DEFAULT_APP_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, DEFERRED_CHANNEL_MESSAGE,
-        DEFERRED_UPDATE, DISCORD_EPOCH_MS, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL, MODAL_SUBMIT, PING,
-        PONG, UPDATE_MESSAGE, Callback, DiscordLoggedError, FakeAttachment, FakeGuild, FakeInteraction,
-        FakeMessage, Fault, LoggedRequest, MessageEdit, _ErrorCollector, _Snowflakes, _default_fault_body,
-        _now_iso, _opt_int, _perm_str, _sid,
+        DEFERRED_UPDATE, DISCORD_EPOCH_MS, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
+        MODAL_SUBMIT, PING, PONG, UPDATE_MESSAGE, Callback, DiscordLoggedError, FakeAttachment, FakeGuild,
+        FakeInteraction, FakeMessage, Fault, LoggedRequest, MessageEdit, _ErrorCollector, _Snowflakes,
+        _default_fault_body, _now_iso, _opt_int, _perm_str, _sid,
     )
 except ImportError:
     from fake_discord_records import (  # type: ignore[no-redef]
         ADMINISTRATOR, ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT,
         CHANNEL_MESSAGE, DEFAULT_APP_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, DEFERRED_CHANNEL_MESSAGE,
-        DEFERRED_UPDATE, DISCORD_EPOCH_MS, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL, MODAL_SUBMIT, PING,
-        PONG, UPDATE_MESSAGE, Callback, DiscordLoggedError, FakeAttachment, FakeGuild, FakeInteraction,
-        FakeMessage, Fault, LoggedRequest, MessageEdit, _ErrorCollector, _Snowflakes, _default_fault_body,
-        _now_iso, _opt_int, _perm_str, _sid,
+        DEFERRED_UPDATE, DISCORD_EPOCH_MS, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
+        MODAL_SUBMIT, PING, PONG, UPDATE_MESSAGE, Callback, DiscordLoggedError, FakeAttachment, FakeGuild,
+        FakeInteraction, FakeMessage, Fault, LoggedRequest, MessageEdit, _ErrorCollector, _Snowflakes,
+        _default_fault_body, _now_iso, _opt_int, _perm_str, _sid,
     )
 
 
@@ -405,6 +407,28 @@ class FakeDiscord(FakeDiscordRest):
             }
         hdrs.update(headers or {})
         fault = Fault(method.upper(), re.compile(path_regex), status, json_body, hdrs, times)
+        self.faults.append(fault)
+        return fault
+
+    def drop_next(
+        self, method: str, path_regex: str, times: int | None = 1, *, after_processing: bool = False
+    ) -> Fault:
+        """Close the TCP connection instead of answering the next ``times`` requests matched as
+        by fail_next (``times=None``: until clear_faults()). The client's aiohttp raises
+        ``ServerDisconnectedError`` (a ``ClientConnectionError``), which discord.py lets through
+        to the caller: it retries only OSErrors with errno 54/10054 (resets on macOS/Windows).
+        ``after_processing=False``: the request is not applied. ``True``: it is (the message is
+        created, edited, deleted...) and only the answer is lost, as when Discord did the work
+        but the response never arrived. Logged in ``request_log`` with status DROPPED (0).
+
+        aiohttp's client itself retries an idempotent request (GET, PUT, DELETE, HEAD, OPTIONS)
+        once after a dropped connection: to make one fail, use ``times=2``; with
+        ``after_processing=True`` its retry sees the applied state (a DELETE's retry gets 404).
+        POST and PATCH are never retried."""
+        fault = Fault(
+            method.upper(), re.compile(path_regex), DROPPED, None, {}, times,
+            drop=True, after_processing=after_processing,
+        )
         self.faults.append(fault)
         return fault
 

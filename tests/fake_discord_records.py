@@ -2,9 +2,9 @@
 
 What the fake stores and a test asserts on: FakeMessage (with its MessageEdit history and
 FakeAttachment files), FakeInteraction (with the Callback answers the bot gave), Fault (an
-injected failure), FakeGuild, LoggedRequest; Discord's flag, permission and interaction/callback
-type constants; and the small helpers these and the REST routes share (JSON/error responses,
-snowflakes, id coercion, component walking).
+injected failure), FakeGuild, LoggedRequest (status DROPPED: connection closed, no answer);
+Discord's flag, permission and interaction/callback type constants; and the small helpers these
+and the REST routes share (JSON/error responses, snowflakes, id coercion, component walking).
 """
 
 from __future__ import annotations
@@ -87,10 +87,15 @@ def _no_content() -> web.Response:
     return web.Response(status=204)
 
 
+# LoggedRequest.status (and Fault.status) of a request whose connection drop_next() closed
+# instead of answering: the client got no HTTP status at all.
+DROPPED = 0
+
+
 class LoggedRequest(NamedTuple):
     method: str
     path: str  # relative to /api/v10, without the query
-    status: int
+    status: int  # DROPPED (0): no answer, the connection was closed (drop_next)
     time: float  # time.monotonic()
 
 
@@ -319,13 +324,23 @@ class FakeInteraction:
 
 @dataclass
 class Fault:
-    method: str
-    pattern: re.Pattern[str]
-    status: int
+    """An injected failure (fail_next, drop_next) for requests matching ``method`` and ``pattern``."""
+
+    method: str  # "*" for any
+    pattern: re.Pattern[str]  # searched in the path relative to /api/v10, without the query
+    status: int  # DROPPED for drop faults
     body: Any
     headers: dict[str, str]
     remaining: int | None  # None: until clear_faults()
     hits: int = 0
+    drop: bool = False  # close the connection instead of answering (drop_next)
+    after_processing: bool = False  # drop only: apply the request first, then lose the answer
+
+    def response(self) -> web.Response:
+        """The answer of a fail_next fault (drop faults have none)."""
+        if isinstance(self.body, (dict, list)):
+            return _json(self.body, self.status, self.headers)
+        return web.Response(status=self.status, text=str(self.body), headers=self.headers)
 
 
 @dataclass

@@ -21,18 +21,18 @@ from aiohttp import web
 try:
     from .fake_discord_records import (
         ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE,
-        DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
+        DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
         MODAL_SUBMIT, PING, PONG, UPDATE_MESSAGE, Callback, FakeAttachment, FakeInteraction, FakeMessage,
-        LoggedRequest, MessageEdit, _error, _Files, _invalid_form, _json, _no_content, _now_iso, _opt_int,
-        _perm_str, _sid, _walk_components,
+        Fault, LoggedRequest, MessageEdit, _error, _Files, _invalid_form, _json, _no_content, _now_iso,
+        _opt_int, _perm_str, _sid, _walk_components,
     )
 except ImportError:  # tests/ is on sys.path (pytest's default rootdir-relative import)
     from fake_discord_records import (  # type: ignore[no-redef]
         ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE,
-        DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
+        DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
         MODAL_SUBMIT, PING, PONG, UPDATE_MESSAGE, Callback, FakeAttachment, FakeInteraction, FakeMessage,
-        LoggedRequest, MessageEdit, _error, _Files, _invalid_form, _json, _no_content, _now_iso, _opt_int,
-        _perm_str, _sid, _walk_components,
+        Fault, LoggedRequest, MessageEdit, _error, _Files, _invalid_form, _json, _no_content, _now_iso,
+        _opt_int, _perm_str, _sid, _walk_components,
     )
 
 if TYPE_CHECKING:
@@ -171,22 +171,32 @@ class FakeDiscordRest:
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, "/" + request.match_info["tail"]
+        fault: Fault | None = None
+        response: web.Response | None = None
         try:
-            body, files = await _read_body(request)
-            response = self._take_fault(method, path)
-            if response is None:
+            body, files = await _read_body(request)  # read whole even if dropped: see _drop
+            fault = self._take_fault(method, path)
+            if fault is None or fault.after_processing:
                 response = await self._route(request, method, path, body, files)
+            elif not fault.drop:
+                response = fault.response()
         except _InvalidBody as exc:
             response = _invalid_form([str(exc)])
         except Exception:
             self.internal_errors.append(f"{method} {path}\n{traceback.format_exc()}")
             # 400 rather than 5xx: discord.py would retry a 5xx for up to 25 s.
             response = _error(400, -1, "fake discord internal error (see fake.internal_errors)")
-        self.request_log.append(LoggedRequest(method, path, response.status, time.monotonic()))
+        dropped = fault is not None and fault.drop
+        status = DROPPED if dropped or response is None else response.status
+        self.request_log.append(LoggedRequest(method, path, status, time.monotonic()))
         self._notify()
+        if dropped or response is None:  # None only for a drop before processing
+            return _drop(request)
         return response
 
-    def _take_fault(self, method: str, path: str) -> web.Response | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault matching the request, with the hit counted (and used up when its
+        ``times`` are), or None."""
         for fault in self.faults:
             if fault.method in ("*", method) and fault.pattern.search(path):
                 fault.hits += 1
@@ -194,9 +204,7 @@ class FakeDiscordRest:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self.faults.remove(fault)
-                if isinstance(fault.body, (dict, list)):
-                    return _json(fault.body, fault.status, fault.headers)
-                return web.Response(status=fault.status, text=str(fault.body), headers=fault.headers)
+                return fault
         return None
 
     def _routes(self) -> list[tuple[str, str, Any, bool]]:
@@ -619,6 +627,19 @@ class _Req:
     query: Any
     body: Any
     files: _Files
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the request's TCP connection without answering (drop_next). The request body was
+    read whole first, so the close is a clean FIN: the client's read of the status line hits EOF
+    and aiohttp raises ServerDisconnectedError (closing with unread input would send a RST).
+    aiohttp's server then fails to write the response returned here (ConnectionResetError,
+    which it takes for a client gone away: a debug log, no traceback), stops serving that
+    connection, and keeps serving new ones."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=204)
 
 
 async def _read_body(request: web.Request) -> tuple[Any, _Files]:

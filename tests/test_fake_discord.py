@@ -9,6 +9,9 @@ It also pins down discord.py 2.7 behaviour the real bot relies on:
   so such buttons work after a restart.
 - a follow-up sent while a deferred response still shows "thinking..." becomes that message.
 - an expired interaction token raises discord.HTTPException(status=401, code=50027).
+- a connection closed without an answer raises aiohttp.ServerDisconnectedError out of both
+  clients (they retry only errno 54/10054 resets, i.e. macOS/Windows); aiohttp itself retries an
+  idempotent request (GET, PUT, DELETE) once, never a POST or PATCH.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from discord import app_commands
 
 from fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
+    DROPPED,
     DiscordLoggedError,
     FakeDiscord,
     fast_discord_sleeps,
@@ -272,6 +276,59 @@ async def test_expired_token_gives_50027(fake: FakeDiscord, bot: TinyBot) -> Non
     failure = failure[0]
     assert isinstance(failure, discord.HTTPException)
     assert (failure.status, failure.code) == (401, 50027)
+
+
+def server_log_problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Warnings and errors the fake's aiohttp server logged (e.g. "Error handling request")."""
+    return [r.getMessage() for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= 30]
+
+
+async def test_dropped_edit_is_not_applied(
+    fake: FakeDiscord, bot: TinyBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    ix = await fake.slash("ping")
+    original = await ix.wait_original()
+    [interaction] = bot.seen
+    fault = fake.drop_next("PATCH", r"/messages/@original$")
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await interaction.edit_original_response(content="lost")
+    assert original.content == "pong" and original.edits == []
+    assert fault.hits == 1 and fake.faults == []
+    # The server goes on serving: the next edit (a new connection) gets through.
+    await interaction.edit_original_response(content="edited")
+    assert original.content == "edited" and len(original.edits) == 1
+    patches = [r.status for r in fake.request_log if r.method == "PATCH"]
+    assert patches == [DROPPED, 200]
+    assert fake.internal_errors == [] and server_log_problems(caplog) == []
+
+
+async def test_dropped_answer_after_processing(
+    fake: FakeDiscord, bot: TinyBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Discord created the message but the answer was lost: the bot sees an error for a message
+    # that exists (a naive retry would post it twice).
+    channel = bot.get_channel(fake.channel_id)
+    fault = fake.drop_next("POST", r"^/channels/\d+/messages$", after_processing=True)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await channel.send("sent, answer lost")
+    [msg] = [m for m in fake.bot_messages if m.source == "channel"]
+    assert msg.content == "sent, answer lost" and fault.hits == 1
+    await channel.send("next")
+    assert [m.content for m in fake.bot_messages] == ["sent, answer lost", "next"]
+    posts = [r.status for r in fake.request_log if r.method == "POST" and r.path.startswith("/channels/")]
+    assert posts == [DROPPED, 200]
+    assert fake.internal_errors == [] and server_log_problems(caplog) == []
+
+
+async def test_dropped_get_is_retried_once_by_aiohttp(fake: FakeDiscord, bot: TinyBot) -> None:
+    route = rf"^/channels/{fake.channel_id}$"
+    fake.drop_next("GET", route)
+    assert (await bot.fetch_channel(fake.channel_id)).name == "general"
+    fault = fake.drop_next("GET", route, times=2)
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await bot.fetch_channel(fake.channel_id)
+    gets = [r.status for r in fake.request_log if r.method == "GET" and re.search(route, r.path)]
+    assert gets == [DROPPED, 200, DROPPED, DROPPED] and fault.hits == 2
 
 
 async def test_bad_token_is_a_login_failure(fake: FakeDiscord) -> None:
