@@ -23,7 +23,6 @@ RUN mkdir zbot && touch zbot/__init__.py \
     && mkdir -p /models /data \
     && chown 10001:10001 /models /data
 
-COPY migrations ./migrations
 COPY zbot ./zbot
 
 # Not root. Named volumes take these folders' owner (10001); a host folder needs `chown 10001` first.

@@ -49,7 +49,7 @@ async def run(jobs: int, users: int) -> dict:
             await asyncio.gather(*(t.result() for t in tickets))
             await core.service.drain()
             finished = time.perf_counter()
-            done = (await core.store.query("SELECT count(*) FROM generations WHERE status = 'done'"))[0][0]
+            done = (await core.store.query("SELECT count(*) FROM generations WHERE status = 'drawn'"))[0][0]
     assert done == jobs, f"only {done} of {jobs} recorded as done"
     return {
         "bench": "core_throughput",

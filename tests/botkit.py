@@ -13,7 +13,8 @@ from pathlib import Path
 from PIL import Image
 
 from fake_discord import FakeDiscord, FakeMessage
-from zbot.app import Core, open_core, use_cpu_threads
+from zbot.app import Core, open_core
+from zbot.engine import use_cpu_threads
 from zbot.bot.client import ZBot
 from zbot.config import Settings
 from zbot.engine import Engine

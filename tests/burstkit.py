@@ -59,8 +59,8 @@ async def burst(tmp_path, tiny_model, *, requests: int, users: int, within_s: fl
         "rows": len(rows),
         "rows_by_status": by_status,
         "rows_match": (len(rows) == requests
-                       and by_status.get("done", 0) == len(admitted)
+                       and by_status.get("posted", 0) == len(admitted)
                        and by_status.get("rejected", 0) == len(refused)
-                       and {r["message_id"] for r in rows if r["status"] == "done"} == posted_ids
+                       and {r["message_id"] for r in rows if r["status"] == "posted"} == posted_ids
                        and {r["interaction_id"] for r in rows} == {ix.id for ix in interactions}),
     }

@@ -27,7 +27,7 @@ async def test_draw_posts_a_1024_png_with_its_seed_progress_and_buttons(fake, tm
     assert message.attachments[0].filename.endswith(".png")
     assert seed_in(message) == row["seed"] and f"seed {row['seed']}" in message.content
     assert "a red fox in the snow" in message.content and "1024×1024" in message.content
-    assert row["status"] == "done" and row["message_id"] == message.id
+    assert row["status"] == "posted" and row["message_id"] == message.id
     assert message.custom_ids == [f"zbot:reroll:{row['id']}", f"zbot:delete:{row['id']}"]
     shown = [edit.payload.get("content", "") for edit in message.edits]
     assert any("Drawing" in text for text in shown)
@@ -132,7 +132,7 @@ async def test_role_tier_applies_and_quota_names_it(fake, tmp_path, tiny_model):
     assert "Supporters" in quota.data["content"] and "0 of 3 left" in quota.data["content"]
 
 
-async def test_stats_for_admins_only(fake, tmp_path, tiny_model):
+async def test_stats_for_owners_and_managers_only(fake, tmp_path, tiny_model):
     settings = bot_settings(tmp_path, tiny_model, admin_ids=[fake.owner_id])
     async with running_bot(fake, settings):
         await (await fake.slash("draw", {"prompt": "a", "size": "small"})).wait_original(finished)
@@ -141,8 +141,8 @@ async def test_stats_for_admins_only(fake, tmp_path, tiny_model):
         [report] = await admin.wait_followups(1)
         one = await fake.slash("stats", {"user": fake.user_id}, user_id=fake.owner_id)
         [single] = await one.wait_followups(1)
-    assert member.data["flags"] & 64 and "Only admins" in member.data["content"]
-    assert report.ephemeral and report.embeds[0]["title"] == "zbot usage"
+    assert member.data["flags"] & 64 and "Only server managers and the bot's owners" in member.data["content"]
+    assert report.ephemeral and report.embeds[0]["title"] == "zbot usage in every server"
     fields = {f["name"]: f["value"] for f in report.embeds[0]["fields"]}
     assert "1 in all" in fields["Images"] and "Top users" in fields and "Queue now" in fields
     assert "Render (median / p95)" in fields and "Wait (median / p95)" in fields
@@ -150,13 +150,46 @@ async def test_stats_for_admins_only(fake, tmp_path, tiny_model):
     assert single.embeds[0]["title"].startswith("Usage of")
 
 
-async def test_manage_server_members_count_as_admins(fake, tmp_path, tiny_model):
-    manager_role = fake.add_role("Mods", permissions=1 << 5)  # Manage Server
+async def test_a_server_manager_sees_only_their_server_and_is_limited_like_everyone(fake, tmp_path, tiny_model):
+    # A second server: anyone may add a public bot to theirs. Its manager is no admin of the bot.
+    other = fake.add_guild("someone else's server", owner_id=fake.add_user("mallory"))
+    mallory = fake.guilds[other].owner_id
+    manager_role = fake.add_role("Mods", permissions=1 << 5)  # Manage Server, in the first server
     mod = fake.add_member(name="mod", roles=(manager_role,))
-    async with running_bot(fake, bot_settings(tmp_path, tiny_model)):
-        ix = await fake.slash("stats", user_id=mod)
-        [report] = await ix.wait_followups(1)
-    assert report.embeds[0]["title"] == "zbot usage"
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model, rate_limits="1/minute")):
+        await (await fake.slash("draw", {"prompt": "ours", "size": "small"})).wait_original(finished)
+        channel = fake.guilds[other].channel_ids[0]
+        first = await fake.slash("draw", {"prompt": "theirs", "size": "small"}, user_id=mallory,
+                                 guild_id=other, channel_id=channel)
+        await first.wait_original(finished)
+        second = await (await fake.slash("draw", {"prompt": "more", "size": "small"}, user_id=mallory,
+                                         guild_id=other, channel_id=channel)).wait_response()
+        theirs = await fake.slash("stats", user_id=mallory, guild_id=other, channel_id=channel)
+        [their_report] = await theirs.wait_followups(1)
+        ours = await fake.slash("stats", user_id=mod)
+        [our_report] = await ours.wait_followups(1)
+    assert "limit of 1 image per minute" in second.data["content"]  # Manage Server there: still limited
+    their_fields = {f["name"]: f["value"] for f in their_report.embeds[0]["fields"]}
+    our_fields = {f["name"]: f["value"] for f in our_report.embeds[0]["fields"]}
+    assert "1 in all" in their_fields["Images"] and f"<@{mallory}>" in their_fields["Top users"]
+    assert f"<@{fake.user_id}>" not in their_fields["Top users"]  # nothing of the first server
+    assert their_report.embeds[0]["title"] == "zbot usage in someone else's server"
+    assert "1 in all" in our_fields["Images"] and f"<@{mallory}>" not in our_fields["Top users"]
+
+
+async def test_other_servers_are_refused_when_the_bot_is_private_to_its_own(fake, tmp_path, tiny_model):
+    other = fake.add_guild("someone else's server", owner_id=fake.add_user("mallory"))
+    mallory = fake.guilds[other].owner_id
+    channel = fake.guilds[other].channel_ids[0]
+    settings = bot_settings(tmp_path, tiny_model, allowed_guild_ids=[fake.guild_id])
+    async with running_bot(fake, settings) as run:
+        refused = await (await fake.slash("draw", {"prompt": "free gpu", "size": "small"}, user_id=mallory,
+                                          guild_id=other, channel_id=channel)).wait_response()
+        ours = await (await fake.slash("draw", {"prompt": "ours", "size": "small"})).wait_original(finished)
+        await run.settle()
+        rows = await run.core.store.query("SELECT prompt FROM generations")
+    assert refused.data["flags"] & 64 and "private to the servers it was set up for" in refused.data["content"]
+    assert "ours" in ours.content and [r["prompt"] for r in rows] == ["ours"]
 
 
 async def test_a_job_that_outlives_its_token_is_posted_in_the_channel(fake, tmp_path, tiny_model):
@@ -172,7 +205,7 @@ async def test_a_job_that_outlives_its_token_is_posted_in_the_channel(fake, tmp_
         row = (await run.core.store.query("SELECT message_id, status FROM generations"))[0]
     assert "a slow fox" in posted.content and posted.channel_id == fake.channel_id
     assert posted.pings == {f"user:{fake.user_id}"}  # the requester, and only them, is told
-    assert row["message_id"] == posted.id and row["status"] == "done"
+    assert row["message_id"] == posted.id and row["status"] == "posted"
     assert posted.custom_ids[0].startswith("zbot:reroll:")
 
 

@@ -128,7 +128,8 @@ async def test_shutdown_finishes_the_running_job_and_hands_back_the_queued_ones(
     while executor.position(1) != 0:
         await asyncio.sleep(0.01)
     stopping = asyncio.create_task(executor.shutdown(timeout=10))
-    await asyncio.sleep(0.05)
+    while not executor.closing:
+        await asyncio.sleep(0.01)
     renderer.gate.set()
     abandoned = await stopping
     assert [s.job_id for s in abandoned] == [2, 3]

@@ -3,7 +3,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -75,7 +74,7 @@ async def test_admins_are_exempt(store: Store):
 async def test_failed_renders_do_not_count(store: Store):
     first = await try_admit(store, policy("1/minute"))
     assert isinstance(await try_admit(store, policy("1/minute")), RateLimited)
-    await store.mark_failed(first, time.time(), "the GPU ran out of memory")
+    await store.update(first, status="failed", error="the GPU ran out of memory")
     assert isinstance(await try_admit(store, policy("1/minute")), int)
 
 

@@ -51,7 +51,7 @@ async def test_a_failing_render_tells_its_user_and_the_next_job_renders(fake, tm
     assert "the renderer failed (RuntimeError)" in failed.content and "did not count" in failed.content
     assert "CUDA error" not in failed.content  # no internals shown to users
     assert "a calm lake" in fine.content
-    assert [r["status"] for r in rows] == ["failed", "done"]
+    assert [r["status"] for r in rows] == ["failed", "posted"]
     assert logged == ["job 1 failed to render"]
 
 
@@ -109,7 +109,7 @@ async def test_a_dropped_gateway_loses_no_job_and_posts_none_twice(fake, tmp_pat
             rows = await run.core.store.query("SELECT status FROM generations")
     assert "through the storm" in message.content and "after the storm" in after.content
     assert len([m for m in fake.bot_messages if m.attachments]) == 2
-    assert [r["status"] for r in rows] == ["done", "done"]
+    assert [r["status"] for r in rows] == ["posted", "posted"]
     assert (fake.gateway.resume_count if resumable else fake.gateway.identify_count) >= 1 + (not resumable)
 
 
@@ -137,7 +137,7 @@ async def test_hostile_prompts_are_drawn_as_is_and_never_ping(fake, tmp_path, ti
         rows = await run.core.store.query("SELECT prompt, status FROM generations")
         assert (await run.core.store.query("PRAGMA integrity_check"))[0][0] == "ok"
     assert seen == [prompt]  # reaches the model intact (CJK included)
-    assert [(r["prompt"], r["status"]) for r in rows] == [(prompt, "done")]
+    assert [(r["prompt"], r["status"]) for r in rows] == [(prompt, "posted")]
     assert all(not m.pings for m in fake.bot_messages)
     assert seed_in(message) >= 0
 
@@ -161,7 +161,7 @@ async def test_thirty_reroll_clicks_in_a_second_are_bound_by_the_limits(fake, tm
         await fake.wait_for(lambda f: all(c.original and c.original.attachments for c in admitted), timeout=60)
         await run.settle()
         counted = (await run.core.store.query(
-            "SELECT count(*) FROM generations WHERE status IN ('done', 'queued', 'running')"))[0][0]
+            "SELECT count(*) FROM generations WHERE status IN ('posted', 'drawn', 'queued', 'running')"))[0][0]
     assert len(admitted) == 4 and counted == 5  # 5 a minute, the first /draw included
     refusals = [c.callbacks[0].data["content"] for c in clicks if c not in admitted]
     assert all("limit of 5 images per minute" in text for text in refusals)
@@ -211,4 +211,4 @@ async def test_an_interaction_that_cannot_be_answered_still_gets_its_image_poste
         await run.settle()
         row = (await run.core.store.query("SELECT status, message_id FROM generations"))[0]
     assert "answered late" in posted.content and posted.pings == {f"user:{fake.user_id}"}
-    assert (row["status"], row["message_id"]) == ("done", posted.id)
+    assert (row["status"], row["message_id"]) == ("posted", posted.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 import time
@@ -48,7 +47,7 @@ async def test_sigterm_finishes_the_running_job_keeps_the_queue_and_the_next_sta
         for ix in (second, third):
             assert "restarting" in ix.original.content and not ix.original.attachments
         db = sqlite3.connect(tmp_path / "zbot.sqlite3")
-        assert [r[0] for r in db.execute("SELECT status FROM generations ORDER BY id")] == ["done", "queued", "queued"]
+        assert [r[0] for r in db.execute("SELECT status FROM generations ORDER BY id")] == ["posted", "queued", "queued"]
         db.close()
 
         # The next start draws the queued jobs and posts them into their channel, oldest first.
@@ -87,9 +86,8 @@ async def test_kill_9_mid_render_resumes_oldest_first_and_tells_users_of_stale_j
             await fake.wait_for(lambda f: len(channel_images(f)) == 2, timeout=90)
             await fake.wait_for(lambda f: any("lost when the bot restarted" in m.content for m in f.bot_messages),
                                 timeout=30)
-            await asyncio.sleep(0.5)  # anything posted twice would show up now
         finally:
-            code, output = await stop(process)
+            code, output = await stop(process)  # once it has exited, nothing more can be posted
     assert code == 0, output
     posted = channel_images(fake)
     assert len(posted) == 2 and "first" in posted[0].content and "second" in posted[1].content
@@ -99,4 +97,4 @@ async def test_kill_9_mid_render_resumes_oldest_first_and_tells_users_of_stale_j
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = db.execute("SELECT status, message_id IS NOT NULL FROM generations ORDER BY id").fetchall()
     db.close()
-    assert rows == [("done", 1), ("done", 1), ("failed", 0)]
+    assert rows == [("posted", 1), ("posted", 1), ("failed", 0)]

@@ -39,7 +39,7 @@ async def test_a_draw_is_recorded_from_queued_to_done(settings):
         await core.service.drain()
         row = await core.store.get(ticket.job_id)
     assert (result.seed, result.width, result.height, result.prompt) == (42, 96, 64, "a fox")
-    assert row.status == "done" and row.seed == 42 and row.size == "wide" and row.steps == 8
+    assert row.status == "drawn" and row.seed == 42 and row.size == "wide" and row.steps == 8
     assert row.created_at <= row.started_at <= row.finished_at and row.render_s >= 0
     assert (row.guild_id, row.channel_id) == (9, 10)
 
@@ -80,7 +80,7 @@ async def test_shutdown_leaves_queued_jobs_queued_in_the_database(settings):
     store = await Store.open(settings.database)
     statuses = [(await store.get(t.job_id)).status for t in tickets]
     await store.close()
-    assert statuses == ["done", "queued", "queued"]
+    assert statuses == ["drawn", "queued", "queued"]
 
 
 async def test_usage_report_counts_and_percentiles(settings):
@@ -100,7 +100,7 @@ async def test_usage_report_counts_and_percentiles(settings):
     assert report.images_24h == 3 and report.render.count == 3 and report.wait.p95 >= report.wait.median >= 0
     assert [(u.user_id, u.done, u.failed) for u in report.top_users][:2] == [(1, 2, 0), (2, 1, 1)]
     assert len(report.per_day) == 1 and report.per_day[0][1] == 3
-    assert one.images == 1 and one.by_status == {"done": 1, "failed": 1}
+    assert one.images == 1 and one.by_status == {"drawn": 1, "failed": 1}
 
 
 async def test_blocked_words_and_channels_are_refused_saying_why(settings):

@@ -62,12 +62,3 @@ def test_migration_numbers_must_not_skip(tmp_path: Path):
     (tmp_path / "0003_c.sql").write_text("SELECT 1;")
     with pytest.raises(RuntimeError, match="out of sequence"):
         migration_files(tmp_path)
-
-
-async def test_requeue_running_puts_interrupted_jobs_back(store: Store):
-    running = await store.record(user_id=1, prompt="p", status="running", started_at=5.0)
-    done = await store.record(user_id=1, prompt="p", status="done")
-    assert await store.requeue_running() == 1
-    assert (await store.get(running)).status == "queued"
-    assert (await store.get(done)).status == "done"
-    assert [g.id for g in await store.unfinished()] == [running]

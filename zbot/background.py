@@ -31,6 +31,11 @@ class Background:
         if error is not None and not isinstance(error, self.expected):
             log.error("%s failed", self.what, exc_info=error)
 
+    def cancel(self) -> None:
+        """Stop every task still running (at shutdown, after `wait` gave them their time)."""
+        for task in list(self.tasks):
+            task.cancel()
+
     async def wait(self, timeout: float | None = None) -> None:
         """Until every task (including ones started meanwhile) is done, or the timeout passes."""
         loop = asyncio.get_running_loop()

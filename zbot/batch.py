@@ -136,6 +136,7 @@ async def draw_all(service: Service, settings: Settings, lines: list[Line], out:
                   "render_s": round(result.render_s, 3), "job_id": result.job_id,
                   "created": datetime.now(UTC).isoformat(timespec="seconds")}
         await asyncio.to_thread(_save, path, result.png, out / INDEX, record)
+        await service.delivered(result.job_id)
         moved(line.number, 1.0)
         return Drawn(line, result, path)
 

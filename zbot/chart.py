@@ -11,10 +11,10 @@ WIDTH, HEIGHT, MARGIN = 800, 320, 40
 BACKGROUND, BAR, INK = (47, 49, 54), (88, 101, 242), (220, 221, 222)
 
 
-def per_day_chart(per_day: list[tuple[str, int]], days: int = 30, today: date | None = None) -> bytes:
-    """PNG of the last `days` days, with gaps shown as empty days."""
+def per_day_chart(per_day: list[tuple[str, int]], today: date, days: int = 30) -> bytes:
+    """PNG of the `days` days up to `today`, with days without images shown empty."""
     counts = dict(per_day)
-    last = today or (date.fromisoformat(per_day[-1][0]) if per_day else date.today())
+    last = today
     series = [(d, counts.get(d.isoformat(), 0)) for d in (last - timedelta(days=i) for i in range(days - 1, -1, -1))]
     peak = max((n for _, n in series), default=0) or 1
 

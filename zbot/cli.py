@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = commands.add_parser("stats", help="usage from the database")
     stats.add_argument("--user", type=int, help="one user's usage")
+    stats.add_argument("--guild", type=int, help="one server's usage")
     stats.add_argument("--days", type=int, default=30, help="how many days of history (default 30)")
 
     tiny = commands.add_parser("tiny-model", help="write a tiny random Z-Image pipeline for tests")
@@ -89,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"zbot: {line}", file=sys.stderr)
         return 1
     except Exception as exc:
-        from .bot.run import StartError
+        from .app import StartError
         from .engine import ModelNotFound
         from .jobs import Refused, RenderFailed
+        from .store import SchemaError
 
-        if isinstance(exc, StartError):
+        if isinstance(exc, (StartError, SchemaError)):
             print(f"zbot: {exc}", file=sys.stderr)
         elif isinstance(exc, Refused):
             print(f"zbot: {exc.sentence()}", file=sys.stderr)
@@ -128,6 +130,7 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
             result = await ticket.result()
         out = args.out or Path(f"zbot-{result.seed}.png")
         await asyncio.to_thread(out.write_bytes, result.png)
+        await core.service.delivered(result.job_id)
     print(f"seed {result.seed}  {out}  {result.width}x{result.height}  "
           f"render {result.render_s:.2f} s, total {time.perf_counter() - started:.2f} s")
     return 0
@@ -170,7 +173,8 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"no database at {settings.database}: nothing has been drawn yet")
     store = await Store.open(settings.database)
     try:
-        report = await usage_report(store, now=time.time(), user_id=args.user, days=args.days)
+        report = await usage_report(store, now=time.time(), user_id=args.user, guild_id=args.guild,
+                                    days=args.days)
     finally:
         await store.close()
     print_usage(report, Console())

@@ -118,7 +118,10 @@ class Settings(BaseSettings):
     queue_size: int = Field(100, ge=1, description="Unfinished jobs the whole queue may hold.")
     max_prompt_chars: int = Field(1000, ge=1, le=10000, description="Longest prompt accepted.")
     admin_ids: Annotated[list[int], NoDecode] = Field(
-        default_factory=list, description="User ids exempt from limits who may see /stats, comma-separated.")
+        default_factory=list, description="Bot owners, comma-separated user ids: no per-user limits, /stats of "
+        "every server, may delete any image.")
+    exempt_managers: bool = Field(False, description="true: members with Manage Server are free of per-user "
+                                  "limits in their server (they always see its /stats).")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity.")
     log_format: Literal["text", "json"] = Field("text", description="text for people, json (one object a line) "
@@ -150,6 +153,9 @@ class Settings(BaseSettings):
                                      description="Discord's gateway, or a gateway proxy.")
     guild_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Servers to sync the commands to at start (instant); empty: global.")
+    allowed_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Servers the bot draws in, comma-separated; others are told no. Empty: "
+        "the ZBOT_GUILD_IDS servers, or any server when that is empty too.")
     channel_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Channels the bot draws in, comma-separated; empty: everywhere.")
     role_rate_limits: Annotated[dict[int, tuple[Window, ...]], NoDecode] = Field(
@@ -186,7 +192,7 @@ class Settings(BaseSettings):
             raise ValueError('must be a JSON object like {"123456789": "20/minute,500/day"}')
         return {int(role): parse_windows(text) if isinstance(text, str) else text for role, text in tiers.items()}
 
-    @field_validator("admin_ids", "guild_ids", "channel_ids", "api_keys", mode="before")
+    @field_validator("admin_ids", "guild_ids", "allowed_guild_ids", "channel_ids", "api_keys", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         return _split_list(value)
@@ -214,6 +220,11 @@ class Settings(BaseSettings):
     def default_size(self) -> str:
         return next(iter(self.sizes))
 
+    @property
+    def served_guild_ids(self) -> list[int]:
+        """The servers the bot answers in; empty: every server."""
+        return self.allowed_guild_ids or self.guild_ids
+
 
 class SettingsError(Exception):
     """A bad setting, already phrased as one line that names the variable."""
@@ -228,5 +239,11 @@ def load_settings(**overrides: Any) -> Settings:
         field = str(first["loc"][0]) if first["loc"] else "?"
         message = first["msg"].removeprefix("Value error, ")
         given = first.get("input")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
+        # A secret's value is never echoed, not even a part of it: the line goes to logs and terminals.
+        secret = field in SECRET_FIELDS
+        shown = "" if secret or isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
         raise SettingsError(f"bad setting ZBOT_{field.upper()}: {message}{shown}") from None
+
+
+# Settings whose values are secrets (SecretStr, or lists of them).
+SECRET_FIELDS = frozenset(name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation))

@@ -25,6 +25,7 @@ from PIL import Image
 
 from .acceleration import (compile_pipeline, compiled_graphs, offload_text_encoder, quantize_fp8,
                            use_compile_cache)
+from .config import Settings
 from .jobs import RenderSpec
 from .prompts import BUCKETS, PromptEncoder, caption_lengths
 
@@ -283,3 +284,19 @@ class Engine:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def use_cpu_threads() -> None:
+    """On a CPU, leave one core to the event loop. With every core given to torch, its OpenMP workers
+    spin at barriers while the loop thread holds a core, and a render slows down tens of times."""
+    cores = os.cpu_count() or 2
+    torch.set_num_threads(max(1, cores - 1))
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine these settings describe, in this process (the bot's, or a Ray actor's)."""
+    if resolve_device(settings.device).type == "cpu":
+        use_cpu_threads()
+    return Engine(settings.model, device=settings.device, dtype=settings.dtype, compile=settings.compile,
+                  sizes=list(settings.size_table.values()),
+                  quantize=settings.quantize, offload=settings.offload, compile_cache=settings.compile_cache)

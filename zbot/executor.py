@@ -75,6 +75,8 @@ class Executor:
         self._default_render_s = default_render_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = 0
+        self._serving: set[threading.Thread] = set()  # workers past loading, taking jobs
+        self._stopping: asyncio.Future | None = None
         self.load_error: BaseException | None = None
         self.ready = asyncio.Event()
 
@@ -94,7 +96,15 @@ class Executor:
             raise self.load_error
 
     async def shutdown(self, timeout: float = 120.0) -> list[RenderSpec]:
-        """Stop taking jobs, let running ones finish, and hand back the ones that never started."""
+        """Stop taking jobs, give running ones `timeout` seconds to finish, and hand back the ones that
+        never started. Every job's future is settled when this returns: a render still running at the
+        deadline gets ShuttingDown (its row stays as it was; the next start draws it again). Calling it
+        again waits for the same shutdown, it doesn't start a second one."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop(timeout))
+        return await asyncio.shield(self._stopping)
+
+    async def _stop(self, timeout: float) -> list[RenderSpec]:
         with self._cond:
             self._closing = True
             abandoned = list(self._queue)
@@ -103,14 +113,21 @@ class Executor:
         for job in abandoned:
             self._settle(job, error=ShuttingDown())
         await asyncio.to_thread(self._join, timeout)
+        with self._cond:
+            overdue = list(self._running.values())
+        for job in overdue:
+            log.warning("job %s was still rendering when the shutdown's %.0f s were up; it is drawn again "
+                        "at the next start", job.spec.job_id, timeout)
+            self._settle(job, error=ShuttingDown())
+        # Images rendered in time are still being encoded: let them finish, so their futures settle.
         await asyncio.to_thread(self._encoder.shutdown, wait=True)
         return [job.spec for job in abandoned]
 
     def _join(self, timeout: float) -> None:
-        if not self.ready.is_set():
-            return  # still loading the model: nothing is running, and the daemon threads end with the process
+        # Only workers that loaded their renderer can be running a job. One still loading (a model, a Ray
+        # actor waiting for a GPU) runs nothing, and its daemon thread ends with the process.
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        for thread in list(self._serving):
             thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- the asyncio side -----------------------------------------------------------------------
@@ -127,6 +144,11 @@ class Executor:
             self._queue.append(job)
             self._cond.notify()
         return job.future
+
+    @property
+    def closing(self) -> bool:
+        """True once shutdown has begun: no more jobs are taken."""
+        return self._closing
 
     @property
     def workers(self) -> int:
@@ -182,6 +204,7 @@ class Executor:
             return
         with self._cond:
             self._loaded += 1
+            self._serving.add(threading.current_thread())
             if self._loaded == len(self._renderers):
                 self._call(self.ready.set)
         while True:
@@ -226,7 +249,10 @@ class Executor:
         self._render_times.append(render_s)
         self._finish(job)
         # Encode on another thread: this one goes straight back to the GPU for the next job.
-        self._encoder.submit(self._encode_and_settle, job, image, render_s)
+        try:
+            self._encoder.submit(self._encode_and_settle, job, image, render_s)
+        except RuntimeError:  # the shutdown's deadline passed while this rendered: the job was settled then
+            self._settle(job, error=ShuttingDown())
 
     def _recover(self, renderer: Renderer) -> None:
         try:

@@ -88,20 +88,6 @@ def key_user_id(key: str) -> int:
     return -(int.from_bytes(digest[:7], "big") + 1)
 
 
-def bot_health(core: Core, bot: Any) -> Health:
-    """/healthz's checks for `zbot run`: the model is loaded and the Discord gateway is connected."""
-
-    def health() -> dict[str, bool]:
-        executor = core.executor
-        ws = getattr(bot, "ws", None)
-        return {
-            "model": executor.ready.is_set() and executor.load_error is None,
-            "gateway": bot.is_ready() and not bot.is_closed() and ws is not None and bool(ws.open),
-        }
-
-    return health
-
-
 def build_app(core: Core, *, health: Health, metrics: Metrics) -> web.Application:
     """The aiohttp application; serve it with `start_http`."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_as_json])
@@ -169,6 +155,7 @@ async def _images(request: web.Request) -> web.Response:
     except ShuttingDown:
         return _error(503, "shutting_down", "zbot is restarting; send the request again.",
                       retry_after=SHUTDOWN_RETRY_S)
+    await core.service.delivered(result.job_id)  # handed over: the job is over
     return web.Response(body=result.png, content_type="image/png", headers={
         "X-Zbot-Job-Id": str(result.job_id),
         "X-Zbot-Seed": str(result.seed),

@@ -8,11 +8,32 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
+    """Where a job is in its life; zbot.lifecycle is the one place that moves it along.
+
+    queued -> running -> drawn -> posted (-> deleted), or failed / cancelled / blocked on the way;
+    rejected requests never enter the queue. "drawn" and "posted" are separate: a drawn image is kept
+    beside the database until it is posted, so a failed post or a restart in between loses nothing."""
+
     QUEUED = "queued"
     RUNNING = "running"
-    DONE = "done"
+    DRAWN = "drawn"  # rendered; its PNG waits in the drawn-images folder until it is delivered
+    POSTED = "posted"  # delivered: posted on Discord, returned over HTTP, written by the CLI
+    DELETED = "deleted"  # posted, then deleted by its requester or an admin
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"  # drawn, but not shown to anyone (the safety check's verdict)
     REJECTED = "rejected"
+
+
+PENDING = (Status.QUEUED, Status.RUNNING)  # waiting for the GPU
+UNDELIVERED = (Status.QUEUED, Status.RUNNING, Status.DRAWN)  # someone still expects an image
+IMAGES = (Status.DRAWN, Status.POSTED, Status.DELETED)  # an image was made
+COUNTED = PENDING + IMAGES + (Status.BLOCKED,)  # what counts against a user's limits: the GPU's work
+
+
+def sql_set(statuses: tuple[Status, ...]) -> str:
+    """An SQL list of status values: "('queued', 'running')"."""
+    return "(" + ", ".join(f"'{status.value}'" for status in statuses) + ")"
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,7 @@ class Generation:
     parent_id: int | None
     interaction_id: int | None
     message_id: int | None
+    owner: str | None = None  # the process (zbot.instance) that holds this job while it is unfinished
 
 
 def utc(ts: float) -> datetime:

@@ -1,7 +1,7 @@
 """Per-user limits kept in SQLite: the check and the reservation are one transaction.
 
-A request counts against a window from the moment it is admitted (queued, running or done); failed
-and rejected rows never count. Admins skip the per-user limits but not the queue bound, which
+A request counts against a window from the moment it is admitted (queued, running, drawn, posted, and
+still once its message is deleted); failed, cancelled and rejected rows never count. Admins skip the per-user limits but not the queue bound, which
 protects the machine rather than sharing it out.
 """
 
@@ -12,11 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from .config import Window
-from .jobs import QueueFull, RateLimited, Refused, Status, TooManyPending, utc
+from .jobs import COUNTED, PENDING, QueueFull, RateLimited, Refused, Status, TooManyPending, sql_set, utc
 from .store import Store
 
-_COUNTED = "('queued', 'running', 'done')"
-_PENDING = "('queued', 'running')"
+_COUNTED = sql_set(COUNTED)
+_PENDING = sql_set(PENDING)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .engine import ModelNotFound
+from .engine import ModelNotFound, engine_for
 from .executor import Renderer, WorkerLost
 from .jobs import RenderSpec
 
@@ -266,10 +266,7 @@ class RayRenderer:
 
 def _engine_from_settings(settings: Settings) -> Renderer:
     """In the actor's process: the very engine the local executor would build from these settings."""
-    from .app import make_renderers
-
-    [engine] = make_renderers(settings.model_copy(update={"executor": "local"}))
-    return engine
+    return engine_for(settings)
 
 
 class _Connection:

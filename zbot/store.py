@@ -20,10 +20,14 @@ import aiosqlite
 
 from .jobs import Generation, Status
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # package data: wheels carry it too
 _MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
 _COLUMNS = [f.name for f in fields(Generation)]
 BUSY_RETRIES = 50
+
+
+class SchemaError(Exception):
+    """The database can't be used by this zbot (made by a newer one); the message is one line."""
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -40,6 +44,20 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
     return found
 
 
+def statements(script: str) -> list[str]:
+    """A script's statements one by one (executescript would commit the transaction around them)."""
+    found, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                found.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(part.strip().startswith("--") for part in buffer.strip().splitlines()):
+        found.append(buffer.strip())  # a last statement without its semicolon: let SQLite say what is wrong
+    return found
+
+
 class Store:
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
@@ -48,14 +66,19 @@ class Store:
     @classmethod
     async def open(cls, path: str | Path, *, migrate_to: int | None = None,
                    migrations: Path = MIGRATIONS_DIR) -> Store:
-        """Open (creating if needed) and bring the schema up to date."""
+        """Open (creating if needed) and bring the schema up to date; raises SchemaError for a database
+        made by a newer zbot. The connection is closed again if anything here fails."""
         conn = await aiosqlite.connect(str(path), isolation_level=None)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA busy_timeout=10000")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        store = cls(conn)
-        await store.migrate(migrate_to, migrations)
+        try:
+            await conn.execute("PRAGMA busy_timeout=10000")
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            store = cls(conn)
+            await store.migrate(migrate_to, migrations)
+            await conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            await conn.close()
+            raise
         return store
 
     @property
@@ -73,21 +96,45 @@ class Store:
             return (await cursor.fetchone())[0]
 
     async def migrate(self, target: int | None = None, migrations: Path = MIGRATIONS_DIR) -> int:
-        """Apply each pending migration in its own transaction, recording the version in the file."""
+        """Apply each pending migration in its own transaction, recording the version in the file.
+
+        The version is read inside the transaction (BEGIN IMMEDIATE holds the write lock), so two
+        processes starting together on a new database apply each migration once between them. Foreign
+        keys are off meanwhile, as SQLite's procedure for rebuilding a table asks."""
         files = migration_files(migrations)
         target = len(files) if target is None else target
         current = await self.schema_version()
         if current > len(files):
-            raise RuntimeError(f"database schema v{current} is newer than this zbot (knows v{len(files)})")
-        for number, path in files[current:target]:
-            script = path.read_text(encoding="utf-8")
-            try:
-                await self._conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-            except Exception:
-                if self._conn.in_transaction:
-                    await self._conn.execute("ROLLBACK")
-                raise
+            raise SchemaError(f"the database was made by a newer zbot (schema v{current}; this one knows "
+                              f"v{len(files)}): upgrade zbot, or point ZBOT_DATABASE at another file")
+        if current >= target:
+            return current
+        await self._conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set it before
+        try:
+            for number, path in files[:target]:
+                await self._apply(number, path)
+        finally:
+            await self._conn.execute("PRAGMA foreign_keys=ON")
         return await self.schema_version()
+
+    async def _apply(self, number: int, path: Path) -> None:
+        script = statements(path.read_text(encoding="utf-8"))
+        await self.write("BEGIN IMMEDIATE")
+        try:
+            if await self.schema_version() >= number:  # applied already, perhaps by another process
+                await self._conn.execute("ROLLBACK")
+                return
+            for statement in script:
+                await self._conn.execute(statement)
+            problems = await self.query("PRAGMA foreign_key_check")
+            if problems:
+                raise SchemaError(f"migration {path.name} left {len(problems)} broken references")
+            await self._conn.execute(f"PRAGMA user_version={number}")
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                await self._conn.execute("ROLLBACK")
+            raise
 
     # -- writes --------------------------------------------------------------------------------
     # Each write is one statement, atomic on its own in autocommit mode, and costs one hop to the
@@ -128,21 +175,6 @@ class Store:
         assignments = ", ".join(f"{name} = ?" for name in values)
         await self.write(f"UPDATE generations SET {assignments} WHERE id = ?", (*values.values(), generation_id))
 
-    async def mark_running(self, generation_id: int, at: float) -> None:
-        await self.update(generation_id, status=Status.RUNNING.value, started_at=at)
-
-    async def mark_done(self, generation_id: int, at: float, render_s: float) -> None:
-        await self.update(generation_id, status=Status.DONE.value, finished_at=at, render_s=render_s)
-
-    async def mark_failed(self, generation_id: int, at: float, error: str) -> None:
-        await self.update(generation_id, status=Status.FAILED.value, finished_at=at, error=error)
-
-    async def requeue_running(self) -> int:
-        """After a crash, rows left 'running' were interrupted: they go back to the queue."""
-        cursor = await self.write("UPDATE generations SET status = 'queued', started_at = NULL "
-                                  "WHERE status = 'running'")
-        return cursor.rowcount
-
     # -- small read helpers ----------------------------------------------------------------------
 
     @staticmethod
@@ -167,8 +199,8 @@ class Store:
         return rows[0] if rows else None
 
     async def latest_for(self, user_id: int, channel_id: int | None) -> Generation | None:
-        """The user's latest finished image (in this channel when one is given)."""
-        where = "WHERE user_id = ? AND status = 'done'"
+        """The user's latest image still on show (in this channel when one is given)."""
+        where = "WHERE user_id = ? AND status = 'posted'"
         params: list[Any] = [user_id]
         if channel_id is not None:
             where += " AND channel_id = ?"
@@ -176,18 +208,21 @@ class Store:
         rows = await self._generations(where + " ORDER BY id DESC LIMIT 1", params)
         return rows[0] if rows else None
 
-    async def unfinished(self) -> list[Generation]:
-        """Queued and running rows, oldest first."""
-        return await self._generations("WHERE status IN ('queued', 'running') ORDER BY id")
+    async def state(self, key: str) -> str | None:
+        """A small fact kept between runs (table bot_state)."""
+        return await self.scalar(self._conn, "SELECT value FROM bot_state WHERE key = ?", (key,))
 
-    async def unposted(self, source: str = "discord") -> list[Generation]:
-        """Images drawn but never posted (the process died in between), oldest first."""
-        return await self._generations("WHERE status = 'done' AND message_id IS NULL AND source = ? "
-                                       "AND channel_id IS NOT NULL ORDER BY id", (source,))
+    async def set_state(self, key: str, value: str) -> None:
+        await self.write("INSERT INTO bot_state (key, value) VALUES (?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
     async def query(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         async with self._conn.execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())
+
+    async def generations(self, where: str, params: Iterable[Any] = ()) -> list[Generation]:
+        """Rows of the generations table: `where` is the SQL after FROM (WHERE ..., ORDER BY ...)."""
+        return await self._generations(where, params)
 
     async def _generations(self, where: str, params: Iterable[Any] = ()) -> list[Generation]:
         rows = await self.query(f"SELECT {', '.join(_COLUMNS)} FROM generations {where}", params)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import statistics
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 
+from .jobs import IMAGES, Status, sql_set
 from .store import Store
+
+_IMAGES = sql_set(IMAGES)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class UserUsage:
 @dataclass
 class UsageReport:
     user_id: int | None
+    guild_id: int | None
     by_status: dict[str, int]
     images_24h: int
     images_7d: int
@@ -42,46 +47,56 @@ class UsageReport:
     render: Latency
     top_users: list[UserUsage] = field(default_factory=list)
     per_day: list[tuple[str, int]] = field(default_factory=list)
+    today: str = ""  # the report's own day (UTC), where its per-day chart ends
 
     @property
     def images(self) -> int:
-        return self.by_status.get("done", 0)
+        return sum(self.by_status.get(status.value, 0) for status in IMAGES)
 
     @property
     def requests(self) -> int:
         return sum(self.by_status.values())
 
 
-async def usage_report(store: Store, *, now: float, user_id: int | None = None, top: int = 10,
-                       days: int = 30) -> UsageReport:
-    """Everything /stats and `zbot stats` show; restricted to one user when `user_id` is given."""
-    where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("WHERE 1", [])
+async def usage_report(store: Store, *, now: float, user_id: int | None = None, guild_id: int | None = None,
+                       top: int = 10, days: int = 30) -> UsageReport:
+    """Everything /stats and `zbot stats` show; restricted to one user and/or one server when given."""
+    conditions, params = ["1"], []
+    if user_id is not None:
+        conditions.append("user_id = ?")
+        params.append(user_id)
+    if guild_id is not None:
+        conditions.append("guild_id = ?")
+        params.append(guild_id)
+    where = "WHERE " + " AND ".join(conditions)
     by_status = {row[0]: row[1] for row in await store.query(
         f"SELECT status, count(*) FROM generations {where} GROUP BY status", params)}
 
-    async def done_since(seconds: float) -> int:
+    async def images_since(seconds: float) -> int:
         rows = await store.query(
-            f"SELECT count(*) FROM generations {where} AND status = 'done' AND created_at > ?",
+            f"SELECT count(*) FROM generations {where} AND status IN {_IMAGES} AND created_at > ?",
             [*params, now - seconds])
         return rows[0][0]
 
     timings = await store.query(
-        f"SELECT started_at - created_at, render_s FROM generations {where} AND status = 'done' "
+        f"SELECT started_at - created_at, render_s FROM generations {where} AND status IN {_IMAGES} "
         "AND created_at > ? AND started_at IS NOT NULL", [*params, now - days * 86400])
     users = await store.query(
-        f"""SELECT user_id, sum(status = 'done'), sum(status = 'failed'), sum(status = 'rejected'),
-                   max(created_at) FROM generations {where}
-            GROUP BY user_id ORDER BY sum(status = 'done') DESC, user_id LIMIT ?""", [*params, top])
+        f"""SELECT user_id, sum(status IN {_IMAGES}), sum(status = '{Status.FAILED.value}'),
+                   sum(status = '{Status.REJECTED.value}'), max(created_at) FROM generations {where}
+            GROUP BY user_id ORDER BY sum(status IN {_IMAGES}) DESC, user_id LIMIT ?""", [*params, top])
     per_day = await store.query(
         f"""SELECT date(created_at, 'unixepoch') AS day, count(*) FROM generations {where}
-            AND status = 'done' AND created_at > ? GROUP BY day ORDER BY day""", [*params, now - days * 86400])
+            AND status IN {_IMAGES} AND created_at > ? GROUP BY day ORDER BY day""", [*params, now - days * 86400])
     return UsageReport(
         user_id=user_id,
+        guild_id=guild_id,
         by_status=by_status,
-        images_24h=await done_since(86400),
-        images_7d=await done_since(7 * 86400),
+        images_24h=await images_since(86400),
+        images_7d=await images_since(7 * 86400),
         wait=Latency.of([row[0] for row in timings]),
         render=Latency.of([row[1] for row in timings if row[1] is not None]),
         top_users=[UserUsage(*row) for row in users],
         per_day=[(row[0], row[1]) for row in per_day],
+        today=datetime.fromtimestamp(now, UTC).date().isoformat(),
     )

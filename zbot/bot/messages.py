@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 
 import discord
@@ -19,16 +20,59 @@ def when(at: datetime) -> str:
     return discord.utils.format_dt(at, "R")
 
 
+CONTENT_LIMIT = 2000  # Discord's limit for a message's text
+
+
+def length(text: str) -> int:
+    """Length as counted against Discord's limits; UTF-16 units, which is never less than characters."""
+    return len(text.encode("utf-16-le")) // 2
+
+_URL = re.compile(r"(?:https?|steam)://[^\s<>]+", re.IGNORECASE)
+_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()-])")
+
+
+def _plain(text: str) -> str:
+    """Text shown as typed: every markdown character escaped; a URL kept but wrapped in <...>, which
+    Discord shows as a link without a preview."""
+    out, last = [], 0
+    for match in _URL.finditer(text):
+        out.append(_MARKDOWN.sub(r"\\\1", text[last:match.start()]))
+        out.append(f"<{match.group()}>")
+        last = match.end()
+    out.append(_MARKDOWN.sub(r"\\\1", text[last:]))
+    return "".join(out)
+
+
 def quote_prompt(prompt: str, limit: int = 1500) -> str:
-    """The prompt as plain text: markdown escaped, clipped to keep the message under Discord's 2000."""
-    shown = prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
-    return discord.utils.escape_markdown(shown)
+    """The prompt as plain text on one line, at most `limit` characters once escaped.
+
+    One line: a newline followed by #, -# or > would make a heading, small print or a quote. Escaped:
+    markdown (bold, masked links [text](url), spoilers) shows as typed. Wrapped in a Unicode isolate,
+    so that right-to-left overrides in the prompt can't turn the text after it around."""
+    flat = " ".join(prompt.split())
+    shown = _plain(flat)
+    if length(shown) + 2 > limit:
+        low, high = 0, len(flat)  # the longest start of the prompt whose escaped form fits
+        while low < high:
+            mid = (low + high + 1) // 2
+            if length(_plain(flat[:mid])) + 3 <= limit:
+                low = mid
+            else:
+                high = mid - 1
+        shown = _plain(flat[:low]) + "…"
+    return f"\u2068{shown}\u2069"
 
 
-def caption(result: Result, size: str, requester_id: int) -> str:
-    return (f"**{quote_prompt(result.prompt)}**\n"
-            f"seed {result.seed} · {size} {result.width}×{result.height} · {result.render_s:.1f} s "
-            f"· for <@{requester_id}>")
+def caption(result: Result, size: str, requester_id: int, limit: int = CONTENT_LIMIT) -> str:
+    """The text under an image; never longer than `limit`, however long the prompt."""
+    details = (f"\nseed {result.seed} · {size} {result.width}×{result.height} · {result.render_s:.1f} s "
+               f"· for <@{requester_id}>")
+    return f"**{quote_prompt(result.prompt, limit - length(details) - 4)}**{details}"
+
+
+def short_caption(result: Result, size: str, requester_id: int) -> str:
+    """The caption without the prompt, for when Discord refuses the whole one."""
+    return f"seed {result.seed} · {size} {result.width}×{result.height} · for <@{requester_id}>"
 
 
 def queued(position: int | None, eta: float | None, warming_up: bool) -> str:
@@ -49,7 +93,14 @@ def failed(reason: str) -> str:
     return f"Sorry, this image could not be drawn: {reason}. It did not count against your limits."
 
 
+def lost(prompt: str) -> str:
+    return (f"sorry, your image for “{quote_prompt(prompt, 200)}” was lost when the bot restarted; please /draw "
+            "it again. It did not count against your limits.")
+
+
 STOPPED = "The bot is restarting; your image stays in the queue and will be posted here when it's back."
+UNPOSTABLE = ("Sorry, your image was drawn but Discord wouldn't let me post it here (missing permissions?); "
+              "it did not count against your limits.")
 
 
 def _seconds(value: float | None) -> str:

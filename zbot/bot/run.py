@@ -1,7 +1,8 @@
-"""`zbot run`: log in, resume what a previous run left unfinished, serve until SIGTERM or Ctrl-C.
+"""`zbot run`: log in, take over what a previous run left unfinished, serve until SIGTERM or Ctrl-C.
 
-Stopping: no new jobs are taken, the running job finishes and is posted, queued jobs stay queued in
-the database and are drawn and posted into their channels on the next start.
+Stopping: no new requests are taken (Discord's and HTTP's are told "restarting"), the running job
+finishes and is posted, queued jobs stay queued in the database and are drawn and posted into their
+channels on the next start; an image drawn but not yet posted is posted then, not drawn again.
 """
 
 from __future__ import annotations
@@ -14,20 +15,18 @@ import time
 import aiohttp
 import discord
 
-from ..app import Core, open_core
+from ..app import Core, StartError, open_core
 from ..config import Settings
-from ..http_api import bot_health, build_app, start_http
-from ..jobs import RenderSpec
+from ..http_api import Health, build_app, start_http
+from ..jobs import Generation, RenderSpec, Result, Status
 from .client import ZBot, point_at
-from .messages import quote_prompt
+from .messages import lost
+from .posting import Destination
 
 log = logging.getLogger(__name__)
 
-POST_TIMEOUT_S = 60.0
-
-
-class StartError(Exception):
-    """Why the bot could not start, in one line."""
+SHUTDOWN_RENDER_S = 120.0  # how long the running render may take to finish at shutdown
+POST_TIMEOUT_S = 60.0  # then how long posting what was drawn may take
 
 
 async def run_bot(settings: Settings) -> int:
@@ -64,8 +63,11 @@ async def run_bot(settings: Settings) -> int:
             await resume_unfinished(core, bot)
             return await serve(core, bot, stop)
         finally:
-            await core.executor.shutdown()
-            await bot.delivery.wait(POST_TIMEOUT_S)
+            # One shutdown, in order: take nothing new, let the running render finish, post what was
+            # drawn, then close the doors (open_core's own shutdown finds it done).
+            core.service.close()
+            await core.executor.shutdown(SHUTDOWN_RENDER_S)
+            await bot.delivery.close(POST_TIMEOUT_S)
             if http is not None:
                 await http.cleanup()
             await bot.close()
@@ -95,31 +97,50 @@ async def serve(core: Core, bot: ZBot, stop: asyncio.Event) -> int:
     return 0
 
 
+def bot_health(core: Core, bot: ZBot) -> Health:
+    """/healthz's checks for `zbot run`: the model is loaded and the Discord gateway is connected."""
+
+    def health() -> dict[str, bool]:
+        executor = core.executor
+        ws = getattr(bot, "ws", None)
+        return {
+            "model": executor.ready.is_set() and executor.load_error is None,
+            "gateway": bot.is_ready() and not bot.is_closed() and ws is not None and bool(ws.open),
+        }
+
+    return health
+
+
 async def resume_unfinished(core: Core, bot: ZBot) -> None:
-    """Jobs a previous run left queued, running (a crash, kill -9) or drawn but not yet posted: draw
-    and post them into their channels, oldest first; tell the users of jobs too old to draw now."""
-    store, settings = core.store, core.settings
-    await store.requeue_running()
+    """Take over the jobs that stopped or crashed processes left unfinished, oldest first: post the
+    images already drawn, draw and post the rest into their channels, and tell the users of jobs too
+    old to draw now. Jobs of a zbot still running on the same database stay its own."""
     now = time.time()
-    jobs = sorted(await store.unfinished() + await store.unposted(), key=lambda job: job.id)
-    for job in jobs:
-        if job.channel_id is None or job.width is None or now - job.created_at > settings.recovery_max_age:
-            if job.status == "done":
-                continue  # drawn long ago; nobody is waiting for it any more
-            await store.mark_failed(job.id, now, "lost when the bot restarted")
-            if job.channel_id is not None:
-                bot.delivery.spawn(_tell_lost(bot, job.channel_id, job.user_id, job.prompt))
+    for job in await core.lifecycle.adopt_orphans():
+        if job.source != "discord" or job.channel_id is None:
+            # An HTTP or CLI caller is gone with its process: nobody would collect the image.
+            await core.lifecycle.failed(job.id, "interrupted by a restart")
+            continue
+        where = Destination(job.user_id, job.channel_id)
+        if job.width is None or now - job.created_at > core.settings.recovery_max_age:
+            await core.lifecycle.failed(job.id, "lost when the bot restarted")
+            bot.delivery.spawn(bot.drawing.poster.say(where, lost(job.prompt)))
             log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
             continue
+        png = await core.lifecycle.image(job.id) if job.status == Status.DRAWN else None
+        if png is not None:
+            bot.delivery.spawn(bot.drawing.poster.post(_result(job, png), _size(job), where))
+            log.info("posting job %s, drawn before the restart", job.id)
+            continue
         spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps)
-        ticket = core.service.enqueue(spec, job.size or f"{job.width}x{job.height}", job.channel_id,
-                                      user_id=job.user_id, source=job.source)
+        ticket = core.service.enqueue(spec, _size(job), job.channel_id, user_id=job.user_id, source=job.source)
         bot.delivery.spawn(bot.delivery.deliver_to_channel(ticket, job.user_id, job.channel_id))
         log.info("resuming job %s from a previous run (%s)", job.id, job.status)
 
 
-async def _tell_lost(bot: ZBot, channel_id: int, user_id: int, prompt: str) -> None:
-    text = (f"<@{user_id}> sorry, your image for “{quote_prompt(prompt, 200)}” was lost when the bot "
-            "restarted; please /draw it again. It did not count against your limits.")
-    await bot.get_partial_messageable(channel_id).send(
-        text, allowed_mentions=discord.AllowedMentions(users=[discord.Object(user_id)]))
+def _size(job: Generation) -> str:
+    return job.size or f"{job.width}x{job.height}"
+
+
+def _result(job: Generation, png: bytes) -> Result:
+    return Result(job.id, png, job.seed, job.width, job.height, job.steps, job.prompt, job.render_s or 0.0, 0.0)

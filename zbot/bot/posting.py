@@ -1,0 +1,178 @@
+"""Putting a drawn image on Discord, and keeping at it until it is there.
+
+The image goes where its user is looking: into the interaction's own message while its token lives,
+else into the channel with the bot token. Whatever Discord or the network answers, the image is kept
+(zbot.lifecycle, "drawn") and the post is tried again with backoff, in the background, until it
+succeeds; only then is the job "posted". A job that can't be posted for longer than its give-up time
+(a channel the bot lost access to for good) is marked failed, and its user is told if that is possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+
+from ..jobs import Result
+from ..service import Service
+from . import messages
+
+log = logging.getLogger(__name__)
+
+# What a call to Discord can raise besides a clean HTTP answer: discord.py hands on aiohttp's
+# connection errors (ServerDisconnectedError, ClientOSError...) and timeouts as they are.
+NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+DISCORD_ERRORS = (discord.HTTPException, *NETWORK_ERRORS)
+
+TOKEN_LIFE_S = 15 * 60 - 30  # stop using an interaction's token a little before Discord does
+EDIT_TRIES = 3  # a failing edit of the interaction's message, before the channel is tried instead
+BACKOFF_FIRST_S = 2.0
+BACKOFF_MAX_S = 300.0
+MIN_GIVE_UP_S = 15 * 60
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def token_expired(error: discord.HTTPException) -> bool:
+    return error.status == 401 or error.code == 50027
+
+
+def invalid_body(error: BaseException) -> bool:
+    """Discord refused the message's content (400, code 50035 "Invalid Form Body")."""
+    return isinstance(error, discord.HTTPException) and error.status == 400 and error.code == 50035
+
+
+def too_large(error: BaseException) -> bool:
+    return isinstance(error, discord.HTTPException) and (error.status == 413 or error.code == 40005)
+
+
+def mention(user_id: int) -> discord.AllowedMentions:
+    """Ping the requester, and nobody else, whatever the text holds."""
+    return discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False, roles=False, replied_user=False)
+
+
+@dataclass
+class Destination:
+    """Where a job's messages go: the interaction's own message while `interaction` is usable, else the
+    channel. `started` is when the interaction arrived (time.monotonic), for the token's life."""
+
+    user_id: int
+    channel_id: int | None
+    interaction: discord.Interaction | None = None
+    started: float = 0.0
+
+    def interaction_usable(self) -> bool:
+        return self.interaction is not None and time.monotonic() - self.started < TOKEN_LIFE_S
+
+    def drop_interaction(self) -> None:
+        self.interaction = None
+
+
+class Poster:
+    def __init__(self, client: discord.Client, service: Service, view_for: Callable[[int], discord.ui.View], *,
+                 give_up_s: float):
+        self.client = client
+        self.service = service
+        self.view_for = view_for
+        self.give_up_s = max(MIN_GIVE_UP_S, give_up_s)
+        self.backoff_s = BACKOFF_FIRST_S  # the first wait before trying again; it doubles up to BACKOFF_MAX_S
+
+    async def post(self, result: Result, size: str, where: Destination) -> discord.Message | None:
+        """Post the image and record it as posted; retried until it is, or until the give-up time."""
+        deadline = time.monotonic() + self.give_up_s
+        short = False  # after Discord refused the caption: the one-line caption, which always fits
+        delay = self.backoff_s
+        edit_failures = 0
+        while True:
+            via = "interaction" if where.interaction_usable() else "channel"
+            try:
+                if via == "interaction":
+                    message = await self._edit(result, size, where, short)
+                else:
+                    message = await self._send(result, size, where, short)
+                break
+            except DISCORD_ERRORS as error:
+                if invalid_body(error) and not short:
+                    log.warning("job %s: Discord refused the caption (%s); posting a short one", result.job_id, error)
+                    short = True
+                    continue
+                if via == "interaction":
+                    edit_failures += 1
+                    if not isinstance(error, NETWORK_ERRORS) or edit_failures >= EDIT_TRIES:
+                        why = "its token expired" if isinstance(error, discord.HTTPException) and token_expired(
+                            error) else f"the edit failed ({describe(error)})"
+                        log.warning("job %s: %s; posting it in the channel instead", result.job_id, why)
+                        where.drop_interaction()
+                        continue
+                elif too_large(error) or where.channel_id is None:
+                    await self._give_up(result, where, f"Discord refused it ({describe(error)})")
+                    return None
+                if time.monotonic() + delay > deadline:
+                    await self._give_up(result, where, f"posting kept failing ({describe(error)})")
+                    return None
+                log.warning("job %s: posting failed (%s); trying again in %.0f s", result.job_id,
+                            describe(error), delay)
+                await asyncio.sleep(delay)
+                delay = min(BACKOFF_MAX_S, delay * 2)
+        await self.service.delivered(result.job_id, message.id)
+        log.info("job %s posted as message %s (%s)", result.job_id, message.id, via)
+        return message
+
+    async def _edit(self, result: Result, size: str, where: Destination, short: bool) -> discord.Message:
+        content = messages.short_caption(result, size, where.user_id) if short else messages.caption(
+            result, size, where.user_id)
+        return await where.interaction.edit_original_response(
+            content=content, attachments=[image_file(result)], view=self.view_for(result.job_id),
+            allowed_mentions=NO_MENTIONS)
+
+    async def _send(self, result: Result, size: str, where: Destination, short: bool) -> discord.Message:
+        if where.channel_id is None:
+            raise RuntimeError(f"job {result.job_id} has no channel to be posted in")
+        prefix = f"<@{where.user_id}> "
+        if short:
+            content = prefix + messages.short_caption(result, size, where.user_id)
+        else:
+            content = prefix + messages.caption(result, size, where.user_id, limit=messages.CONTENT_LIMIT - messages.length(prefix))
+        return await self.client.get_partial_messageable(where.channel_id).send(
+            content, file=image_file(result), view=self.view_for(result.job_id),
+            allowed_mentions=mention(where.user_id), suppress_embeds=True)
+
+    async def _give_up(self, result: Result, where: Destination, why: str) -> None:
+        log.error("job %s: giving up on posting it: %s", result.job_id, why)
+        await self.service.lifecycle.failed(result.job_id, "it could not be posted")
+        await self.say(where, messages.UNPOSTABLE, tries=1)
+
+    async def say(self, where: Destination, text: str, *, tries: int = 3) -> None:
+        """A short text for the job's user (a failure, a restart): in the interaction's message if it is
+        usable, else in the channel with a mention; a few tries, then logged."""
+        for attempt in range(tries):
+            try:
+                if where.interaction_usable():
+                    await where.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+                elif where.channel_id is not None:
+                    await self.client.get_partial_messageable(where.channel_id).send(
+                        f"<@{where.user_id}> {text}", allowed_mentions=mention(where.user_id), suppress_embeds=True)
+                return
+            except DISCORD_ERRORS as error:
+                if isinstance(error, discord.HTTPException) and where.interaction_usable():
+                    where.drop_interaction()  # the token is no good: the channel next
+                if attempt == tries - 1:
+                    log.warning("could not tell user %s %r (%s)", where.user_id, text[:60], describe(error))
+                    return
+                await asyncio.sleep(self.backoff_s * 2**attempt)
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, discord.HTTPException):
+        return f"{error.status}" + (f"/{error.code}" if error.code else "")
+    return type(error).__name__
+
+
+def image_file(result: Result) -> discord.File:
+    return discord.File(io.BytesIO(result.png), filename=f"zbot-{result.seed}.png")

@@ -1,0 +1,170 @@
+"""The one owner of a job's state: every status change goes through here, and nowhere else.
+
+    queued -> running -> drawn -> posted (-> deleted)
+       \\--------\\---------\\--> failed        queued -> cancelled        drawn -> blocked
+
+Each change is one UPDATE that names the states it may come from, so a late or repeated write can't
+move a job backwards (a retried "drawn" after "posted" changes nothing). A drawn image's PNG is kept
+beside the database (zbot.drawn) until the job is posted; a restart posts it from there.
+
+The writes that follow a render must not lose the render: when the database refuses one (disk full,
+locked for too long), the image goes on to its user all the same and the write is retried in the
+background until it succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from .background import Background
+from .drawn import DrawnImages
+from .instance import Instance
+from .jobs import PENDING, UNDELIVERED, Generation, Result, Status, sql_set
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+
+
+class Lifecycle:
+    def __init__(self, store: Store, images: DrawnImages, instance: Instance, *,
+                 clock: Callable[[], float] = time.time):
+        self.store = store
+        self.images = images
+        self.instance = instance
+        self.clock = clock
+        self._retries = Background("saving a job's state")
+
+    @property
+    def owner(self) -> str:
+        """The id this process's jobs carry in their `owner` column."""
+        return self.instance.id
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    async def started(self, job_id: int, at: float) -> None:
+        await self._move(job_id, (Status.QUEUED,), Status.RUNNING, started_at=at)
+
+    async def drawn(self, result: Result, *, keep: bool) -> None:
+        """The render is done. With `keep`, its PNG is saved first, so that the job can be posted after
+        a restart without drawing it again (the Discord front end; HTTP and CLI callers hold it)."""
+        if keep:
+            try:
+                await asyncio.to_thread(self.images.save, result.job_id, result.png)
+            except OSError as error:  # the image is still in memory, on its way to its user
+                log.warning("job %s: could not keep its image beside the database (%s); it is posted from "
+                            "memory, and drawn again if the bot restarts first", result.job_id, error)
+        finished_at = self.clock()
+        await self._persist(f"job {result.job_id} drawn", lambda: self._move(
+            result.job_id, PENDING, Status.DRAWN, finished_at=finished_at, render_s=result.render_s))
+
+    async def delivered(self, job_id: int, message_id: int | None = None) -> None:
+        """Posted on Discord (as `message_id`), returned over HTTP or written by the CLI; the kept PNG goes."""
+        await self._persist(f"job {job_id} posted", lambda: self._finish(
+            job_id, UNDELIVERED, Status.POSTED, message_id=message_id, owner=None))
+
+    async def failed(self, job_id: int, reason: str) -> None:
+        finished_at = self.clock()
+        await self._persist(f"job {job_id} failed", lambda: self._finish(
+            job_id, UNDELIVERED, Status.FAILED, finished_at=finished_at, error=reason, owner=None))
+
+    async def cancelled(self, job_id: int) -> bool:
+        """Take a job that has not started out of the queue's records; False if it had started."""
+        return await self._move(job_id, (Status.QUEUED,), Status.CANCELLED, finished_at=self.clock(), owner=None)
+
+    async def deleted(self, job_id: int) -> bool:
+        """A posted image its requester or an admin deleted: it stays counted, and can't be rerolled."""
+        return await self._move(job_id, (Status.POSTED,), Status.DELETED)
+
+    async def _finish(self, job_id: int, came_from: tuple[Status, ...], status: Status, **values) -> bool:
+        moved = await self._move(job_id, came_from, status, **values)
+        await asyncio.to_thread(self.images.remove, job_id)
+        return moved
+
+    async def _move(self, job_id: int, came_from: tuple[Status, ...], status: Status, **values) -> bool:
+        assignments = ", ".join(f"{name} = ?" for name in ("status", *values))
+        cursor = await self.store.write(
+            f"UPDATE generations SET {assignments} WHERE id = ? AND status IN {sql_set(came_from)}",
+            (status.value, *values.values(), job_id))
+        return cursor.rowcount == 1
+
+    async def _persist(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
+        """Run a write; if the database refuses it, log that once and retry it in the background with
+        backoff. The caller goes on either way: an image is not held back by the disk."""
+        try:
+            await write()
+            return
+        except sqlite3.Error as error:
+            log.error("could not record %s (%s); retrying in the background", what, error)
+        self._retries.spawn(self._retry(what, write))
+
+    async def _retry(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
+        delay = RETRY_FIRST_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await write()
+            except sqlite3.Error as error:
+                log.debug("recording %s failed again (%s)", what, error)
+                delay = min(RETRY_MAX_S, delay * 2)
+                continue
+            log.info("recorded %s after all", what)
+            return
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for writes being retried; at shutdown, give up on them after `timeout` (the next start
+        finds those jobs as they were last recorded, and adopts them)."""
+        await self._retries.wait(timeout)
+        self._retries.cancel()
+
+    # -- reading a job's image, and adopting what dead processes left ---------------------------
+
+    async def image(self, job_id: int) -> bytes | None:
+        """The kept PNG of a drawn job, if it was kept."""
+        return await asyncio.to_thread(self.images.load, job_id)
+
+    async def adopt_orphans(self) -> list[Generation]:
+        """Take over the unfinished jobs of processes that are gone (crashed, killed, stopped with jobs
+        queued), oldest first: running ones go back to the queue. Jobs of live processes stay theirs.
+        Each job is adopted once, even by two processes starting together (a compare-and-set on owner)."""
+        owners = await self.store.column(
+            self.store.connection, f"SELECT DISTINCT owner FROM generations WHERE status IN {sql_set(UNDELIVERED)}")
+        adopted: list[int] = []
+        for owner in owners:
+            if owner == self.owner or await asyncio.to_thread(self.instance.alive, owner):
+                continue
+            cursor = await self.store.write(
+                "UPDATE generations SET owner = ?, "
+                "status = CASE status WHEN 'running' THEN 'queued' ELSE status END, "
+                "started_at = CASE status WHEN 'running' THEN NULL ELSE started_at END "
+                f"WHERE owner IS ? AND status IN {sql_set(UNDELIVERED)} RETURNING id", (self.owner, owner))
+            adopted += [row[0] for row in await cursor.fetchall()]
+        await self._sweep_images()
+        if not adopted:
+            return []
+        marks = ", ".join("?" for _ in adopted)
+        return await self.store.generations(f"WHERE id IN ({marks}) ORDER BY id", adopted)
+
+    async def _sweep_images(self) -> None:
+        """Remove kept PNGs whose jobs are over (the process stopped between recording and removing)."""
+        kept = await asyncio.to_thread(self.images.job_ids)
+        if not kept:
+            return
+        live = set(await self._ids_in(kept, UNDELIVERED))
+        for job_id in kept:
+            if job_id not in live:
+                await asyncio.to_thread(self.images.remove, job_id)
+
+    async def _ids_in(self, ids: Iterable[int], statuses: tuple[Status, ...]) -> list[int]:
+        ids = list(ids)
+        marks = ", ".join("?" for _ in ids)
+        return await self.store.column(
+            self.store.connection,
+            f"SELECT id FROM generations WHERE id IN ({marks}) AND status IN {sql_set(statuses)}", ids)
+
