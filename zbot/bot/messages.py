@@ -27,7 +27,8 @@ def length(text: str) -> int:
     """Length as counted against Discord's limits; UTF-16 units, which is never less than characters."""
     return len(text.encode("utf-16-le")) // 2
 
-_URL = re.compile(r"(?:https?|steam)://[^\s<>]+", re.IGNORECASE)
+# A URL, with balanced parentheses inside it (wiki links) but not a ")" that closes text around it.
+_URL = re.compile(r"(?:https?|steam)://[^\s<>()]+(?:\([^\s<>()]*\)[^\s<>()]*)*", re.IGNORECASE)
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()-])")
 
 
