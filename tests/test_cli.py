@@ -35,8 +35,12 @@ def test_draw_writes_the_image_and_prints_seed_file_and_time(tiny_model: Path, t
     (["draw", "x"], {"ZBOT_RATE_LIMITS": "5/fortnight"}, "bad setting ZBOT_RATE_LIMITS"),
     (["draw", "x"], {"ZBOT_MODEL": "/no/such/dir"}, "no such directory"),
     (["stats"], {}, "no database"),
+    (["stats"], {"ZBOT_DATABASE": "future.sqlite3"}, "made by a newer zbot"),
 ])
 def test_errors_are_one_line_and_a_non_zero_exit(tmp_path: Path, args, env, message):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "future.sqlite3").execute("PRAGMA user_version = 99").connection.close()
     done = zbot(*args, cwd=tmp_path, **env)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]

@@ -151,3 +151,53 @@ async def test_a_model_that_fails_to_load_is_reported():
     with pytest.raises(FileNotFoundError):
         await asyncio.wait_for(executor.wait_ready(), 5)
     await executor.shutdown(timeout=5)
+
+
+async def test_a_render_that_outlives_the_shutdown_deadline_settles_its_job_and_shutdown_returns(settings):
+    from zbot.app import open_core
+    from zbot.jobs import DrawRequest
+
+    renderer = FakeRenderer()
+    renderer.gate.clear()  # the render hangs (a stuck GPU, a huge image) well past the deadline
+    try:
+        async with open_core(settings, [renderer]) as core:
+            ticket = await core.service.submit(DrawRequest(user_id=1, prompt="stuck", channel_id=5))
+            while ticket.position() != 0:
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(core.executor.shutdown(timeout=0.2), 10)
+            with pytest.raises(ShuttingDown):
+                await asyncio.wait_for(ticket.result(), 10)
+            # Shutting down again (open_core's exit does) waits for the same shutdown, not a second one.
+            await asyncio.wait_for(core.executor.shutdown(timeout=60), 5)
+            await asyncio.wait_for(core.service.drain(), 10)
+            status = (await core.store.get(ticket.job_id)).status
+    finally:
+        renderer.gate.set()  # let the worker thread end; its job was settled long ago
+    assert status == "running"  # as it was: the next start draws it again
+
+
+async def test_shutdown_waits_for_a_running_job_while_another_worker_is_still_loading():
+    loading = threading.Event()
+
+    class NeverLoads(FakeRenderer):  # a Ray actor waiting for a GPU that never comes
+        def load(self):
+            loading.wait(30)
+
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    executor = Executor([renderer, NeverLoads()], encode_png)
+    executor.start()
+    try:
+        job = executor.submit(spec(1))
+        while executor.position(1) != 0:
+            await asyncio.sleep(0.01)
+        assert not executor.ready.is_set()
+        stopping = asyncio.create_task(executor.shutdown(timeout=30))
+        while not executor.closing:
+            await asyncio.sleep(0.01)
+        assert not stopping.done()  # waiting for the running render
+        renderer.gate.set()
+        await asyncio.wait_for(stopping, 10)
+        assert (await asyncio.wait_for(job, 10)).job_id == 1
+    finally:
+        loading.set()

@@ -384,3 +384,27 @@ async def test_openapi_describes_every_route_with_this_configurations_sizes(sett
     assert request["seed"]["maximum"] == 2**32 - 1
     import openapi_spec_validator as validator  # a test dependency: missing, the test fails
     validator.validate(doc)
+
+
+async def test_during_shutdown_requests_are_refused_and_no_job_is_left_behind(settings):
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    async with open_core(with_keys(settings, KEY, OTHER_KEY), [renderer]) as core, serving(core) as client:
+        running = asyncio.create_task(client.draw({"prompt": "running"}))
+        await until(lambda: core.executor.position(1) == 0)
+        waiting = asyncio.create_task(client.draw({"prompt": "waiting"}, key=OTHER_KEY))
+        await until(lambda: core.executor.position(2) == 1)
+        # What `zbot run` does on SIGTERM: take nothing new, then let the running render finish.
+        core.service.close()
+        stopping = asyncio.create_task(core.executor.shutdown(timeout=30))
+        late = await client.draw({"prompt": "too late"})
+        renderer.gate.set()
+        await stopping
+        finished, queued = await running, await waiting
+        await core.service.drain()
+        rows = [tuple(r) for r in await core.store.query("SELECT prompt, status FROM generations ORDER BY id")]
+    assert late.status == 503 and int(late.headers["Retry-After"]) > 0
+    assert "restarting" in (await late.json())["error"]
+    assert finished.status == 200 and queued.status == 503
+    # Nothing stays queued for a restart to draw for a caller who is gone.
+    assert rows == [("running", "posted"), ("waiting", "failed")]

@@ -98,3 +98,42 @@ async def test_kill_9_mid_render_resumes_oldest_first_and_tells_users_of_stale_j
     rows = db.execute("SELECT status, message_id IS NOT NULL FROM generations ORDER BY id").fetchall()
     db.close()
     assert rows == [("posted", 1), ("posted", 1), ("failed", 0)]
+
+
+async def test_killed_between_drawing_and_posting_the_next_start_posts_the_kept_image_without_drawing_it(
+        tmp_path, tiny_model):
+    database = tmp_path / "zbot.sqlite3"
+    async with FakeDiscord() as fake:
+        env = bot_env(fake, tmp_path, tiny_model)
+        process = await start(env, tmp_path)
+        try:
+            await fake.wait_connected(timeout=60)
+            # Discord refuses every post (the bot lost its permissions for a while): the image is drawn,
+            # kept, and its post tried again and again.
+            fake.fail_next("PATCH", r"/messages/@original", 403, times=None)
+            refused = fake.fail_next("POST", r"/channels/\d+/messages", 403, times=None)
+            await fake.slash("draw", {"prompt": "kept safe", "seed": 7})
+            await fake.wait_for(lambda f: refused.hits >= 1, timeout=60)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+        db = sqlite3.connect(database)
+        [(status, finished_at, render_s)] = db.execute("SELECT status, finished_at, render_s FROM generations")
+        db.close()
+        kept = (tmp_path / "zbot.sqlite3-drawn" / "1.png").read_bytes()
+        assert status == "drawn" and kept.startswith(b"\x89PNG")
+
+        fake.clear_faults()
+        process = await start(env, tmp_path)
+        try:
+            posted = await fake.wait_for(lambda f: next(iter(channel_images(f)), None), timeout=60)
+        finally:
+            code, output = await stop(process)
+    assert code == 0, output
+    assert posted.attachments[0].data == kept and "kept safe" in posted.content and "seed 7" in posted.content
+    assert "posting job 1, drawn before the restart" in output
+    db = sqlite3.connect(database)
+    row = db.execute("SELECT status, message_id, finished_at, render_s FROM generations").fetchone()
+    db.close()
+    assert row == ("posted", posted.id, finished_at, render_s)  # not drawn again: the same render
+    assert not (tmp_path / "zbot.sqlite3-drawn" / "1.png").exists()

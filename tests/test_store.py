@@ -62,3 +62,25 @@ def test_migration_numbers_must_not_skip(tmp_path: Path):
     (tmp_path / "0003_c.sql").write_text("SELECT 1;")
     with pytest.raises(RuntimeError, match="out of sequence"):
         migration_files(tmp_path)
+
+
+async def test_a_failing_migration_leaves_no_connection_open(tmp_path: Path):
+    import threading
+
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_broken.sql").write_text("THIS IS NOT SQL;\n")
+    before = set(threading.enumerate())
+    with pytest.raises(sqlite3.OperationalError):
+        await Store.open(tmp_path / "db.sqlite3", migrations=migrations)
+    # aiosqlite runs each connection on a thread of its own: a leaked connection is a thread left running.
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+async def test_a_database_from_a_newer_zbot_is_refused_in_one_sentence(tmp_path: Path):
+    from zbot.store import SchemaError
+
+    path = tmp_path / "future.sqlite3"
+    sqlite3.connect(path).execute("PRAGMA user_version = 99").connection.close()
+    with pytest.raises(SchemaError, match=r"made by a newer zbot \(schema v99; this one knows v\d+\)"):
+        await Store.open(path)

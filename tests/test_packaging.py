@@ -1,0 +1,58 @@
+"""zbot as a user installs it from a wheel, not from this checkout: the schema must travel with it."""
+
+from __future__ import annotations
+
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CREATE_TABLES = textwrap.dedent("""
+    import asyncio, sqlite3, sys
+    import zbot
+    from zbot.store import Store
+
+    assert zbot.__file__.startswith(sys.argv[1]), zbot.__file__  # the installed copy, not the checkout
+    async def main():
+        store = await Store.open("fresh.sqlite3")
+        await store.close()
+    asyncio.run(main())
+    db = sqlite3.connect("fresh.sqlite3")
+    print(db.execute("PRAGMA user_version").fetchone()[0],
+          sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")))
+""")
+
+
+def run(*args, cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_a_wheel_installed_into_a_fresh_venv_creates_its_tables(tmp_path: Path):
+    # Built from a copy of the sources (a build writes into its source folder), offline: with the
+    # setuptools installed here (the test extra brings it), from no index.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT / "zbot", source / "zbot", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+        "-w", tmp_path / "dist", source, cwd=tmp_path)
+    [wheel] = (tmp_path / "dist").glob("zbot-*.whl")
+    fresh = tmp_path / "fresh"
+    run(sys.executable, "-m", "venv", "--without-pip", fresh, cwd=tmp_path)
+    python = fresh / "bin" / "python"
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel,
+        cwd=tmp_path)
+    installed = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))",
+                         cwd=tmp_path).stdout.strip())
+    # zbot's dependencies (not zbot itself) from this environment, so nothing is downloaded.
+    ours = sysconfig.get_path("purelib")
+    (installed / "deps.pth").write_text("\n".join({ours, *site.getsitepackages()}) + "\n")
+    out = run(python, "-c", CREATE_TABLES, installed, cwd=tmp_path).stdout.split(maxsplit=1)
+    assert int(out[0]) >= 3 and "generations" in out[1] and "bot_state" in out[1]
