@@ -143,7 +143,9 @@ class Settings(BaseSettings):
                                 "Ray sees.")
 
     blocked_words: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Words a prompt may not contain (whole words, any case), comma-separated.")
+        default_factory=list, description="Words a prompt may not contain, comma-separated: whole words, "
+        "however written (case, full-width letters, accents, invisible characters); Chinese or Japanese ones "
+        "anywhere in the prompt.")
 
     # Discord
     discord_token: SecretStr | None = Field(None, description="The bot's token (Developer Portal > Bot).")
