@@ -19,7 +19,7 @@ from ..jobs import DrawRequest, Progress, Refused, RenderFailed, ShuttingDown
 from ..service import Service, Ticket
 from . import messages
 from .errors import say_privately
-from .posting import DISCORD_ERRORS, NO_MENTIONS, Destination, Poster, describe, token_expired
+from .posting import DISCORD_ERRORS, NO_MENTIONS, Destination, Poster, describe
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,10 @@ class Delivery:
                 await where.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
                 shown = text
             except DISCORD_ERRORS as error:
-                if isinstance(error, discord.HTTPException) and token_expired(error):
+                # Discord's own answer (an expired token, an interaction never acknowledged, 5xx past
+                # discord.py's retries): the interaction's message is no good, the image goes to the channel.
+                # A dropped connection or a timeout: try again at the next edit.
+                if isinstance(error, discord.HTTPException):
                     where.drop_interaction()
                 log.warning("progress edit for job %s failed (%s)", ticket.job_id, describe(error))
         await self._finish(ticket, result_task, where)
