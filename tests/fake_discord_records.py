@@ -160,6 +160,7 @@ class FakeMessage:
     edited_timestamp: str | None = None
     edits: list[MessageEdit] = field(default_factory=list)
     deleted: bool = False
+    nonce: str | None = None  # a channel post's enforced nonce (Discord deduplicates on it)
 
     @property
     def author_id(self) -> int:

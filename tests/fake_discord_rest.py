@@ -504,8 +504,15 @@ class FakeDiscordRest:
             return _error(404, 10003, "Unknown Channel")
         if problem := self._message_problem(req.body, req.files, creating=True):
             return problem
+        nonce = req.body.get("nonce") if req.body.get("enforce_nonce") else None
+        if nonce is not None:
+            # Discord answers a repeat of the same nonce (within a few minutes) with the first message.
+            for earlier in self.messages.values():
+                if earlier.channel_id == cid and earlier.nonce == nonce and earlier.source == "channel":
+                    return _json(earlier.to_payload())
         msg_type = 19 if req.body.get("message_reference") else 0
         msg = self._create_message(cid, req.body, req.files, source="channel", msg_type=msg_type)
+        msg.nonce = nonce
         return _json(msg.to_payload())
 
     async def _channel_message(self, req: _Req) -> web.Response:

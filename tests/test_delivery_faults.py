@@ -66,14 +66,16 @@ async def test_a_dropped_upload_is_tried_again_and_posted_once(fake, tmp_path, t
     assert images(fake) == [message]  # an edit is safe to repeat: one image, in the interaction's message
 
 
-async def test_a_dropped_channel_post_is_tried_again(fake, tmp_path, tiny_model):
+@pytest.mark.parametrize("applied", [False, True], ids=["lost-before", "applied-then-lost"])
+async def test_a_dropped_channel_post_is_tried_again_and_posted_once(fake, tmp_path, tiny_model, applied):
     async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
         quick_retries(run)
         run.engine.gate.clear()
         ix = await fake.slash("draw", {"prompt": "late fox", "size": "small"})
         await ix.wait_response()
         fake.expire_token(ix)
-        dropped = fake.drop_next("POST", r"/channels/\d+/messages", times=2)
+        # Applied then lost: the retry carries the same nonce, and Discord answers with the first message.
+        dropped = fake.drop_next("POST", r"/channels/\d+/messages", times=2, after_processing=applied)
         run.engine.gate.set()
         posted = await fake.wait_for(lambda f: next(iter(images(f)), None), timeout=30)
         await run.settle()
@@ -212,3 +214,46 @@ async def test_a_deleted_image_is_gone_for_reroll_but_still_counts(fake, tmp_pat
     assert recorded == [("deleted", image.id)]
     assert "no image in this channel to reroll" in reroll.data["content"]
     assert "4 of 5 left" in quota.data["content"]
+
+
+async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_kept_is_drawn_again(
+        fake, tmp_path, tiny_model):
+    import time
+
+    from zbot.bot.run import resume_unfinished
+    from zbot.drawn import DrawnImages, drawn_dir
+    from zbot.store import Store
+
+    settings = bot_settings(tmp_path, tiny_model)
+    png = (tmp_path / "kept.png")
+    store = await Store.open(settings.database)
+    old = time.time() - 7200  # older than ZBOT_RECOVERY_MAX_AGE (an hour)
+    common = dict(user_id=fake.user_id, guild_id=fake.guild_id, channel_id=fake.channel_id, size="small",
+                  width=64, height=64, steps=8, created_at=old, owner=None)
+    kept_old = await store.record(prompt="kept for hours", seed=1, status="drawn", **common)
+    kept_running = await store.record(prompt="drawn, not recorded", seed=2, status="running", **common)
+    gone = await store.record(prompt="never kept", seed=3, status="drawn", **common)
+    await store.close()
+    from PIL import Image
+
+    images = DrawnImages(drawn_dir(settings.database))
+    for job_id, colour in ((kept_old, "red"), (kept_running, "blue")):
+        Image.new("RGB", (64, 64), colour).save(png)
+        images.save(job_id, png.read_bytes())
+    async with running_bot(fake, settings) as run:
+        run.engine.gate.clear()  # nothing may be drawn
+        await resume_unfinished(run.core, run.bot)
+        await fake.wait_for(lambda f: len(images_in_channel(f)) == 2, timeout=30)
+        await run.bot.delivery.wait(30)
+        recorded = await rows(run)
+        run.engine.gate.set()
+    posted = images_in_channel(fake)
+    assert [image_of(m).getpixel((0, 0)) for m in posted] == [(255, 0, 0), (0, 0, 255)]
+    assert [r[0] for r in recorded] == ["posted", "posted", "failed"]
+    assert not run.engine.started.is_set()  # nothing drawn again
+    assert not any("lost" in m.content for m in fake.bot_messages)  # and nobody pinged about old news
+    assert images.job_ids() == [] and gone == 3
+
+
+def images_in_channel(fake: FakeDiscord) -> list:
+    return [m for m in images(fake) if m.source == "channel"]

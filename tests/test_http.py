@@ -120,7 +120,7 @@ async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_co
     async with open_core(settings, [renderer]) as core, serving(core, bot_health(core, bot)) as client:
         response = await client.get("/healthz")
         assert response.status == 503
-        assert await response.json() == {"ready": False, "model": False, "gateway": False,
+        assert await response.json() == {"ready": False, "model": False, "gateway": False, "accepting": True,
                                           "missing": ["model", "gateway"]}
 
         renderer.may_load.set()
@@ -131,11 +131,17 @@ async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_co
         bot.ready, bot.ws = True, FakeSocket()
         response = await client.get("/healthz")
         assert response.status == 200
-        assert await response.json() == {"ready": True, "model": True, "gateway": True, "missing": []}
+        assert await response.json() == {"ready": True, "model": True, "gateway": True, "accepting": True,
+                                          "missing": []}
 
         bot.ws.open = False  # dropped; discord.py is reconnecting
         response = await client.get("/healthz")
         assert response.status == 503 and (await response.json())["missing"] == ["gateway"]
+
+        bot.ws.open = True
+        core.service.close()  # shutting down: a load balancer should send requests elsewhere
+        response = await client.get("/healthz")
+        assert response.status == 503 and (await response.json())["missing"] == ["accepting"]
 
 
 class BrokenModel(FakeRenderer):

@@ -189,3 +189,13 @@ async def test_migration_3_splits_done_into_drawn_and_posted(tmp_path):
             await store.record(user_id=1, prompt="p", status="done")
     finally:
         await store.close()
+
+
+async def test_the_schema_accepts_every_status_of_the_enum_and_nothing_else(store):
+    from zbot.jobs import Status
+
+    for status in Status:
+        await store.record(user_id=1, prompt="p", status=status.value)
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.record(user_id=1, prompt="p", status="done")
+    assert sorted(await statuses(store)) == sorted(s.value for s in Status)

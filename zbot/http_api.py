@@ -350,6 +350,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
                     "ready": {"type": "boolean"},
                     "model": {"type": "boolean", "description": "The model is loaded."},
                     "gateway": {"type": "boolean", "description": "Connected to Discord's gateway."},
+                    "accepting": {"type": "boolean", "description": "Taking requests (false while it "
+                                  "shuts down)."},
                     "missing": {"type": "array", "items": {"type": "string"}}}},
             },
         },

@@ -19,6 +19,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from .background import Background
 from .drawn import DrawnImages
@@ -27,6 +28,14 @@ from .jobs import PENDING, UNDELIVERED, Generation, Result, Status, sql_set
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A value set by an SQL expression with one parameter, e.g. coalesce(finished_at, ?)."""
+
+    sql: str
+    param: object
 
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
@@ -67,12 +76,17 @@ class Lifecycle:
     async def delivered(self, job_id: int, message_id: int | None = None) -> None:
         """Posted on Discord (as `message_id`), returned over HTTP or written by the CLI; the kept PNG goes."""
         await self._persist(f"job {job_id} posted", lambda: self._finish(
-            job_id, UNDELIVERED, Status.POSTED, message_id=message_id, owner=None))
+            job_id, UNDELIVERED, Status.POSTED, message_id=message_id, owner=None, finished_at=Raw(
+                "coalesce(finished_at, ?)", self.clock())))
 
     async def failed(self, job_id: int, reason: str) -> None:
         finished_at = self.clock()
         await self._persist(f"job {job_id} failed", lambda: self._finish(
             job_id, UNDELIVERED, Status.FAILED, finished_at=finished_at, error=reason, owner=None))
+
+    async def requeue(self, job_id: int) -> bool:
+        """A drawn job whose image was lost goes back to the queue, to be drawn again."""
+        return await self._move(job_id, (Status.DRAWN,), Status.QUEUED, started_at=None)
 
     async def cancelled(self, job_id: int) -> bool:
         """Take a job that has not started out of the queue's records; False if it had started."""
@@ -88,10 +102,13 @@ class Lifecycle:
         return moved
 
     async def _move(self, job_id: int, came_from: tuple[Status, ...], status: Status, **values) -> bool:
-        assignments = ", ".join(f"{name} = ?" for name in ("status", *values))
+        values = {"status": status.value, **values}
+        assignments = ", ".join(f"{name} = {value.sql if isinstance(value, Raw) else '?'}"
+                                for name, value in values.items())
+        params = [value.param if isinstance(value, Raw) else value for value in values.values()]
         cursor = await self.store.write(
             f"UPDATE generations SET {assignments} WHERE id = ? AND status IN {sql_set(came_from)}",
-            (status.value, *values.values(), job_id))
+            (*params, job_id))
         return cursor.rowcount == 1
 
     async def _persist(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
@@ -141,9 +158,10 @@ class Lifecycle:
                 continue
             cursor = await self.store.write(
                 "UPDATE generations SET owner = ?, "
-                "status = CASE status WHEN 'running' THEN 'queued' ELSE status END, "
-                "started_at = CASE status WHEN 'running' THEN NULL ELSE started_at END "
-                f"WHERE owner IS ? AND status IN {sql_set(UNDELIVERED)} RETURNING id", (self.owner, owner))
+                "status = CASE status WHEN ? THEN ? ELSE status END, "
+                "started_at = CASE status WHEN ? THEN NULL ELSE started_at END "
+                f"WHERE owner IS ? AND status IN {sql_set(UNDELIVERED)} RETURNING id",
+                (self.owner, Status.RUNNING.value, Status.QUEUED.value, Status.RUNNING.value, owner))
             adopted += [row[0] for row in await cursor.fetchall()]
         await self._sweep_images()
         if not adopted:

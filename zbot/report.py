@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .jobs import utc
+from .jobs import Status, utc
 from .usage import UsageReport
 
 
@@ -18,8 +18,8 @@ def print_usage(report: UsageReport, console: Console) -> None:
     totals = Table(title=f"zbot usage: {who}", show_header=False)
     totals.add_row("images drawn", str(report.images))
     totals.add_row("last 24 hours / 7 days", f"{report.images_24h} / {report.images_7d}")
-    for status in ("failed", "rejected", "queued", "running"):
-        totals.add_row(status, str(report.by_status.get(status, 0)))
+    for status in (Status.FAILED, Status.CANCELLED, Status.REJECTED, Status.QUEUED, Status.RUNNING, Status.DRAWN):
+        totals.add_row(status.value, str(report.by_status.get(status.value, 0)))
     totals.add_row("wait: median / p95", f"{seconds(report.wait.median)} / {seconds(report.wait.p95)}")
     totals.add_row("render: median / p95", f"{seconds(report.render.median)} / {seconds(report.render.p95)}")
     console.print(totals)

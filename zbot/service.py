@@ -26,6 +26,7 @@ from .validation import validate
 log = logging.getLogger(__name__)
 
 RESTART_RETRY_S = 60  # what a request that arrives during a shutdown is told
+STAYS_QUEUED = "The bot is restarting; your image stays in the queue and will be posted here when it's back."
 
 
 class JobEvents(Protocol):
@@ -119,7 +120,13 @@ class Service:
             self._refused(request, refusal)
             raise
         spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"])
-        return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
+        try:
+            return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
+        except ShuttingDown:  # the shutdown began while this was being admitted
+            if request.source == "discord":
+                raise NotReady(STAYS_QUEUED) from None  # queued in the database: the next start draws it
+            await self.lifecycle.failed(job_id, "the bot stopped before drawing it")
+            raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S)) from None
 
     def _refused(self, request: DrawRequest, refusal: Refused) -> None:
         self.events.refused(refusal)

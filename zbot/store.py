@@ -24,6 +24,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # package data:
 _MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
 _COLUMNS = [f.name for f in fields(Generation)]
 BUSY_RETRIES = 50
+BUSY_DEADLINE_S = 15.0  # a write locked out longer than this fails (each try waits busy_timeout first)
 
 
 class SchemaError(Exception):
@@ -68,10 +69,21 @@ class Store:
                    migrations: Path = MIGRATIONS_DIR) -> Store:
         """Open (creating if needed) and bring the schema up to date; raises SchemaError for a database
         made by a newer zbot. The connection is closed again if anything here fails."""
+        if sqlite3.sqlite_version_info < (3, 35):  # UPDATE ... RETURNING
+            raise SchemaError(f"zbot needs SQLite 3.35 or newer; this Python has {sqlite3.sqlite_version}")
         conn = await aiosqlite.connect(str(path), isolation_level=None)
         try:
             await conn.execute("PRAGMA busy_timeout=10000")
-            await conn.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL needs it to itself, and SQLite answers "locked" at once (no busy
+            # wait) while another process does the same: try again for a moment.
+            for attempt in range(BUSY_RETRIES):
+                try:
+                    await conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as error:
+                    if attempt == BUSY_RETRIES - 1 or not _is_busy(error):
+                        raise
+                    await asyncio.sleep(0.01 * (attempt + 1))
             await conn.execute("PRAGMA synchronous=NORMAL")
             store = cls(conn)
             await store.migrate(migrate_to, migrations)
@@ -144,13 +156,15 @@ class Store:
     async def write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
         """Run one writing statement, retrying while another process holds the write lock."""
         params = tuple(params)
+        began = time.monotonic()
         for attempt in range(BUSY_RETRIES):
             try:
                 return await self._conn.execute(sql, params)
             except sqlite3.OperationalError as error:
                 # Another connection wrote since this statement read (SQLITE_BUSY_SNAPSHOT), which the
-                # busy timeout does not cover: run the statement again on a fresh snapshot.
-                if attempt == BUSY_RETRIES - 1 or not _is_busy(error):
+                # busy timeout does not cover: run the statement again on a fresh snapshot. A lock held
+                # past the busy timeout is the holder's problem: give up soon, don't wait minutes.
+                if attempt == BUSY_RETRIES - 1 or not _is_busy(error) or time.monotonic() - began > BUSY_DEADLINE_S:
                     raise
                 await asyncio.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
@@ -200,8 +214,8 @@ class Store:
 
     async def latest_for(self, user_id: int, channel_id: int | None) -> Generation | None:
         """The user's latest image still on show (in this channel when one is given)."""
-        where = "WHERE user_id = ? AND status = 'posted'"
-        params: list[Any] = [user_id]
+        where = "WHERE user_id = ? AND status = ?"
+        params: list[Any] = [user_id, Status.POSTED.value]
         if channel_id is not None:
             where += " AND channel_id = ?"
             params.append(channel_id)

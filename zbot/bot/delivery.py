@@ -63,6 +63,8 @@ class Delivery:
         except DISCORD_ERRORS as error:
             # The job is admitted: the post tries the interaction's message, then the channel.
             log.warning("job %s: could not answer the interaction (%s)", ticket.job_id, describe(error))
+        except Exception:  # noqa: BLE001 - whatever it was, the admitted job must still be followed
+            log.exception("job %s: answering the interaction failed", ticket.job_id)
         self.spawn(self._follow(ticket, where))
 
     async def _refuse(self, interaction: discord.Interaction, refusal: Refused) -> None:

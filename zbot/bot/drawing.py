@@ -82,6 +82,8 @@ class Drawing(commands.Cog):
     async def delete_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         access.check_place(self.settings, interaction)
         generation = await self.service.store.get(generation_id)
+        if generation is not None and generation.message_id not in (None, interaction.message.id):
+            raise BadInput("That button doesn't belong to this message.")
         if not access.may_remove(self.settings, interaction, generation):
             raise BadInput("Only the person who asked for this image, a server manager or a bot owner can "
                            "delete it.")

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 
 import discord
 
-from ..jobs import Progress, Result
+from ..jobs import Progress, Result, Status
 from ..limits import Quota
+from ..service import STAYS_QUEUED
 from ..usage import UsageReport
 
 APOLOGY = "Sorry, something went wrong on my side (error `{error_id}`); the admins can find it in the logs."
@@ -99,7 +100,7 @@ def lost(prompt: str) -> str:
             "it again. It did not count against your limits.")
 
 
-STOPPED = "The bot is restarting; your image stays in the queue and will be posted here when it's back."
+STOPPED = STAYS_QUEUED
 UNPOSTABLE = ("Sorry, your image was drawn but Discord wouldn't let me post it here (missing permissions?); "
               "it did not count against your limits.")
 
@@ -135,8 +136,8 @@ def stats_embed(report: UsageReport, queue_depth: int, title: str) -> discord.Em
     embed.add_field(name="Wait (median / p95)", value=f"{seconds(report.wait.median)} / {seconds(report.wait.p95)}")
     embed.add_field(name="Render (median / p95)",
                     value=f"{seconds(report.render.median)} / {seconds(report.render.p95)}")
-    embed.add_field(name="Failures", value=f"{report.by_status.get('failed', 0)} failed\n"
-                                            f"{report.by_status.get('rejected', 0)} refused")
+    embed.add_field(name="Failures", value=f"{report.by_status.get(Status.FAILED.value, 0)} failed\n"
+                                            f"{report.by_status.get(Status.REJECTED.value, 0)} refused")
     embed.add_field(name="Queue now", value=f"{queue_depth} unfinished")
     if report.user_id is None and report.top_users:
         top = "\n".join(f"<@{u.user_id}>: {u.done}" + (f" ({u.failed} failed)" if u.failed else "")

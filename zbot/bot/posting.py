@@ -3,8 +3,10 @@
 The image goes where its user is looking: into the interaction's own message while its token lives,
 else into the channel with the bot token. Whatever Discord or the network answers, the image is kept
 (zbot.lifecycle, "drawn") and the post is tried again with backoff, in the background, until it
-succeeds; only then is the job "posted". A job that can't be posted for longer than its give-up time
-(a channel the bot lost access to for good) is marked failed, and its user is told if that is possible.
+succeeds; only then is the job "posted". Network trouble and Discord's 5xx are waited out however long
+they last (a shutdown leaves the image kept, and the next start posts it). Only a job that Discord
+refuses for longer than its give-up time (a channel the bot lost access to) is marked failed, and its
+user told if that is possible.
 """
 
 from __future__ import annotations
@@ -48,8 +50,14 @@ def invalid_body(error: BaseException) -> bool:
     return isinstance(error, discord.HTTPException) and error.status == 400 and error.code == 50035
 
 
-def too_large(error: BaseException) -> bool:
-    return isinstance(error, discord.HTTPException) and (error.status == 413 or error.code == 40005)
+def refused_for_good(error: BaseException) -> bool:
+    """Discord's answer won't change by asking again soon: no access to the channel, no such channel,
+    a file too large. (Network trouble, 5xx and 429 pass.)"""
+    return isinstance(error, discord.HTTPException) and 400 <= error.status < 500 and error.status != 429
+
+
+def _expired(error: BaseException) -> bool:
+    return isinstance(error, discord.HTTPException) and token_expired(error)
 
 
 def mention(user_id: int) -> discord.AllowedMentions:
@@ -84,20 +92,27 @@ class Poster:
         self.backoff_s = BACKOFF_FIRST_S  # the first wait before trying again; it doubles up to BACKOFF_MAX_S
 
     async def post(self, result: Result, size: str, where: Destination) -> discord.Message | None:
-        """Post the image and record it as posted; retried until it is, or until the give-up time."""
+        """Post the image and record it as posted. Network trouble and Discord's 5xx are tried again
+        until the post succeeds (at shutdown the image stays kept for the next start); Discord refusing
+        it for good (no access to the channel, too large) is tried again until the give-up time."""
         deadline = time.monotonic() + self.give_up_s
         short = False  # after Discord refused the caption: the one-line caption, which always fits
         delay = self.backoff_s
         edit_failures = 0
         while True:
             via = "interaction" if where.interaction_usable() else "channel"
+            if via == "channel" and where.channel_id is None:
+                await self._give_up(result, where, "it has no channel to be posted in")
+                return None
             try:
                 if via == "interaction":
                     message = await self._edit(result, size, where, short)
                 else:
                     message = await self._send(result, size, where, short)
                 break
-            except DISCORD_ERRORS as error:
+            except Exception as error:  # noqa: BLE001 - every failure is a reason to try again, not to lose it
+                if not isinstance(error, DISCORD_ERRORS):
+                    log.exception("job %s: posting failed unexpectedly; trying again", result.job_id)
                 if invalid_body(error) and not short:
                     log.warning("job %s: Discord refused the caption (%s); posting a short one", result.job_id, error)
                     short = True
@@ -105,16 +120,15 @@ class Poster:
                 if via == "interaction":
                     edit_failures += 1
                     if not isinstance(error, NETWORK_ERRORS) or edit_failures >= EDIT_TRIES:
-                        why = "its token expired" if isinstance(error, discord.HTTPException) and token_expired(
-                            error) else f"the edit failed ({describe(error)})"
-                        log.warning("job %s: %s; posting it in the channel instead", result.job_id, why)
+                        message = await self._already_edited(result, where, error)
+                        if message is not None:
+                            break
+                        log.warning("job %s: %s; posting it in the channel instead", result.job_id,
+                                    "its token expired" if _expired(error) else f"the edit failed ({describe(error)})")
                         where.drop_interaction()
                         continue
-                elif too_large(error) or where.channel_id is None:
+                elif refused_for_good(error) and time.monotonic() + delay > deadline:
                     await self._give_up(result, where, f"Discord refused it ({describe(error)})")
-                    return None
-                if time.monotonic() + delay > deadline:
-                    await self._give_up(result, where, f"posting kept failing ({describe(error)})")
                     return None
                 log.warning("job %s: posting failed (%s); trying again in %.0f s", result.job_id,
                             describe(error), delay)
@@ -123,6 +137,21 @@ class Poster:
         await self.service.delivered(result.job_id, message.id)
         log.info("job %s posted as message %s (%s)", result.job_id, message.id, via)
         return message
+
+    async def _already_edited(self, result: Result, where: Destination,
+                              error: BaseException) -> discord.Message | None:
+        """After an edit failed in a way that may hide its success (a dropped answer, a 5xx from a proxy
+        that passed it on): the interaction's message, if it already shows this image."""
+        if _expired(error) or isinstance(error, discord.NotFound):
+            return None
+        try:
+            message = await where.interaction.original_response()
+        except Exception:  # noqa: BLE001 - only a check: on any failure, post in the channel
+            return None
+        if any(attachment.filename == image_name(result) for attachment in message.attachments):
+            log.info("job %s: the failed edit had gone through after all", result.job_id)
+            return message
+        return None
 
     async def _edit(self, result: Result, size: str, where: Destination, short: bool) -> discord.Message:
         content = messages.short_caption(result, size, where.user_id) if short else messages.caption(
@@ -139,14 +168,16 @@ class Poster:
             content = prefix + messages.short_caption(result, size, where.user_id)
         else:
             content = prefix + messages.caption(result, size, where.user_id, limit=messages.CONTENT_LIMIT - messages.length(prefix))
+        # The nonce makes Discord answer a repeated post (its first answer was lost) with the message the
+        # first one made, instead of making a second.
         return await self.client.get_partial_messageable(where.channel_id).send(
             content, file=image_file(result), view=self.view_for(result.job_id),
-            allowed_mentions=mention(where.user_id), suppress_embeds=True)
+            allowed_mentions=mention(where.user_id), suppress_embeds=True, nonce=f"zbot-{result.job_id}")
 
     async def _give_up(self, result: Result, where: Destination, why: str) -> None:
         log.error("job %s: giving up on posting it: %s", result.job_id, why)
         await self.service.lifecycle.failed(result.job_id, "it could not be posted")
-        await self.say(where, messages.UNPOSTABLE, tries=1)
+        await self.say(where, messages.UNPOSTABLE)
 
     async def say(self, where: Destination, text: str, *, tries: int = 3) -> None:
         """A short text for the job's user (a failure, a restart): in the interaction's message if it is
@@ -174,5 +205,9 @@ def describe(error: BaseException) -> str:
     return type(error).__name__
 
 
+def image_name(result: Result) -> str:
+    return f"zbot-{result.seed}.png"
+
+
 def image_file(result: Result) -> discord.File:
-    return discord.File(io.BytesIO(result.png), filename=f"zbot-{result.seed}.png")
+    return discord.File(io.BytesIO(result.png), filename=image_name(result))

@@ -14,6 +14,7 @@ import time
 
 import aiohttp
 import discord
+import yarl
 
 from ..app import Core, StartError, open_core
 from ..config import Settings
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_RENDER_S = 120.0  # how long the running render may take to finish at shutdown
 POST_TIMEOUT_S = 60.0  # then how long posting what was drawn may take
+ADOPT_EVERY_S = 60.0  # how often to look for jobs of other zbots on this database that have stopped
 
 
 async def run_bot(settings: Settings) -> int:
@@ -58,8 +60,8 @@ async def run_bot(settings: Settings) -> int:
                 raise StartError("Discord rejected ZBOT_DISCORD_TOKEN (401 Unauthorized): copy the token again "
                                  "from the Developer Portal's Bot page") from None
             except (aiohttp.ClientError, OSError) as exc:
-                raise StartError(f"could not reach Discord at {settings.discord_api_url} "
-                                 f"({type(exc).__name__})") from None
+                where = yarl.URL(settings.discord_api_url).with_user(None)  # a proxy's password stays out
+                raise StartError(f"could not reach Discord at {where} ({type(exc).__name__})") from None
             await resume_unfinished(core, bot)
             return await serve(core, bot, stop)
         finally:
@@ -77,24 +79,26 @@ async def serve(core: Core, bot: ZBot, stop: asyncio.Event) -> int:
     connection = asyncio.create_task(bot.connect(reconnect=True), name="gateway")
     stopping = asyncio.create_task(stop.wait(), name="stop")
     loading = asyncio.create_task(core.executor.wait_ready(), name="model")
+    adopting = asyncio.create_task(adopt_periodically(core, bot), name="adopt")
     pending = {connection, stopping, loading}
-    while True:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        if loading in done:
-            if loading.exception() is not None:
-                raise StartError(f"the model failed to load: {loading.exception()}")
-            log.info("the model is loaded and warm; ready to draw")
-            if pending:
-                continue
-        if stopping in done:
-            log.info("stopping: finishing the running job; queued jobs stay queued for the next start")
-            break
-        if connection in done:
-            connection.result()  # raises what ended the connection (e.g. the token was revoked)
-            break
-    for task in pending:
-        task.cancel()
-    return 0
+    try:
+        while True:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if loading in done:
+                if loading.exception() is not None:
+                    raise StartError(f"the model failed to load: {loading.exception()}")
+                log.info("the model is loaded and warm; ready to draw")
+                if pending:
+                    continue
+            if stopping in done:
+                log.info("stopping: finishing the running job; queued jobs stay queued for the next start")
+                return 0
+            if connection in done:
+                connection.result()  # raises what ended the connection (e.g. the token was revoked)
+                return 0
+    finally:
+        for task in (*pending, adopting):
+            task.cancel()
 
 
 def bot_health(core: Core, bot: ZBot) -> Health:
@@ -106,6 +110,7 @@ def bot_health(core: Core, bot: ZBot) -> Health:
         return {
             "model": executor.ready.is_set() and executor.load_error is None,
             "gateway": bot.is_ready() and not bot.is_closed() and ws is not None and bool(ws.open),
+            "accepting": not core.service.closing,  # false while shutting down
         }
 
     return health
@@ -122,20 +127,39 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
             await core.lifecycle.failed(job.id, "interrupted by a restart")
             continue
         where = Destination(job.user_id, job.channel_id)
-        if job.width is None or now - job.created_at > core.settings.recovery_max_age:
-            await core.lifecycle.failed(job.id, "lost when the bot restarted")
-            bot.delivery.spawn(bot.drawing.poster.say(where, lost(job.prompt)))
-            log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
-            continue
-        png = await core.lifecycle.image(job.id) if job.status == Status.DRAWN else None
+        # A kept PNG exists only once a render is whole: post it, however old, whatever the row says
+        # (a "drawn" write may have been lost with the process).
+        png = await core.lifecycle.image(job.id)
         if png is not None:
             bot.delivery.spawn(bot.drawing.poster.post(_result(job, png), _size(job), where))
             log.info("posting job %s, drawn before the restart", job.id)
             continue
+        too_old = job.width is None or now - job.created_at > core.settings.recovery_max_age
+        if too_old and job.status == Status.DRAWN:
+            # Drawn long ago and its image not kept (by an older zbot): nobody waits for it any more.
+            await core.lifecycle.failed(job.id, "not posted before a restart")
+            continue
+        if too_old:
+            await core.lifecycle.failed(job.id, "lost when the bot restarted")
+            bot.delivery.spawn(bot.drawing.poster.say(where, lost(job.prompt)))
+            log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
+            continue
+        await core.lifecycle.requeue(job.id)  # drawn, but its image was not kept: draw it again
         spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps)
         ticket = core.service.enqueue(spec, _size(job), job.channel_id, user_id=job.user_id, source=job.source)
         bot.delivery.spawn(bot.delivery.deliver_to_channel(ticket, job.user_id, job.channel_id))
         log.info("resuming job %s from a previous run (%s)", job.id, job.status)
+
+
+async def adopt_periodically(core: Core, bot: ZBot, every_s: float = ADOPT_EVERY_S) -> None:
+    """Another zbot on the same database may stop (or crash) while this one runs: take its jobs over
+    then, not only at this one's next start."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await resume_unfinished(core, bot)
+        except Exception:  # the next round tries again
+            log.exception("taking over the jobs of stopped processes failed")
 
 
 def _size(job: Generation) -> str:

@@ -23,24 +23,32 @@ STATE_KEY = "synced_guild_ids"
 
 
 async def sync_commands(tree: app_commands.CommandTree, store: Store, guild_ids: list[int]) -> None:
+    """Register the commands; a failure is logged, not raised: the commands registered by an earlier
+    start still work, and the bot must start to post what it has kept."""
     before = set(json.loads(await store.state(STATE_KEY) or "[]"))
     if guild_ids:
         for guild_id in guild_ids:
             guild = discord.Object(guild_id)
             tree.copy_global_to(guild=guild)
-            await tree.sync(guild=guild)
+            await _sync(tree, guild, f"server {guild_id} (is the bot still in it?)")
         # Registered in the listed servers: a global registration left by an earlier configuration would
         # show every command twice. (Interactions from other servers are refused before any lookup.)
         tree.clear_commands(guild=None)
-        await tree.sync()
+        await _sync(tree, None, "the global registration, to empty it")
         log.info("commands synced to %d server(s)", len(guild_ids))
-    else:
-        await tree.sync()
+    elif await _sync(tree, None, "every server"):
         log.info("commands synced globally (Discord may take up to an hour to show them everywhere)")
     for guild_id in sorted(before - set(guild_ids)):
-        try:
-            await tree.sync(guild=discord.Object(guild_id))  # nothing registered for it here: empties it
+        # Nothing is registered for that server here: syncing it empties it.
+        if await _sync(tree, discord.Object(guild_id), f"server {guild_id}, to empty it"):
             log.info("removed the commands from server %s, which ZBOT_GUILD_IDS no longer lists", guild_id)
-        except DISCORD_ERRORS as error:  # the bot may have left that server
-            log.warning("could not remove the commands from server %s (%s)", guild_id, describe(error))
     await store.set_state(STATE_KEY, json.dumps(sorted(guild_ids)))
+
+
+async def _sync(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None, what: str) -> bool:
+    try:
+        await tree.sync(guild=guild)
+        return True
+    except DISCORD_ERRORS as error:
+        log.warning("could not register the commands for %s (%s)", what, describe(error))
+        return False

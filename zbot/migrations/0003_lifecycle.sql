@@ -33,8 +33,10 @@ INSERT INTO generations_new (id, source, user_id, guild_id, channel_id, prompt, 
                              interaction_id, message_id)
 SELECT id, source, user_id, guild_id, channel_id, prompt, seed, size, width, height, steps,
        CASE WHEN status != 'done' THEN status
-            -- a Discord image drawn but never posted: the next start draws it again and posts it
-            WHEN source = 'discord' AND message_id IS NULL THEN 'drawn'
+            -- a Discord image drawn in the last hour but not posted: the next start draws and posts it
+            -- (older ones were given up by the zbot that drew them; they stay in the history as images)
+            WHEN source = 'discord' AND message_id IS NULL AND created_at > CAST(strftime('%s', 'now') AS REAL) - 3600
+                 THEN 'drawn'
             ELSE 'posted' END,
        error, created_at, started_at, finished_at, render_s, parent_id, interaction_id, message_id
 FROM generations;
@@ -43,7 +45,9 @@ DROP TABLE generations;
 ALTER TABLE generations_new RENAME TO generations;
 
 CREATE INDEX generations_user_created ON generations (user_id, created_at);
-CREATE INDEX generations_status ON generations (status) WHERE status IN ('queued', 'running', 'drawn');
+-- The admission's queue count asks for exactly these two statuses (a partial index is used only then).
+CREATE INDEX generations_status ON generations (status) WHERE status IN ('queued', 'running');
+CREATE INDEX generations_undelivered ON generations (owner) WHERE status IN ('queued', 'running', 'drawn');
 CREATE INDEX generations_channel_user ON generations (channel_id, user_id, id);
 CREATE INDEX generations_message ON generations (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX generations_guild_created ON generations (guild_id, created_at);
