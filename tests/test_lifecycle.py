@@ -199,3 +199,17 @@ async def test_the_schema_accepts_every_status_of_the_enum_and_nothing_else(stor
     with pytest.raises(sqlite3.IntegrityError):
         await store.record(user_id=1, prompt="p", status="done")
     assert sorted(await statuses(store)) == sorted(s.value for s in Status)
+
+
+def test_a_kept_image_cut_short_counts_as_not_kept(tmp_path):
+    import io
+
+    from PIL import Image
+
+    images = DrawnImages(tmp_path / "drawn")
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    whole = buffer.getvalue()
+    images.save(1, whole)
+    images.save(2, whole[: len(whole) // 2])  # as a power cut can leave a file never synced
+    assert images.load(1) == whole and images.load(2) is None and images.load(3) is None
