@@ -7,6 +7,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MODELSCOPE_CACHE=/models \
+    HF_HOME=/models/huggingface \
     ZBOT_COMPILE_CACHE=/models/torch-compile \
     ZBOT_DATABASE=/data/zbot.sqlite3 \
     ZBOT_HTTP_HOST=0.0.0.0 \

@@ -17,9 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from zbot.app import open_core
 from zbot.config import Settings
 from zbot.jobs import DrawRequest
+
+
+STRIPE = Image.new("RGB", (2, 1), (0, 0, 0))
+STRIPE.putpixel((1, 0), (255, 255, 255))  # two colours: a flat image would count as a broken render
 
 
 class NullRenderer:
@@ -29,7 +35,7 @@ class NullRenderer:
     def render(self, spec, on_step):
         for step in range(spec.steps):
             on_step(step + 1, spec.steps)
-        return b""
+        return STRIPE
 
     def recover(self) -> None:
         pass
@@ -38,7 +44,7 @@ class NullRenderer:
 async def run(jobs: int, users: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(database=Path(folder) / "bench.sqlite3", rate_limits="1000000/minute",
-                            max_pending_per_user=jobs, queue_size=jobs + 1)
+                            max_pending_per_user=jobs, queue_size=jobs + 1, safety="off")
         async with open_core(settings, [NullRenderer()]) as core:
             core.executor._encode = lambda image: b"\x89PNG"  # measure the core, not an encoder
             await core.executor.wait_ready()

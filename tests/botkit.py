@@ -23,7 +23,7 @@ from zbot.engine import Engine
 def bot_settings(tmp_path: Path, tiny_model: Path, **changes) -> Settings:
     values = dict(database=tmp_path / "zbot.sqlite3", model=str(tiny_model), device="cpu",
                   sizes={"square": "1024x1024", "small": "64x64"}, rate_limits="100/minute",
-                  max_pending_per_user=5, guild_ids=[])
+                  max_pending_per_user=5, guild_ids=[], safety="off")
     values.update(changes)
     return Settings(_env_file=None, **values)
 
@@ -57,10 +57,12 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(fake: FakeDiscord, settings: Settings) -> AsyncIterator[Running]:
+async def running_bot(fake: FakeDiscord, settings: Settings, checker=None) -> AsyncIterator[Running]:
+    """The bot on the tiny model; `checker` is the safety checker (none by default: the tests that are
+    about safety bring one whose verdict they control)."""
     use_cpu_threads()
     engine = GatedEngine(settings.model, device="cpu")
-    async with open_core(settings, [engine]) as core:
+    async with open_core(settings, [engine], checker=checker) as core:
         await core.executor.wait_ready()
         bot = ZBot(settings, core.service, guild_ready_timeout=0)
         async with fake.running(bot):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,9 @@ import pytest
 from PIL import Image
 
 from zbot.config import Settings
+
+# No test reaches the network: a checker or model not on disk fails instead of being downloaded.
+os.environ["HF_HUB_OFFLINE"] = "1"
 from zbot.store import Store
 
 
@@ -20,7 +24,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in list(__import__("os").environ):
         if name.startswith("ZBOT_"):
             monkeypatch.delenv(name)
-    return Settings(database=tmp_path / "zbot.sqlite3", sizes={"square": "64x64", "wide": "96x64"})
+    return Settings(database=tmp_path / "zbot.sqlite3", sizes={"square": "64x64", "wide": "96x64"}, safety="off")
 
 
 @pytest.fixture
@@ -69,13 +73,23 @@ class FakeRenderer:
             if spec.prompt in self.fail_prompts:
                 raise RuntimeError("boom")
             self.ran.append(spec.job_id)
-            return Image.new("RGB", (spec.width, spec.height), (spec.seed % 256, 0, 0))
+            image = Image.new("RGB", (spec.width, spec.height), (spec.seed % 256, 0, 0))
+            image.putpixel((0, 0), (255, 255, 255))  # not one flat colour: that is a broken render
+            return image
         finally:
             with self._lock:
                 self.active -= 1
 
     def recover(self) -> None:
         self.recovered += 1
+
+
+@pytest.fixture(scope="session")
+def tiny_checker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random classifier of the safety checker's real architecture: ZBOT_SAFETY_MODEL for tests."""
+    from zbot.tiny import build_tiny_checker
+
+    return build_tiny_checker(tmp_path_factory.mktemp("checker") / "vit")
 
 
 @pytest.fixture

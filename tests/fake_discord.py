@@ -302,7 +302,9 @@ class FakeDiscord(FakeDiscordRest):
         self.add_member(guild.owner_id, guild_id=gid)
         return gid
 
-    def add_channel(self, name: str, *, guild_id: int | None = None, channel_id: int | None = None) -> int:
+    def add_channel(self, name: str, *, guild_id: int | None = None, channel_id: int | None = None,
+                    nsfw: bool = False) -> int:
+        """A text channel; ``nsfw=True`` makes it age-restricted."""
         self._check_not_connected("add_channel")
         gid = guild_id or self.guild_id
         cid = channel_id or self._snowflake()
@@ -314,7 +316,7 @@ class FakeDiscord(FakeDiscordRest):
             "name": name,
             "position": len(guild.channel_ids),
             "permission_overwrites": [],
-            "nsfw": False,
+            "nsfw": nsfw,
             "topic": None,
             "parent_id": None,
             "last_message_id": None,

@@ -127,14 +127,19 @@ def zbot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-async def test_zbot_batch_draws_every_line_and_any_image_can_be_drawn_again(settings, tiny_model, tmp_path):
+async def test_zbot_batch_draws_every_line_and_any_image_can_be_drawn_again(settings, tiny_model, tmp_path,
+                                                                          tiny_checker):
     (tmp_path / "prompts.txt").write_text("# two foxes\na red fox | 7\n\na blue fox\n")
-    env = {"ZBOT_MODEL": str(tiny_model), "ZBOT_SIZES": '{"small": "64x64"}', "ZBOT_STEPS": "2"}
+    # The real checker's code path on a random checkpoint of its architecture; a threshold nothing reaches.
+    env = {"ZBOT_MODEL": str(tiny_model), "ZBOT_SIZES": '{"small": "64x64"}', "ZBOT_STEPS": "2",
+           "ZBOT_SAFETY_MODEL": str(tiny_checker), "ZBOT_SAFETY_THRESHOLD": "1"}
     done = zbot("batch", "prompts.txt", "--out", "out", cwd=tmp_path, **env)
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in (tmp_path / "out" / INDEX).read_text().splitlines()]
     assert [(r["line"], r["prompt"]) for r in records] == [(2, "a red fox"), (4, "a blue fox")]
     assert records[0]["seed"] == 7 and all(str(r["seed"]) in done.stdout for r in records)
+    assert all(r["safety"]["checker"] == "vit" and 0 < r["safety"]["score"] < 1 and not r["safety"]["flagged"]
+               for r in records)
     assert "2 of 2 images" in done.stdout and "index.jsonl" in done.stdout and "Traceback" not in done.stderr
 
     # Here, in another process, from the record alone: the same PNG.
@@ -172,14 +177,26 @@ def offline(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_network)
 
 
-def test_download_finds_a_complete_cached_snapshot_without_the_network(settings, tiny_model, tmp_path,
-                                                                       monkeypatch, capsys, offline,
-                                                                       restore_logging):
+def cached_checker(checker: Path, cache: Path, repo: str = "Falconsai/nsfw_image_detection") -> Path:
+    """The checker as huggingface_hub keeps a download: models--ORG--NAME/snapshots/REV, refs/main = REV."""
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = folder / "snapshots" / ("0" * 40)
+    shutil.copytree(checker, snapshot)
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text("0" * 40)
+    return snapshot
+
+
+def test_download_finds_complete_cached_snapshots_without_the_network(settings, tiny_model, tiny_checker, tmp_path,
+                                                                      monkeypatch, capsys, offline, restore_logging):
     snapshot = cached_snapshot(tiny_model, tmp_path / "cache")
+    checker = cached_checker(tiny_checker, tmp_path / "hf")
     monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))  # read at import
     assert cli.main(["download"]) == 0
     out = capsys.readouterr().out
     assert "Tongyi-MAI/Z-Image-Turbo: complete in" in out and str(snapshot) in out and " MB)" in out
+    assert f"Falconsai/nsfw_image_detection (the safety checker): in {checker}" in out
 
 
 def fake_modelscope(monkeypatch, download):

@@ -28,7 +28,7 @@ async def test_draw_posts_a_1024_png_with_its_seed_progress_and_buttons(fake, tm
     assert seed_in(message) == row["seed"] and f"seed {row['seed']}" in message.content
     assert "a red fox in the snow" in message.content and "1024×1024" in message.content
     assert row["status"] == "posted" and row["message_id"] == message.id
-    assert message.custom_ids == [f"zbot:reroll:{row['id']}", f"zbot:delete:{row['id']}"]
+    assert message.custom_ids == [f"zbot:reroll:{row['id']}", f"zbot:delete:{row['id']}", f"zbot:report:{row['id']}"]
     shown = [edit.payload.get("content", "") for edit in message.edits]
     assert any("Drawing" in text for text in shown)
     # Progress edits are throttled to at most one a second.

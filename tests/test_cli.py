@@ -14,9 +14,10 @@ def zbot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_draw_writes_the_image_and_prints_seed_file_and_time(tiny_model: Path, tmp_path: Path):
+def test_draw_writes_the_image_and_prints_seed_file_and_time(tiny_model: Path, tiny_checker: Path, tmp_path: Path):
     done = zbot("draw", "a red fox", "--seed", "7", "--size", "wide", "--out", "fox.png", cwd=tmp_path,
-                ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64", "wide": "96x64"}')
+                ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64", "wide": "96x64"}',
+                ZBOT_SAFETY_MODEL=str(tiny_checker), ZBOT_SAFETY_THRESHOLD="1")
     assert done.returncode == 0, done.stderr
     assert "seed 7" in done.stdout and "fox.png" in done.stdout and " s" in done.stdout
     assert (tmp_path / "fox.png").read_bytes().startswith(b"\x89PNG")
@@ -33,9 +34,12 @@ def test_draw_writes_the_image_and_prints_seed_file_and_time(tiny_model: Path, t
     (["draw", "x", "--steps", "60"], {}, "between 1 and 50"),
     (["draw", "x"], {"ZBOT_STEPS": "0"}, "bad setting ZBOT_STEPS"),
     (["draw", "x"], {"ZBOT_RATE_LIMITS": "5/fortnight"}, "bad setting ZBOT_RATE_LIMITS"),
-    (["draw", "x"], {"ZBOT_MODEL": "/no/such/dir"}, "no such directory"),
+    (["draw", "x"], {"ZBOT_MODEL": "/no/such/dir", "ZBOT_SAFETY": "off"}, "no such directory"),
     (["stats"], {}, "no database"),
     (["stats"], {"ZBOT_DATABASE": "future.sqlite3"}, "made by a newer zbot"),
+    (["draw", "x"], {"ZBOT_DTYPE": "fp16"}, "fp16 gives black images"),
+    (["draw", "x"], {"ZBOT_SAFETY_MODEL": "/no/checker"}, "no image classifier there"),
+    (["draw", "x"], {}, "the safety checker Falconsai/nsfw_image_detection is not downloaded"),
 ])
 def test_errors_are_one_line_and_a_non_zero_exit(tmp_path: Path, args, env, message):
     import sqlite3

@@ -238,7 +238,9 @@ async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_ke
 
     images = DrawnImages(drawn_dir(settings.database))
     for job_id, colour in ((kept_old, "red"), (kept_running, "blue")):
-        Image.new("RGB", (64, 64), colour).save(png)
+        kept = Image.new("RGB", (64, 64), colour)
+        kept.putpixel((0, 0), (255, 255, 255))  # one flat colour would be a broken image
+        kept.save(png)
         images.save(job_id, png.read_bytes())
     async with running_bot(fake, settings) as run:
         run.engine.gate.clear()  # nothing may be drawn
@@ -248,7 +250,7 @@ async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_ke
         recorded = await rows(run)
         run.engine.gate.set()
     posted = images_in_channel(fake)
-    assert [image_of(m).getpixel((0, 0)) for m in posted] == [(255, 0, 0), (0, 0, 255)]
+    assert [image_of(m).getpixel((9, 9)) for m in posted] == [(255, 0, 0), (0, 0, 255)]
     assert [r[0] for r in recorded] == ["posted", "posted", "failed"]
     assert not run.engine.started.is_set()  # nothing drawn again
     assert not any("lost" in m.content for m in fake.bot_messages)  # and nobody pinged about old news

@@ -121,7 +121,7 @@ async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_co
         response = await client.get("/healthz")
         assert response.status == 503
         assert await response.json() == {"ready": False, "model": False, "gateway": False, "accepting": True,
-                                          "missing": ["model", "gateway"]}
+                                          "safety": "off", "missing": ["model", "gateway"]}
 
         renderer.may_load.set()
         await core.executor.wait_ready()
@@ -132,7 +132,7 @@ async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_co
         response = await client.get("/healthz")
         assert response.status == 200
         assert await response.json() == {"ready": True, "model": True, "gateway": True, "accepting": True,
-                                          "missing": []}
+                                          "safety": "off", "missing": []}
 
         bot.ws.open = False  # dropped; discord.py is reconnecting
         response = await client.get("/healthz")

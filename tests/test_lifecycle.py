@@ -19,7 +19,7 @@ from zbot.drawn import DrawnImages, drawn_dir
 from zbot.instance import Instance
 from zbot.jobs import DrawRequest
 from zbot.lifecycle import Lifecycle
-from zbot.store import Store
+from zbot.store import Store, migration_files
 
 # A database-level failure for one transition: what "disk full" or "locked" does to that write.
 REFUSE_DRAWN = """CREATE TEMP TRIGGER refuse_drawn BEFORE UPDATE OF status ON generations
@@ -172,7 +172,7 @@ async def test_processes_opening_a_new_database_together_migrate_it_once(tmp_pat
     finally:
         for store in stores:
             await store.close()
-    assert versions == {3} and [t[0] for t in tables] == ["bot_state", "generations"]
+    assert versions == {len(migration_files())} and [t[0] for t in tables] == ["bot_state", "generations", "reports"]
 
 
 async def test_migration_3_splits_done_into_drawn_and_posted(tmp_path):

@@ -23,7 +23,7 @@ def bot_env(fake: FakeDiscord, tmp_path: Path, tiny_model: Path, **extra: str) -
     env.update(ZBOT_DISCORD_TOKEN=fake.token, ZBOT_DISCORD_API_URL=fake.api_url,
                ZBOT_DISCORD_GATEWAY_URL=fake.gateway_url, ZBOT_MODEL=str(tiny_model),
                ZBOT_DATABASE=str(tmp_path / "zbot.sqlite3"), ZBOT_SIZES='{"small": "64x64"}',
-               ZBOT_GUILD_IDS=str(fake.guild_id), ZBOT_HTTP_PORT="0", PYTHONUNBUFFERED="1")
+               ZBOT_GUILD_IDS=str(fake.guild_id), ZBOT_HTTP_PORT="0", PYTHONUNBUFFERED="1", ZBOT_SAFETY="off")
     env.update(extra)
     return env
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from .config import Settings
 from .drawn import DrawnImages, drawn_dir
@@ -16,6 +17,7 @@ from .imaging import encode_png
 from .instance import Instance
 from .lifecycle import Lifecycle
 from .metrics import Metrics
+from .safety import Checker, Inspector, SafetyUnavailable, make_checker
 from .service import Service
 from .store import Store
 
@@ -36,6 +38,7 @@ class Core:
     service: Service
     metrics: Metrics
     lifecycle: Lifecycle
+    inspector: Inspector
 
 
 def make_renderers(settings: Settings) -> list[Renderer]:
@@ -48,10 +51,29 @@ def make_renderers(settings: Settings) -> list[Renderer]:
     return [engine_for(settings)]
 
 
+FROM_SETTINGS: Any = object()  # open_core's checker: the one ZBOT_SAFETY* describe
+
+
+async def load_checker(settings: Settings, checker: Checker | None = FROM_SETTINGS) -> Inspector:
+    """The safety check, loaded (a download the first time, like the model's weights). With
+    ZBOT_SAFETY=block a checker that can't load stops the start: images are never posted unchecked."""
+    if checker is FROM_SETTINGS:
+        checker = make_checker(settings)
+    if checker is not None:
+        try:
+            await asyncio.to_thread(checker.load)
+        except SafetyUnavailable as exc:
+            raise StartError(str(exc)) from None
+    return Inspector(checker, settings.safety_threshold)
+
+
 @asynccontextmanager
-async def open_core(settings: Settings, renderers: list[Renderer] | None = None) -> AsyncIterator[Core]:
-    """Open the database, start the GPU worker (it loads the model in the background), and on exit
-    finish the running job and leave queued ones in the database."""
+async def open_core(settings: Settings, renderers: list[Renderer] | None = None, *,
+                    checker: Checker | None = FROM_SETTINGS) -> AsyncIterator[Core]:
+    """Load the safety check, open the database, start the GPU worker (it loads the model in the
+    background), and on exit finish the running job and leave queued ones in the database. `checker`:
+    the settings' (default), None for none, or one of the caller's."""
+    inspector = await load_checker(settings, checker)
     store = await Store.open(settings.database)
     instance = None
     try:
@@ -67,12 +89,12 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None)
     made = not renderers
     if made:
         renderers = make_renderers(settings)
-    executor = Executor(renderers, encode_png)
+    executor = Executor(renderers, encode_png, inspect=inspector)
     executor.start()
     metrics = Metrics(lambda: executor.depth)
     service = Service(settings, store, executor, lifecycle, events=metrics)
     try:
-        yield Core(settings, store, executor, service, metrics, lifecycle)
+        yield Core(settings, store, executor, service, metrics, lifecycle, inspector)
     finally:
         service.close()
         await executor.shutdown()  # a no-op if the front end already shut it down

@@ -134,6 +134,9 @@ async def draw_all(service: Service, settings: Settings, lines: list[Line], out:
                   "size": size or settings.default_size, "width": result.width, "height": result.height,
                   "steps": result.steps, "model": settings.model, "file": path.name,
                   "render_s": round(result.render_s, 3), "job_id": result.job_id,
+                  "safety": None if result.verdict is None else {
+                      "flagged": result.verdict.flagged, "score": result.verdict.score,
+                      "checker": result.verdict.checker},
                   "created": datetime.now(UTC).isoformat(timespec="seconds")}
         await asyncio.to_thread(_save, path, result.png, out / INDEX, record)
         await service.delivered(result.job_id)

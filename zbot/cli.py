@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         from .app import StartError
         from .engine import ModelNotFound
         from .jobs import Refused, RenderFailed
+        from .safety import SafetyUnavailable
         from .store import SchemaError
 
-        if isinstance(exc, (StartError, SchemaError)):
+        if isinstance(exc, (StartError, SchemaError, SafetyUnavailable)):
             print(f"zbot: {exc}", file=sys.stderr)
         elif isinstance(exc, Refused):
             print(f"zbot: {exc.sentence()}", file=sys.stderr)
@@ -133,6 +134,8 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
         await core.service.delivered(result.job_id)
     print(f"seed {result.seed}  {out}  {result.width}x{result.height}  "
           f"render {result.render_s:.2f} s, total {time.perf_counter() - started:.2f} s")
+    if result.flagged:
+        print(f"note: the safety check flagged this image as adult content (score {result.verdict.score:.2f})")
     return 0
 
 
@@ -161,6 +164,14 @@ def _download(settings: Settings, args: argparse.Namespace) -> int:
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     shown = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
     print(f"{model}: complete in {path} ({shown}); zbot run will load it without the network")
+    if settings.safety == "block" and settings.safety_checker == "vit" and not args.model:
+        from .safety import SafetyUnavailable, resolve_checker_model
+
+        try:
+            checker = resolve_checker_model(settings.safety_model)
+        except SafetyUnavailable as exc:
+            raise CliError(str(exc)) from None
+        print(f"{settings.safety_model} (the safety checker): in {checker}; loaded without the network too")
     return 0
 
 

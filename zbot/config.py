@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SEED_LIMIT = 2**32
@@ -92,7 +92,8 @@ class Settings(BaseSettings):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                         description="auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="Weights' precision; auto is bf16 on cuda, fp32 on cpu.")
+        "auto", description="Weights' precision; auto is bf16 on cuda, fp32 on cpu (fp16 is refused: it gives "
+        "black images with this model).")
     steps: int = Field(8, ge=MIN_STEPS, le=MAX_STEPS, description="Transformer forwards per image "
                        "(8 is the model's distilled schedule).")
     compile: Literal["auto", "on", "off"] = Field(
@@ -167,7 +168,31 @@ class Settings(BaseSettings):
         3600, ge=0, description="Seconds: after a crash, unfinished jobs younger than this are drawn and "
         "posted; older ones are marked failed and their users told.")
 
-    @field_validator("discord_token", "compile_cache", "ray_address", "workers", mode="before")
+    # Content safety: every image is checked before anyone sees it
+    safety: Literal["block", "off"] = Field(
+        "block", description="block: an image the checker flags as adult is not posted outside age-restricted "
+        "channels (its requester is told privately; it doesn't count); off: no check.")
+    safety_checker: Literal["vit", "nudenet"] = Field(
+        "vit", description="vit: an image classifier for transformers (ZBOT_SAFETY_MODEL, Apache-2.0); nudenet: "
+        "NudeNet's detector (pip install 'zbot[nudenet]'; AGPL-3.0, see the README).")
+    safety_model: str = Field(
+        "Falconsai/nsfw_image_detection", description="For the vit checker: a Hugging Face model id (fetched "
+        "once, like the image model; HF_ENDPOINT picks a mirror) or a local folder.")
+    safety_threshold: float = Field(0.5, gt=0, le=1, description="Scores at or above this are flagged (0-1).")
+    safety_device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                               description="Where the vit checker runs: auto (the GPU when there is one, in a "
+                               "stream of its own; else the CPU), cpu or cuda.")
+    safety_nsfw_channels: Literal["post", "spoiler"] = Field(
+        "post", description="In age-restricted channels flagged images are posted as they are, or as spoilers.")
+    report_channel_id: int | None = Field(
+        None, description="Channel where the Report button's reports go (the bot needs Send Messages there); "
+        "empty: reports are kept in the database and the log only.")
+    api_keys_adult: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Those of ZBOT_API_KEYS that are also given images the checker "
+        "flags (other keys get an image_blocked error).")
+
+    @field_validator("discord_token", "compile_cache", "ray_address", "workers", "report_channel_id",
+                     mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -180,6 +205,21 @@ class Settings(BaseSettings):
         if any(len(key.get_secret_value()) < 16 for key in keys):
             raise ValueError("each API key must be at least 16 characters (e.g. `openssl rand -hex 24`)")
         return keys
+
+    @field_validator("dtype")
+    @classmethod
+    def _no_fp16(cls, dtype: str) -> str:
+        if dtype == "fp16":  # upstream issue 14: the transformer's activations overflow half precision
+            raise ValueError("fp16 gives black images with Z-Image (NaN latents); use bf16 (the default on "
+                             "cuda) or fp32")
+        return dtype
+
+    @model_validator(mode="after")
+    def _adult_keys_are_keys(self) -> Settings:
+        keys = {key.get_secret_value() for key in self.api_keys}
+        if any(key.get_secret_value() not in keys for key in self.api_keys_adult):
+            raise ValueError("every key in ZBOT_API_KEYS_ADULT must also be in ZBOT_API_KEYS")
+        return self
 
     @field_validator("blocked_words", mode="before")
     @classmethod
@@ -194,7 +234,8 @@ class Settings(BaseSettings):
             raise ValueError('must be a JSON object like {"123456789": "20/minute,500/day"}')
         return {int(role): parse_windows(text) if isinstance(text, str) else text for role, text in tiers.items()}
 
-    @field_validator("admin_ids", "guild_ids", "allowed_guild_ids", "channel_ids", "api_keys", mode="before")
+    @field_validator("admin_ids", "guild_ids", "allowed_guild_ids", "channel_ids", "api_keys", "api_keys_adult",
+                     mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         return _split_list(value)
@@ -238,8 +279,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
         message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise SettingsError(f"bad settings: {message}") from None
+        field = str(first["loc"][0])
         given = first.get("input")
         # A secret's value is never echoed, not even a part of it: the line goes to logs and terminals.
         secret = field in SECRET_FIELDS

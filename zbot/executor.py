@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .jobs import Progress, RenderFailed, RenderSpec, Result, ShuttingDown
+from .jobs import BrokenImage, Progress, RenderFailed, RenderSpec, Result, ShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class _Job:
 
 def describe_failure(exc: BaseException) -> str:
     """A short reason safe to show a user (no traceback, no paths)."""
+    if isinstance(exc, BrokenImage):
+        return exc.reason
     name = type(exc).__name__
     if name == "OutOfMemoryError" or "out of memory" in str(exc).lower():
         return "the GPU ran out of memory"
@@ -60,11 +62,12 @@ def describe_failure(exc: BaseException) -> str:
 
 class Executor:
     def __init__(self, renderers: list[Renderer], encode: Callable[[Any], bytes], *,
-                 default_render_s: float = 1.0, history: int = 20):
+                 inspect: Callable[[Any], Any] | None = None, default_render_s: float = 1.0, history: int = 20):
         if not renderers:
             raise ValueError("an executor needs at least one renderer")
         self._renderers = renderers
         self._encode = encode
+        self._inspect = inspect  # zbot.safety.Inspector: a verdict for each image, or BrokenImage
         self._queue: collections.deque[_Job] = collections.deque()
         self._running: dict[int, _Job] = {}
         self._cond = threading.Condition()
@@ -280,6 +283,16 @@ class Executor:
 
     def _encode_and_settle(self, job: _Job, image: Any, render_s: float) -> None:
         try:
+            verdict = self._inspect(image) if self._inspect is not None else None
+        except BrokenImage as exc:
+            log.warning("job %s: %s", job.spec.job_id, exc.reason)
+            self._settle(job, error=RenderFailed(exc.reason))
+            return
+        except Exception as exc:  # never pass an image the check could not look at
+            log.exception("job %s: the safety check failed", job.spec.job_id)
+            self._settle(job, error=RenderFailed(f"the safety check failed ({type(exc).__name__})"))
+            return
+        try:
             png = self._encode(image)
         except Exception as exc:
             log.exception("job %s failed to encode", job.spec.job_id)
@@ -288,7 +301,7 @@ class Executor:
         spec = job.spec
         wait_s = (job.started_at or job.submitted_at) - job.submitted_at
         self._settle(job, result=Result(spec.job_id, png, spec.seed, spec.width, spec.height, spec.steps,
-                                        spec.prompt, render_s, wait_s))
+                                        spec.prompt, render_s, wait_s, verdict))
 
     def _settle(self, job: _Job, *, result: Result | None = None, error: BaseException | None = None) -> None:
         def settle() -> None:

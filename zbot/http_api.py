@@ -39,6 +39,7 @@ _CORE = web.AppKey("core", Core)
 _HEALTH = web.AppKey("health", Callable)
 _METRICS = web.AppKey("metrics", Metrics)
 _KEYS = web.AppKey("keys", list)
+_ADULT = web.AppKey("adult", frozenset)  # the users (keys) that are given flagged images too
 _OPENAPI = web.AppKey("openapi", dict)
 
 
@@ -96,6 +97,7 @@ def build_app(core: Core, *, health: Health, metrics: Metrics) -> web.Applicatio
     app[_METRICS] = metrics
     app[_KEYS] = [(secret.get_secret_value().encode(), key_user_id(secret.get_secret_value()))
                   for secret in core.settings.api_keys if secret.get_secret_value()]
+    app[_ADULT] = frozenset(key_user_id(secret.get_secret_value()) for secret in core.settings.api_keys_adult)
     app[_OPENAPI] = openapi(core.settings)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
@@ -126,7 +128,7 @@ def bound_port(runner: web.AppRunner) -> int:
 
 async def _healthz(request: web.Request) -> web.Response:
     checks = request.app[_HEALTH]()
-    missing = [name for name, ok in checks.items() if not ok]
+    missing = [name for name, ok in checks.items() if ok is False]  # other values only inform
     return web.json_response({"ready": not missing, **checks, "missing": missing},
                              status=503 if missing else 200)
 
@@ -155,15 +157,23 @@ async def _images(request: web.Request) -> web.Response:
     except ShuttingDown:
         return _error(503, "shutting_down", "zbot is restarting; send the request again.",
                       retry_after=SHUTDOWN_RETRY_S)
+    if result.flagged and user_id not in request.app[_ADULT]:
+        await core.lifecycle.blocked(result.job_id)
+        return _error(422, "image_blocked", "The safety check flagged the image as adult content, and this key "
+                      "may not receive such images; it did not count against the key's limits.")
     await core.service.delivered(result.job_id)  # handed over: the job is over
-    return web.Response(body=result.png, content_type="image/png", headers={
+    headers = {
         "X-Zbot-Job-Id": str(result.job_id),
         "X-Zbot-Seed": str(result.seed),
         "X-Zbot-Size": f"{result.width}x{result.height}",
         "X-Zbot-Steps": str(result.steps),
         "X-Zbot-Render-Seconds": f"{result.render_s:.3f}",
         "X-Zbot-Wait-Seconds": f"{result.wait_s:.3f}",
-    })
+    }
+    if result.verdict is not None:
+        headers["X-Zbot-Safety-Score"] = f"{result.verdict.score:.4f}"
+        headers["X-Zbot-Flagged"] = "true" if result.verdict.flagged else "false"
+    return web.Response(body=result.png, content_type="image/png", headers=headers)
 
 
 def _authenticate(request: web.Request) -> int:
@@ -294,13 +304,19 @@ def openapi(settings: Settings) -> dict[str, Any]:
                                                     "same image again.", "schema": {"type": "integer"}},
                                     "X-Zbot-Job-Id": {"schema": {"type": "integer"}},
                                     "X-Zbot-Size": header, "X-Zbot-Steps": header,
-                                    "X-Zbot-Render-Seconds": header, "X-Zbot-Wait-Seconds": header}},
+                                    "X-Zbot-Render-Seconds": header, "X-Zbot-Wait-Seconds": header,
+                                    "X-Zbot-Safety-Score": {"description": "The safety check's score, 0-1 "
+                                                            "(absent when the check is off).", "schema": header["schema"]},
+                                    "X-Zbot-Flagged": {"description": "true when the check flagged the image "
+                                                       "(only keys in ZBOT_API_KEYS_ADULT get those).",
+                                                       "schema": header["schema"]}}},
                     "400": answer("The body is not JSON."),
                     "401": answer("No valid API key."),
                     "413": answer("The body is larger than 64 KiB."),
                     "415": answer("The body is not application/json."),
                     "422": answer("A field is missing, of the wrong type, or not allowed (the message "
-                                  "says which)."),
+                                  "says which); or, with code image_blocked, the safety check flagged the image "
+                                  "and this key may not receive it."),
                     "429": answer("This key's rate limit, or its number of unfinished images, is reached.",
                                   retry),
                     "500": answer("The render failed."),
@@ -344,7 +360,7 @@ def openapi(settings: Settings) -> dict[str, Any]:
                 "Error": {"type": "object", "required": ["error", "code"], "properties": {
                     "error": {"type": "string", "description": "A sentence to show a person."},
                     "code": {"type": "string", "description": "bad_input, rate_limited, too_many_pending, "
-                             "queue_full, unauthorized, render_failed, ..."},
+                             "queue_full, unauthorized, render_failed, image_blocked, ..."},
                     "retry_after": {"type": "integer", "description": "Seconds, as in Retry-After."}}},
                 "Health": {"type": "object", "required": ["ready", "missing"], "properties": {
                     "ready": {"type": "boolean"},
@@ -352,6 +368,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
                     "gateway": {"type": "boolean", "description": "Connected to Discord's gateway."},
                     "accepting": {"type": "boolean", "description": "Taking requests (false while it "
                                   "shuts down)."},
+                    "safety": {"type": "string", "description": "The safety check that inspects every image "
+                               "(vit, nudenet), or off."},
                     "missing": {"type": "array", "items": {"type": "string"}}}},
             },
         },

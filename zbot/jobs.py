@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -21,14 +22,14 @@ class Status(StrEnum):
     DELETED = "deleted"  # posted, then deleted by its requester or an admin
     FAILED = "failed"
     CANCELLED = "cancelled"
-    BLOCKED = "blocked"  # drawn, but not shown to anyone (the safety check's verdict)
+    BLOCKED = "blocked"  # drawn, but withheld: the safety check flagged it (it doesn't count)
     REJECTED = "rejected"
 
 
 PENDING = (Status.QUEUED, Status.RUNNING)  # waiting for the GPU
 UNDELIVERED = (Status.QUEUED, Status.RUNNING, Status.DRAWN)  # someone still expects an image
 IMAGES = (Status.DRAWN, Status.POSTED, Status.DELETED)  # an image was made
-COUNTED = PENDING + IMAGES + (Status.BLOCKED,)  # what counts against a user's limits: the GPU's work
+COUNTED = PENDING + IMAGES  # what counts against a user's limits (not failed, cancelled or blocked jobs)
 
 
 def sql_set(statuses: tuple[Status, ...]) -> str:
@@ -80,6 +81,11 @@ class Result:
     prompt: str
     render_s: float
     wait_s: float
+    verdict: Any = None  # zbot.safety.Verdict: the safety check's score; None when no check ran
+
+    @property
+    def flagged(self) -> bool:
+        return self.verdict is not None and self.verdict.flagged
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ class Generation:
     interaction_id: int | None
     message_id: int | None
     owner: str | None = None  # the process (zbot.instance) that holds this job while it is unfinished
+    safety_score: float | None = None  # the safety check's score (0-1); None when no check ran
+    safety_checker: str | None = None
 
 
 def utc(ts: float) -> datetime:
@@ -159,6 +167,14 @@ class NotReady(Refused):
 
 class RenderFailed(Exception):
     """A render that raised; `reason` is safe to show to the user."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BrokenImage(Exception):
+    """A render that produced no usable image (NaN pixels, one flat colour); `reason` is for the user."""
 
     def __init__(self, reason: str):
         super().__init__(reason)

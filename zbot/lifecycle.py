@@ -70,8 +70,10 @@ class Lifecycle:
                 log.warning("job %s: could not keep its image beside the database (%s); it is posted from "
                             "memory, and drawn again if the bot restarts first", result.job_id, error)
         finished_at = self.clock()
+        verdict = result.verdict
         await self._persist(f"job {result.job_id} drawn", lambda: self._move(
-            result.job_id, PENDING, Status.DRAWN, finished_at=finished_at, render_s=result.render_s))
+            result.job_id, PENDING, Status.DRAWN, finished_at=finished_at, render_s=result.render_s,
+            safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None))
 
     async def delivered(self, job_id: int, message_id: int | None = None) -> None:
         """Posted on Discord (as `message_id`), returned over HTTP or written by the CLI; the kept PNG goes."""
@@ -87,6 +89,12 @@ class Lifecycle:
     async def requeue(self, job_id: int) -> bool:
         """A drawn job whose image was lost goes back to the queue, to be drawn again."""
         return await self._move(job_id, (Status.DRAWN,), Status.QUEUED, started_at=None)
+
+    async def blocked(self, job_id: int) -> None:
+        """Withheld: the safety check flagged the image where it may not be shown. Its PNG goes, and it
+        doesn't count against its requester's limits."""
+        await self._persist(f"job {job_id} blocked", lambda: self._finish(
+            job_id, UNDELIVERED, Status.BLOCKED, owner=None, finished_at=Raw("coalesce(finished_at, ?)", self.clock())))
 
     async def cancelled(self, job_id: int) -> bool:
         """Take a job that has not started out of the queue's records; False if it had started."""

@@ -19,6 +19,7 @@ from .jobs import BadInput, NotReady, QueueFull, RateLimited, Refused, Result, T
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OUTCOMES = ("done", "failed", "rejected")
+VERDICTS = ("passed", "flagged", "unchecked")
 REASONS = tuple(kind.kind for kind in (RateLimited, TooManyPending, QueueFull, BadInput, NotReady))
 # From a warm H100 (under a second) to a cold CPU or a 24 GB card with offloading (a minute or more).
 RENDER_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
@@ -43,6 +44,10 @@ class Metrics:
             self.jobs.labels(outcome)
         for reason in REASONS:
             self.refusals.labels(reason)
+        self.verdicts = Counter("zbot_images_checked", "Images drawn, by the safety check's verdict: passed, "
+                                "flagged, or unchecked (ZBOT_SAFETY=off).", ["verdict"], registry=self.registry)
+        for verdict in VERDICTS:
+            self.verdicts.labels(verdict)
         self.queue_depth = Gauge("zbot_queue_depth", "Jobs waiting or running.", registry=self.registry)
         self._depth = depth
         self.queue_depth.set_function(self._read_depth)
@@ -64,6 +69,8 @@ class Metrics:
 
     def done(self, result: Result) -> None:
         self.jobs.labels("done").inc()
+        self.verdicts.labels("unchecked" if result.verdict is None else
+                             "flagged" if result.verdict.flagged else "passed").inc()
         self.render_seconds.observe(result.render_s)
         self.wait_seconds.observe(result.wait_s)
 

@@ -222,6 +222,22 @@ class Store:
         rows = await self._generations(where + " ORDER BY id DESC LIMIT 1", params)
         return rows[0] if rows else None
 
+    # -- reports (the Report button) -------------------------------------------------------------
+
+    async def add_report(self, generation_id: int, reporter_id: int, guild_id: int | None, note: str,
+                         at: float) -> int:
+        cursor = await self.write("INSERT INTO reports (generation_id, reporter_id, guild_id, note, created_at) "
+                                  "VALUES (?, ?, ?, ?, ?)", (generation_id, reporter_id, guild_id, note, at))
+        return cursor.lastrowid
+
+    async def report(self, report_id: int) -> aiosqlite.Row | None:
+        rows = await self.query("SELECT * FROM reports WHERE id = ?", (report_id,))
+        return rows[0] if rows else None
+
+    async def update_report(self, report_id: int, **values: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        await self.write(f"UPDATE reports SET {assignments} WHERE id = ?", (*values.values(), report_id))
+
     async def state(self, key: str) -> str | None:
         """A small fact kept between runs (table bot_state)."""
         return await self.scalar(self._conn, "SELECT value FROM bot_state WHERE key = ?", (key,))

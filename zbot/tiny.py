@@ -190,3 +190,24 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
     )
     pipe.save_pretrained(out, safe_serialization=True)
     return out
+
+
+def build_tiny_checker(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """Write a randomly initialised image classifier of the safety checker's real architecture (a ViT
+    for image classification, labels normal/nsfw, as Falconsai/nsfw_image_detection) with its image
+    processor, offline; return the path. Its scores are noise: for tests of the code path, not verdicts."""
+    from transformers import ViTConfig, ViTForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    out = Path(out_dir)
+    config = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                       image_size=224, patch_size=16, num_labels=2, id2label={0: "normal", 1: "nsfw"},
+                       label2id={"normal": 0, "nsfw": 1})
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = ViTForImageClassification(config)
+    model.save_pretrained(out)
+    # The checkpoint's own preprocessing: resize to 224x224, scale to 0-1, normalise with mean = std = 0.5.
+    ViTImageProcessorPil(size={"height": 224, "width": 224}, image_mean=[0.5] * 3,
+                         image_std=[0.5] * 3).save_pretrained(out)
+    return out

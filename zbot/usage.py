@@ -48,6 +48,12 @@ class UsageReport:
     top_users: list[UserUsage] = field(default_factory=list)
     per_day: list[tuple[str, int]] = field(default_factory=list)
     today: str = ""  # the report's own day (UTC), where its per-day chart ends
+    reports: int = 0  # Report-button reports on these images
+
+    @property
+    def blocked(self) -> int:
+        """Images the safety check flagged and that were withheld."""
+        return self.by_status.get(Status.BLOCKED.value, 0)
 
     @property
     def images(self) -> int:
@@ -85,6 +91,8 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
         f"""SELECT user_id, sum(status IN {_IMAGES}), sum(status = '{Status.FAILED.value}'),
                    sum(status = '{Status.REJECTED.value}'), max(created_at) FROM generations {where}
             GROUP BY user_id ORDER BY sum(status IN {_IMAGES}) DESC, user_id LIMIT ?""", [*params, top])
+    reports = await store.query(
+        f"SELECT count(*) FROM reports WHERE generation_id IN (SELECT id FROM generations {where})", params)
     per_day = await store.query(
         f"""SELECT date(created_at, 'unixepoch') AS day, count(*) FROM generations {where}
             AND status IN {_IMAGES} AND created_at > ? GROUP BY day ORDER BY day""", [*params, now - days * 86400])
@@ -99,4 +107,5 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
         top_users=[UserUsage(*row) for row in users],
         per_day=[(row[0], row[1]) for row in per_day],
         today=datetime.fromtimestamp(now, UTC).date().isoformat(),
+        reports=reports[0][0],
     )

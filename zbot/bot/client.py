@@ -16,6 +16,7 @@ from . import access
 from .accounts import Accounts
 from .drawing import Drawing
 from .errors import answer_error
+from .reports import Reports
 from .sync import sync_commands
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class ZBot(commands.Bot):
         self.tree.settings = settings
         self.settings = settings
         self.service = service
-        self.drawing = Drawing(self, settings, service)
+        self.reports = Reports(self, settings, service)
+        self.drawing = Drawing(self, settings, service, self.reports)
         self.accounts = Accounts(settings, service)
         self.synced = False
 
@@ -62,6 +64,7 @@ class ZBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.add_cog(self.drawing)
         await self.add_cog(self.accounts)
+        await self.add_cog(self.reports)
         await sync_commands(self.tree, self.service.store, self.settings.guild_ids)
         self.synced = True
         if not self.settings.served_guild_ids:

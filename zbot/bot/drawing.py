@@ -17,18 +17,21 @@ from . import access
 from .delivery import Delivery
 from .errors import guarded
 from .posting import Poster
-from .views import DELETE, REROLL, Buttons
+from .reports import Reports
+from .views import DELETE, REPORT, REROLL, Buttons
 
 log = logging.getLogger(__name__)
 
 
 class Drawing(commands.Cog):
-    def __init__(self, client: discord.Client, settings: Settings, service: Service):
+    def __init__(self, client: discord.Client, settings: Settings, service: Service, reports: Reports):
         self.client = client
         self.settings = settings
         self.service = service
-        self.buttons = Buttons({REROLL: self.reroll_button, DELETE: self.delete_button})
-        self.poster = Poster(client, service, self.buttons.under_image, give_up_s=settings.recovery_max_age)
+        self.buttons = Buttons({REROLL: self.reroll_button, DELETE: self.delete_button,
+                                REPORT: reports.report_button})
+        self.poster = Poster(client, service, self.buttons.under_image, give_up_s=settings.recovery_max_age,
+                             spoil_flagged=settings.safety_nsfw_channels == "spoiler")
         self.delivery = Delivery(service, self.poster)
         # The sizes are the configuration's: set them on this instance's copy of the command.
         size = self.draw._params["size"]

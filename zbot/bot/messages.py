@@ -95,6 +95,31 @@ def failed(reason: str) -> str:
     return f"Sorry, this image could not be drawn: {reason}. It did not count against your limits."
 
 
+WITHHELD = ("Your image wasn't posted: the safety check flagged it as adult content, which is only shown in "
+            "age-restricted channels. It did not count against your limits.")
+WITHHELD_PUBLIC = "your image wasn't posted: the safety check withheld it. It did not count against your limits."
+
+
+REPORTED = "Thanks: the report is with the admins."
+
+
+def report_embed(report_id: int, generation, reporter_id: int, note: str) -> discord.Embed:
+    """What the admins see in the report channel."""
+    embed = discord.Embed(title=f"Report #{report_id}: image {generation.id}", colour=discord.Colour.red())
+    embed.add_field(name="Prompt", value=quote_prompt(generation.prompt, 1000), inline=False)
+    embed.add_field(name="Requester", value=f"<@{generation.user_id}>")
+    embed.add_field(name="Seed", value=str(generation.seed))
+    embed.add_field(name="Reported by", value=f"<@{reporter_id}>")
+    if generation.safety_score is not None:
+        embed.add_field(name="Safety score", value=f"{generation.safety_score:.2f} ({generation.safety_checker})")
+    if generation.message_id and generation.channel_id:
+        where = generation.guild_id or "@me"
+        link = f"https://discord.com/channels/{where}/{generation.channel_id}/{generation.message_id}"
+        embed.add_field(name="Image", value=link, inline=False)
+    embed.add_field(name="Note", value=quote_prompt(note, 1000) if note.strip() else "(none)", inline=False)
+    return embed
+
+
 def lost(prompt: str) -> str:
     return (f"sorry, your image for “{quote_prompt(prompt, 200)}” was lost when the bot restarted; please /draw "
             "it again. It did not count against your limits.")
@@ -138,6 +163,7 @@ def stats_embed(report: UsageReport, queue_depth: int, title: str) -> discord.Em
                     value=f"{seconds(report.render.median)} / {seconds(report.render.p95)}")
     embed.add_field(name="Failures", value=f"{report.by_status.get(Status.FAILED.value, 0)} failed\n"
                                             f"{report.by_status.get(Status.REJECTED.value, 0)} refused")
+    embed.add_field(name="Safety", value=f"{report.blocked} withheld\n{report.reports} reported")
     embed.add_field(name="Queue now", value=f"{queue_depth} unfinished")
     if report.user_id is None and report.top_users:
         top = "\n".join(f"<@{u.user_id}>: {u.done}" + (f" ({u.failed} failed)" if u.failed else "")

@@ -84,17 +84,27 @@ class Destination:
 
 class Poster:
     def __init__(self, client: discord.Client, service: Service, view_for: Callable[[int], discord.ui.View], *,
-                 give_up_s: float):
+                 give_up_s: float, spoil_flagged: bool = False):
         self.client = client
         self.service = service
         self.view_for = view_for
         self.give_up_s = max(MIN_GIVE_UP_S, give_up_s)
+        self.spoil_flagged = spoil_flagged  # flagged images in age-restricted channels go as spoilers
         self.backoff_s = BACKOFF_FIRST_S  # the first wait before trying again; it doubles up to BACKOFF_MAX_S
 
     async def post(self, result: Result, size: str, where: Destination) -> discord.Message | None:
         """Post the image and record it as posted. Network trouble and Discord's 5xx are tried again
         until the post succeeds (at shutdown the image stays kept for the next start); Discord refusing
-        it for good (no access to the channel, too large) is tried again until the give-up time."""
+        it for good (no access to the channel, too large) is tried again until the give-up time.
+
+        An image the safety check flagged is posted only in an age-restricted channel (as a spoiler with
+        ZBOT_SAFETY_NSFW_CHANNELS=spoiler); elsewhere it is withheld and its requester told privately."""
+        spoiler = False
+        if result.flagged:
+            if not await self._age_restricted(where.channel_id):
+                await self._withhold(result, where)
+                return None
+            spoiler = self.spoil_flagged
         deadline = time.monotonic() + self.give_up_s
         short = False  # after Discord refused the caption: the one-line caption, which always fits
         delay = self.backoff_s
@@ -106,9 +116,9 @@ class Poster:
                 return None
             try:
                 if via == "interaction":
-                    message = await self._edit(result, size, where, short)
+                    message = await self._edit(result, size, where, short, spoiler)
                 else:
-                    message = await self._send(result, size, where, short)
+                    message = await self._send(result, size, where, short, spoiler)
                 break
             except Exception as error:  # noqa: BLE001 - every failure is a reason to try again, not to lose it
                 if not isinstance(error, DISCORD_ERRORS):
@@ -148,19 +158,21 @@ class Poster:
             message = await where.interaction.original_response()
         except Exception:  # noqa: BLE001 - only a check: on any failure, post in the channel
             return None
-        if any(attachment.filename == image_name(result) for attachment in message.attachments):
+        if any(attachment.filename.endswith(image_name(result)) for attachment in message.attachments):
             log.info("job %s: the failed edit had gone through after all", result.job_id)
             return message
         return None
 
-    async def _edit(self, result: Result, size: str, where: Destination, short: bool) -> discord.Message:
+    async def _edit(self, result: Result, size: str, where: Destination, short: bool,
+                    spoiler: bool) -> discord.Message:
         content = messages.short_caption(result, size, where.user_id) if short else messages.caption(
             result, size, where.user_id)
         return await where.interaction.edit_original_response(
-            content=content, attachments=[image_file(result)], view=self.view_for(result.job_id),
+            content=content, attachments=[image_file(result, spoiler)], view=self.view_for(result.job_id),
             allowed_mentions=NO_MENTIONS)
 
-    async def _send(self, result: Result, size: str, where: Destination, short: bool) -> discord.Message:
+    async def _send(self, result: Result, size: str, where: Destination, short: bool,
+                    spoiler: bool) -> discord.Message:
         if where.channel_id is None:
             raise RuntimeError(f"job {result.job_id} has no channel to be posted in")
         prefix = f"<@{where.user_id}> "
@@ -171,8 +183,48 @@ class Poster:
         # The nonce makes Discord answer a repeated post (its first answer was lost) with the message the
         # first one made, instead of making a second.
         return await self.client.get_partial_messageable(where.channel_id).send(
-            content, file=image_file(result), view=self.view_for(result.job_id),
+            content, file=image_file(result, spoiler), view=self.view_for(result.job_id),
             allowed_mentions=mention(where.user_id), suppress_embeds=True, nonce=f"zbot-{result.job_id}")
+
+    # -- flagged images ------------------------------------------------------------------------------
+
+    async def _age_restricted(self, channel_id: int | None) -> bool:
+        """Whether the channel is age-restricted (Discord's NSFW flag; a thread takes its parent's). When
+        Discord can't say, no: the image is withheld rather than shown where it may not be."""
+        if channel_id is None:
+            return False
+        channel = self.client.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.client.fetch_channel(channel_id)
+            except DISCORD_ERRORS as error:
+                log.warning("could not look up channel %s (%s); treating it as not age-restricted",
+                            channel_id, describe(error))
+                return False
+        is_nsfw = getattr(channel, "is_nsfw", None)
+        return bool(is_nsfw()) if callable(is_nsfw) else False
+
+    async def _withhold(self, result: Result, where: Destination) -> None:
+        """Not posted: recorded as blocked (it doesn't count), and its requester told where only they see
+        it: privately in the interaction, else in a direct message, else in a neutral line in the channel."""
+        await self.service.lifecycle.blocked(result.job_id)
+        log.info("job %s withheld: the safety check flagged it (score %.2f) outside an age-restricted channel",
+                 result.job_id, result.verdict.score)
+        if where.interaction_usable():
+            try:
+                await where.interaction.followup.send(messages.WITHHELD, ephemeral=True)
+                await where.interaction.delete_original_response()  # the public "Drawing…" message
+                return
+            except DISCORD_ERRORS as error:
+                log.warning("job %s: could not tell its user privately (%s)", result.job_id, describe(error))
+        try:
+            user = self.client.get_user(where.user_id) or await self.client.fetch_user(where.user_id)
+            await user.send(messages.WITHHELD)
+            return
+        except DISCORD_ERRORS as error:
+            log.info("job %s: no direct message to user %s (%s)", result.job_id, where.user_id, describe(error))
+        where.drop_interaction()
+        await self.say(where, messages.WITHHELD_PUBLIC)
 
     async def _give_up(self, result: Result, where: Destination, why: str) -> None:
         log.error("job %s: giving up on posting it: %s", result.job_id, why)
@@ -209,5 +261,5 @@ def image_name(result: Result) -> str:
     return f"zbot-{result.seed}.png"
 
 
-def image_file(result: Result) -> discord.File:
-    return discord.File(io.BytesIO(result.png), filename=image_name(result))
+def image_file(result: Result, spoiler: bool = False) -> discord.File:
+    return discord.File(io.BytesIO(result.png), filename=image_name(result), spoiler=spoiler)

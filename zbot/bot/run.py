@@ -8,6 +8,7 @@ channels on the next start; an image drawn but not yet posted is posted then, no
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import signal
 import time
@@ -15,13 +16,15 @@ import time
 import aiohttp
 import discord
 import yarl
+from PIL import Image
 
 from ..app import Core, StartError, open_core
 from ..config import Settings
 from ..http_api import Health, build_app, start_http
-from ..jobs import Generation, RenderSpec, Result, Status
+from ..jobs import BrokenImage, Generation, RenderSpec, Result, Status
+from ..safety import Verdict
 from .client import ZBot, point_at
-from .messages import lost
+from .messages import failed, lost
 from .posting import Destination
 
 log = logging.getLogger(__name__)
@@ -111,6 +114,7 @@ def bot_health(core: Core, bot: ZBot) -> Health:
             "model": executor.ready.is_set() and executor.load_error is None,
             "gateway": bot.is_ready() and not bot.is_closed() and ws is not None and bool(ws.open),
             "accepting": not core.service.closing,  # false while shutting down
+            "safety": core.inspector.checker.name if core.inspector.active else "off",
         }
 
     return health
@@ -131,7 +135,16 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
         # (a "drawn" write may have been lost with the process).
         png = await core.lifecycle.image(job.id)
         if png is not None:
-            bot.delivery.spawn(bot.drawing.poster.post(_result(job, png), _size(job), where))
+            # Checked again, by this start's checker and threshold: the settings may have changed.
+            try:
+                verdict = await asyncio.to_thread(_inspect, core, png)
+            except Exception as exc:  # noqa: BLE001 - an image that can't be checked is not posted
+                reason = exc.reason if isinstance(exc, BrokenImage) else "it could not be checked"
+                log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
+                await core.lifecycle.failed(job.id, reason)
+                bot.delivery.spawn(bot.drawing.poster.say(where, failed(reason)))
+                continue
+            bot.delivery.spawn(bot.drawing.poster.post(_result(job, png, verdict), _size(job), where))
             log.info("posting job %s, drawn before the restart", job.id)
             continue
         too_old = job.width is None or now - job.created_at > core.settings.recovery_max_age
@@ -166,5 +179,11 @@ def _size(job: Generation) -> str:
     return job.size or f"{job.width}x{job.height}"
 
 
-def _result(job: Generation, png: bytes) -> Result:
-    return Result(job.id, png, job.seed, job.width, job.height, job.steps, job.prompt, job.render_s or 0.0, 0.0)
+def _inspect(core: Core, png: bytes) -> Verdict | None:
+    with Image.open(io.BytesIO(png)) as image:
+        return core.inspector(image.convert("RGB"))
+
+
+def _result(job: Generation, png: bytes, verdict: Verdict | None) -> Result:
+    return Result(job.id, png, job.seed, job.width, job.height, job.steps, job.prompt, job.render_s or 0.0, 0.0,
+                  verdict)

@@ -30,6 +30,8 @@ class ButtonKind:
 
 REROLL = ButtonKind("reroll", "Reroll", "🎲", discord.ButtonStyle.primary)
 DELETE = ButtonKind("delete", "Delete", "🗑️", discord.ButtonStyle.secondary)
+REPORT = ButtonKind("report", "Report", "🚩", discord.ButtonStyle.secondary)
+REMOVE_REPORTED = ButtonKind("remove-reported", "Delete the image", "🗑️", discord.ButtonStyle.danger)  # on a report
 
 
 def _button_type(kind: ButtonKind, handler: Handler) -> type[discord.ui.DynamicItem]:
@@ -58,7 +60,11 @@ class Buttons:
         self.types = {kind: _button_type(kind, handler) for kind, handler in handlers.items()}
 
     def under_image(self, generation_id: int) -> discord.ui.View:
+        return self.view(generation_id, *self.types)
+
+    def view(self, item_id: int, *kinds: ButtonKind) -> discord.ui.View:
+        """A persistent view of these buttons, for one generation (or report)."""
         view = discord.ui.View(timeout=None)
-        for button_type in self.types.values():
-            view.add_item(button_type(generation_id))
+        for kind in kinds:
+            view.add_item(self.types[kind](item_id))
         return view

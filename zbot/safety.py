@@ -1,0 +1,197 @@
+"""Content safety: every rendered image is inspected before anyone sees it.
+
+Z-Image-Turbo is uncensored and its pipeline has no safety checker. The executor inspects each image on
+its encoder thread (off the event loop and off the GPU thread, so the GPU never waits for it): a broken
+image (one flat colour) fails its job; otherwise a checker scores it for nudity, and a score at or above
+the threshold flags it. What happens to a flagged image is the front end's policy (ZBOT_SAFETY): not
+posted outside age-restricted channels, an error over HTTP.
+
+Two checkers, chosen by ZBOT_SAFETY_CHECKER:
+- vit (default): an image classifier for transformers, `Falconsai/nsfw_image_detection` (a ViT, Apache-2.0),
+  fetched once from Hugging Face like the image model's weights, then loaded offline from the cache;
+- nudenet: NudeNet's ONNX detector, which its wheel carries (offline from the start), but whose licence
+  file is AGPL-3.0: an opt-in extra.
+What they look for is nudity; violence and other harms are not checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .jobs import BrokenImage
+
+log = logging.getLogger(__name__)
+
+# Labels of an image classifier that mean "nothing to flag"; the others' probabilities add up to the score.
+SAFE_LABELS = {"normal", "neutral", "safe", "sfw", "drawings", "drawing"}
+# NudeNet's classes that flag an image (covered parts and faces don't).
+NUDENET_EXPOSED = {"FEMALE_BREAST_EXPOSED", "FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED",
+                   "BUTTOCKS_EXPOSED", "ANUS_EXPOSED"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    score: float  # 0-1: how likely the image shows nudity
+    flagged: bool  # score >= the threshold
+    checker: str
+
+
+class SafetyUnavailable(Exception):
+    """The checker can't run as configured; the message, one line, says what to install, download or set."""
+
+
+class Checker(Protocol):
+    name: str
+
+    def load(self) -> None: ...
+
+    def score(self, image: Any) -> float:
+        """How likely the PIL image shows nudity, 0-1."""
+
+
+def is_flat(image: Any) -> bool:
+    """One colour all over: what a render that went wrong (NaN latents, a dead decoder) looks like."""
+    extrema = image.getextrema()
+    if isinstance(extrema[0], int):  # one band
+        extrema = (extrema,)
+    return all(low == high for low, high in extrema)
+
+
+class Inspector:
+    """Called by the executor on each image, on its encoder thread: raises BrokenImage for a broken one,
+    returns the checker's Verdict (None with no checker)."""
+
+    def __init__(self, checker: Checker | None, threshold: float):
+        self.checker = checker
+        self.threshold = threshold
+
+    def __call__(self, image: Any) -> Verdict | None:
+        if is_flat(image):
+            raise BrokenImage("the image came out as one flat colour")
+        if self.checker is None:
+            return None
+        score = float(self.checker.score(image))
+        return Verdict(round(score, 4), score >= self.threshold, self.checker.name)
+
+    @property
+    def active(self) -> bool:
+        return self.checker is not None
+
+
+# -- the vit checker --------------------------------------------------------------------------------
+
+def resolve_checker_model(model: str) -> Path:
+    """A local folder as it is; otherwise a Hugging Face model id, from the cache when it is there (no
+    network), else downloaded once (its config and safetensors weights only)."""
+    local = Path(model).expanduser()
+    if local.exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1:
+        if not (local / "config.json").is_file():
+            raise SafetyUnavailable(f"ZBOT_SAFETY_MODEL={model}: no image classifier there (config.json and "
+                                    "weights); run `zbot download`, or set ZBOT_SAFETY=off")
+        return local
+    from huggingface_hub import snapshot_download
+
+    wanted = ["*.json", "*.safetensors"]
+    try:
+        return Path(snapshot_download(model, allow_patterns=wanted, local_files_only=True))
+    except Exception:  # not in the cache yet
+        pass
+    log.info("downloading the safety checker %s from Hugging Face (about 350 MB, once)", model)
+    try:
+        return Path(snapshot_download(model, allow_patterns=wanted))
+    except Exception as exc:
+        raise SafetyUnavailable(
+            f"the safety checker {model} is not downloaded and could not be fetched ({type(exc).__name__}); run "
+            "`zbot download` where Hugging Face is reachable (or set HF_ENDPOINT to a mirror), point "
+            "ZBOT_SAFETY_MODEL at a local copy, or set ZBOT_SAFETY=off") from None
+
+
+class ViTChecker:
+    """An image classifier for transformers (Falconsai/nsfw_image_detection by default)."""
+
+    name = "vit"
+
+    def __init__(self, model: str, device: str = "cpu"):
+        self.model_id = model
+        self.device_setting = device
+        self.model = None
+        self.processor = None
+        self.flagged_labels: list[int] = []
+        self._stream = None
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+        path = resolve_checker_model(self.model_id)
+        setting = self.device_setting
+        if setting == "auto":
+            setting = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(setting)
+        try:
+            try:  # the Pillow implementation: no torchvision needed
+                self.processor = AutoImageProcessor.from_pretrained(path, backend="pil")
+            except TypeError:  # transformers before the backend argument
+                self.processor = AutoImageProcessor.from_pretrained(path)
+            self.model = AutoModelForImageClassification.from_pretrained(path).to(self.device).eval()
+        except (OSError, ValueError) as exc:
+            raise SafetyUnavailable(f"the safety checker in {path} could not be loaded ({type(exc).__name__}); "
+                                    "run `zbot download` again, or set ZBOT_SAFETY=off") from None
+        # On a GPU, a stream of its own: the check's few kernels run beside the render's, not in their queue.
+        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        labels = self.model.config.id2label
+        self.flagged_labels = [index for index, label in labels.items() if label.lower() not in SAFE_LABELS]
+        if not self.flagged_labels or len(self.flagged_labels) == len(labels):
+            raise SafetyUnavailable(f"the safety checker in {path} has labels {sorted(labels.values())}: expected "
+                                    f"safe ones ({', '.join(sorted(SAFE_LABELS))}) and flagged ones")
+        log.info("safety checker: %s on %s (flags %s)", self.model_id, self.device,
+                 ", ".join(labels[i] for i in self.flagged_labels))
+
+    def score(self, image: Any) -> float:
+        import torch
+
+        inputs = self.processor(images=image.convert("RGB"), return_tensors="pt")
+        with torch.inference_mode(), (torch.cuda.stream(self._stream) if self._stream else contextlib.nullcontext()):
+            logits = self.model(pixel_values=inputs["pixel_values"].to(self.device, self.model.dtype)).logits
+            probabilities = logits.float().softmax(-1)[0]
+            return float(probabilities[self.flagged_labels].sum())  # waits for this stream only
+
+
+# -- the nudenet checker ----------------------------------------------------------------------------
+
+class NudeNetChecker:
+    """NudeNet's detector: the score is its most confident detection of an exposed body part."""
+
+    name = "nudenet"
+
+    def __init__(self):
+        self.detector = None
+
+    def load(self) -> None:
+        try:
+            from nudenet import NudeDetector
+        except ImportError:
+            raise SafetyUnavailable("ZBOT_SAFETY_CHECKER=nudenet needs NudeNet: pip install 'zbot[nudenet]' "
+                                    "(AGPL-3.0; see the README), or use the vit checker") from None
+        self.detector = NudeDetector()
+        log.info("safety checker: NudeNet (flags %s)", ", ".join(sorted(NUDENET_EXPOSED)))
+
+    def score(self, image: Any) -> float:
+        import numpy as np
+
+        # NudeNet converts from RGBA to BGR itself (and back to RGB for its model).
+        detections = self.detector.detect(np.asarray(image.convert("RGBA")))
+        return max((d["score"] for d in detections if d["class"] in NUDENET_EXPOSED), default=0.0)
+
+
+def make_checker(settings) -> Checker | None:
+    """The checker the settings ask for, not loaded yet; None with ZBOT_SAFETY=off."""
+    if settings.safety == "off":
+        return None
+    if settings.safety_checker == "nudenet":
+        return NudeNetChecker()
+    return ViTChecker(settings.safety_model, settings.safety_device)
