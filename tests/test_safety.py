@@ -151,7 +151,7 @@ async def test_a_report_reaches_the_admin_channel_and_an_admin_deletes_the_image
         opened = await fake.click(image, image.custom_ids[2], user_id=bob)
         await opened.wait_response()
         submitted = await fake.submit_modal(opened, {"zbot:report-note": "not for this channel"})
-        thanks = await submitted.wait_response()
+        [thanks] = await submitted.wait_followups(1)  # deferred first: storing may wait on the database
         report = await fake.wait_for(lambda f: next((m for m in f.bot_messages if m.channel_id == admins), None))
         # A member can't delete from the report; an owner can, in one click.
         refused = await (await fake.click(report, report.custom_ids[0], user_id=bob)).wait_response()
@@ -163,7 +163,7 @@ async def test_a_report_reaches_the_admin_channel_and_an_admin_deletes_the_image
         stored = [tuple(r) for r in await run.core.store.query(
             "SELECT generation_id, reporter_id, note, resolved_by FROM reports")]
         recorded = await rows(run)
-    assert thanks.data["flags"] & EPHEMERAL and "admins" in thanks.data["content"]
+    assert thanks.flags & EPHEMERAL and "admins" in thanks.content
     fields = {f["name"]: f["value"] for f in report.embeds[0]["fields"]}
     assert "a questionable fox" in fields["Prompt"] and fields["Requester"] == f"<@{fake.user_id}>"
     assert fields["Reported by"] == f"<@{bob}>" and "not for this channel" in fields["Note"]
@@ -266,3 +266,29 @@ async def test_metrics_and_health_say_what_the_check_did(settings):
     assert got[("zbot_images_checked_total", (("verdict", "passed"),))] == 1
     assert got[("zbot_images_checked_total", (("verdict", "flagged"),))] == 1
 
+
+
+async def test_a_checker_that_gives_no_real_score_fails_the_job_instead_of_passing_it(settings):
+    async with open_core(settings, [FakeRenderer()], checker=ScriptedChecker(float("nan"))) as core:
+        ticket = await core.service.submit(DrawRequest(user_id=1, prompt="a fox"))
+        with pytest.raises(RenderFailed, match="the safety check failed"):
+            await ticket.result()
+
+
+async def test_reporting_the_same_image_twice_reaches_the_admins_once(fake, tmp_path, tiny_model):
+    admins = fake.add_channel("zbot-reports")
+    settings = bot_settings(tmp_path, tiny_model, report_channel_id=admins)
+    async with running_bot(fake, settings, ScriptedChecker(0.2)) as run:
+        image = await (await fake.slash("draw", {"prompt": "a fox", "size": "small"})).wait_original(finished)
+        answers = []
+        for _ in range(2):
+            opened = await fake.click(image, image.custom_ids[2])
+            await opened.wait_response()
+            submitted = await fake.submit_modal(opened, {"zbot:report-note": "again"})
+            [answer] = await submitted.wait_followups(1)
+            answers.append(answer.content)
+        await fake.wait_for(lambda f: any(m.channel_id == admins for m in f.bot_messages))
+        await run.settle()
+        count = (await run.core.store.query("SELECT count(*) FROM reports"))[0][0]
+    assert "with the admins" in answers[0] and "already" in answers[1]
+    assert count == 1 and len([m for m in fake.bot_messages if m.channel_id == admins]) == 1

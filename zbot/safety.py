@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,6 +76,8 @@ class Inspector:
         if self.checker is None:
             return None
         score = float(self.checker.score(image))
+        if not (math.isfinite(score) and 0.0 <= score <= 1.0):  # fail closed: never pass what wasn't judged
+            raise ValueError(f"the {self.checker.name} checker gave the score {score}")
         return Verdict(round(score, 4), score >= self.threshold, self.checker.name)
 
     @property
@@ -115,9 +118,10 @@ class ViTChecker:
 
     name = "vit"
 
-    def __init__(self, model: str, device: str = "cpu"):
+    def __init__(self, model: str, device: str = "cpu", engine_device: str = "auto"):
         self.model_id = model
         self.device_setting = device
+        self.engine_device = engine_device  # "auto" puts the checker on the image model's GPU
         self.model = None
         self.processor = None
         self.flagged_labels: list[int] = []
@@ -130,19 +134,24 @@ class ViTChecker:
         path = resolve_checker_model(self.model_id)
         setting = self.device_setting
         if setting == "auto":
-            setting = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(setting)
+            engine = self.engine_device if self.engine_device.startswith("cuda") else "cuda"
+            setting = engine if torch.cuda.is_available() else "cpu"
         try:
+            self.device = torch.device(setting)
+            if self.device.type == "cuda" and not torch.cuda.is_available():
+                raise RuntimeError("no CUDA GPU here")
             try:  # the Pillow implementation: no torchvision needed
                 self.processor = AutoImageProcessor.from_pretrained(path, backend="pil")
             except TypeError:  # transformers before the backend argument
                 self.processor = AutoImageProcessor.from_pretrained(path)
-            self.model = AutoModelForImageClassification.from_pretrained(path).to(self.device).eval()
-        except (OSError, ValueError) as exc:
-            raise SafetyUnavailable(f"the safety checker in {path} could not be loaded ({type(exc).__name__}); "
-                                    "run `zbot download` again, or set ZBOT_SAFETY=off") from None
-        # On a GPU, a stream of its own: the check's few kernels run beside the render's, not in their queue.
-        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+            self.model = AutoModelForImageClassification.from_pretrained(path, dtype=torch.float32)
+            self.model = self.model.to(self.device).eval()
+            # On a GPU, a stream of its own: the check's few kernels run beside the render's, not in its queue.
+            self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        except Exception as exc:  # noqa: BLE001 - whatever it was, one line and no start
+            raise SafetyUnavailable(f"the safety checker in {path} could not be loaded on {setting} "
+                                    f"({type(exc).__name__}: {str(exc)[:100]}); set ZBOT_SAFETY_DEVICE, run `zbot "
+                                    "download` again, or set ZBOT_SAFETY=off") from None
         labels = self.model.config.id2label
         self.flagged_labels = [index for index, label in labels.items() if label.lower() not in SAFE_LABELS]
         if not self.flagged_labels or len(self.flagged_labels) == len(labels):
@@ -177,7 +186,11 @@ class NudeNetChecker:
         except ImportError:
             raise SafetyUnavailable("ZBOT_SAFETY_CHECKER=nudenet needs NudeNet: pip install 'zbot[nudenet]' "
                                     "(AGPL-3.0; see the README), or use the vit checker") from None
-        self.detector = NudeDetector()
+        try:
+            self.detector = NudeDetector()
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors: one line and no start
+            raise SafetyUnavailable(f"NudeNet's detector could not be loaded ({type(exc).__name__}); reinstall "
+                                    "'zbot[nudenet]', or set ZBOT_SAFETY=off") from None
         log.info("safety checker: NudeNet (flags %s)", ", ".join(sorted(NUDENET_EXPOSED)))
 
     def score(self, image: Any) -> float:
@@ -194,4 +207,4 @@ def make_checker(settings) -> Checker | None:
         return None
     if settings.safety_checker == "nudenet":
         return NudeNetChecker()
-    return ViTChecker(settings.safety_model, settings.safety_device)
+    return ViTChecker(settings.safety_model, settings.safety_device, settings.device)

@@ -225,10 +225,12 @@ class Store:
     # -- reports (the Report button) -------------------------------------------------------------
 
     async def add_report(self, generation_id: int, reporter_id: int, guild_id: int | None, note: str,
-                         at: float) -> int:
-        cursor = await self.write("INSERT INTO reports (generation_id, reporter_id, guild_id, note, created_at) "
-                                  "VALUES (?, ?, ?, ?, ?)", (generation_id, reporter_id, guild_id, note, at))
-        return cursor.lastrowid
+                         at: float) -> int | None:
+        """The new report's id, or None if this person had reported this image already."""
+        cursor = await self.write("INSERT OR IGNORE INTO reports (generation_id, reporter_id, guild_id, note, "
+                                  "created_at) VALUES (?, ?, ?, ?, ?)", (generation_id, reporter_id, guild_id,
+                                                                         note, at))
+        return cursor.lastrowid if cursor.rowcount == 1 else None
 
     async def report(self, report_id: int) -> aiosqlite.Row | None:
         rows = await self.query("SELECT * FROM reports WHERE id = ?", (report_id,))

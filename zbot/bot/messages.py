@@ -97,10 +97,12 @@ def failed(reason: str) -> str:
 
 WITHHELD = ("Your image wasn't posted: the safety check flagged it as adult content, which is only shown in "
             "age-restricted channels. It did not count against your limits.")
-WITHHELD_PUBLIC = "your image wasn't posted: the safety check withheld it. It did not count against your limits."
+WITHHELD_PUBLIC = "your image couldn't be posted here (and your direct messages are closed to me)."
+NOT_POSTED = "This image wasn't posted."
 
 
 REPORTED = "Thanks: the report is with the admins."
+REPORTED_ALREADY = "You have reported this image already; the admins have it."
 
 
 def report_embed(report_id: int, generation, reporter_id: int, note: str) -> discord.Embed:

@@ -37,6 +37,7 @@ EDIT_TRIES = 3  # a failing edit of the interaction's message, before the channe
 BACKOFF_FIRST_S = 2.0
 BACKOFF_MAX_S = 300.0
 MIN_GIVE_UP_S = 15 * 60
+LOOKUP_TRIES = 5  # looking up a channel through network trouble, before deciding it can't be told
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -190,19 +191,38 @@ class Poster:
 
     async def _age_restricted(self, channel_id: int | None) -> bool:
         """Whether the channel is age-restricted (Discord's NSFW flag; a thread takes its parent's). When
-        Discord can't say, no: the image is withheld rather than shown where it may not be."""
+        Discord says it can't tell (no access, no such channel) or answers what isn't a channel: no, and
+        the image is withheld rather than shown where it may not be. Network trouble is waited out."""
         if channel_id is None:
             return False
-        channel = self.client.get_channel(channel_id)
-        if channel is None:
-            try:
-                channel = await self.client.fetch_channel(channel_id)
-            except DISCORD_ERRORS as error:
-                log.warning("could not look up channel %s (%s); treating it as not age-restricted",
-                            channel_id, describe(error))
-                return False
+        try:
+            channel = await self._channel(channel_id)
+            parent_id = getattr(channel, "parent_id", None)
+            if isinstance(channel, discord.Thread) and channel.parent is None and parent_id:
+                channel = await self._channel(parent_id)  # not in the cache (before the gateway is up)
+        except Exception as error:  # noqa: BLE001 - the safe answer for whatever went wrong
+            log.warning("could not tell whether channel %s is age-restricted (%s); treating it as not",
+                        channel_id, describe(error))
+            return False
         is_nsfw = getattr(channel, "is_nsfw", None)
         return bool(is_nsfw()) if callable(is_nsfw) else False
+
+    async def _channel(self, channel_id: int):
+        delay = self.backoff_s
+        for attempt in range(LOOKUP_TRIES):
+            channel = self.client.get_channel(channel_id)
+            if channel is not None:
+                return channel
+            try:
+                return await self.client.fetch_channel(channel_id)
+            except (discord.DiscordServerError, *NETWORK_ERRORS) as error:
+                if attempt == LOOKUP_TRIES - 1:
+                    raise
+                log.warning("looking up channel %s failed (%s); trying again in %.0f s", channel_id,
+                            describe(error), delay)
+                await asyncio.sleep(delay)
+                delay = min(BACKOFF_MAX_S, delay * 2)
+        raise AssertionError("unreachable")
 
     async def _withhold(self, result: Result, where: Destination) -> None:
         """Not posted: recorded as blocked (it doesn't count), and its requester told where only they see
@@ -211,12 +231,24 @@ class Poster:
         log.info("job %s withheld: the safety check flagged it (score %.2f) outside an age-restricted channel",
                  result.job_id, result.verdict.score)
         if where.interaction_usable():
+            interaction = where.interaction
+            # The public answer ("Drawing…") first becomes a neutral line, so that a follow-up can't turn
+            # into that answer (it would, were it still a bare "thinking…"), and goes once the user knows.
             try:
-                await where.interaction.followup.send(messages.WITHHELD, ephemeral=True)
-                await where.interaction.delete_original_response()  # the public "Drawing…" message
-                return
+                await interaction.edit_original_response(content=messages.NOT_POSTED, attachments=[], view=None,
+                                                         allowed_mentions=NO_MENTIONS)
+            except DISCORD_ERRORS as error:
+                log.info("job %s: could not edit the public answer (%s)", result.job_id, describe(error))
+            try:
+                await interaction.followup.send(messages.WITHHELD, ephemeral=True)
             except DISCORD_ERRORS as error:
                 log.warning("job %s: could not tell its user privately (%s)", result.job_id, describe(error))
+            else:
+                try:
+                    await interaction.delete_original_response()
+                except DISCORD_ERRORS:
+                    pass  # the neutral line stays
+                return
         try:
             user = self.client.get_user(where.user_id) or await self.client.fetch_user(where.user_id)
             await user.send(messages.WITHHELD)

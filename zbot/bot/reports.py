@@ -59,14 +59,24 @@ class Reports(commands.Cog):
         await interaction.response.send_modal(ReportForm(self, generation_id))
 
     async def submit(self, interaction: discord.Interaction, generation_id: int, note: str) -> None:
+        # Answer first: storing can wait on the database longer than Discord's 3 s.
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except DISCORD_ERRORS as error:
+            log.warning("could not acknowledge a report from user %s (%s)", interaction.user.id, describe(error))
         generation = await self.service.store.get(generation_id)
         if generation is None:
             raise BadInput("That image is no longer in my records.")
         report_id = await self.service.store.add_report(generation_id, interaction.user.id, generation.guild_id,
                                                         note.strip()[:NOTE_LIMIT], time.time())
+        try:
+            await say_privately(interaction, messages.REPORTED if report_id else messages.REPORTED_ALREADY)
+        except DISCORD_ERRORS as error:
+            log.warning("could not thank user %s for a report (%s)", interaction.user.id, describe(error))
+        if report_id is None:
+            return
         log.warning("report %s: user %s reported job %s: %r", report_id, interaction.user.id, generation_id,
                     note[:200])
-        await say_privately(interaction, messages.REPORTED)
         if self.settings.report_channel_id is None:
             return
         try:
@@ -91,20 +101,30 @@ class Reports(commands.Cog):
                 or (access.is_manager(interaction) and interaction.guild_id == generation.guild_id)):
             raise BadInput("Only the bot's owners, or managers of the server the image is in, can delete it.")
         await interaction.response.defer()
-        await self._delete_image(generation)
+        outcome = await self._delete_image(generation)
+        if outcome is not None:
+            raise BadInput(outcome)
         await self.service.store.update_report(report_id, resolved_by=interaction.user.id, resolved_at=time.time())
         await interaction.edit_original_response(
             content=f"Image deleted by <@{interaction.user.id}>.", view=None,
             allowed_mentions=discord.AllowedMentions.none())
         log.info("report %s: job %s deleted by user %s", report_id, generation.id, interaction.user.id)
 
-    async def _delete_image(self, generation: Generation) -> None:
-        if generation.message_id is not None and generation.channel_id is not None and \
-                generation.status == Status.POSTED:
-            message = self.client.get_partial_messageable(generation.channel_id).get_partial_message(
-                generation.message_id)
-            try:
-                await message.delete()
-            except discord.NotFound:
-                pass  # deleted already
+    async def _delete_image(self, generation: Generation) -> str | None:
+        """Delete the reported image's message and record it; or say why it couldn't be done."""
+        if generation.status != Status.POSTED or generation.message_id is None or generation.channel_id is None:
+            return "That image isn't on show (it was deleted already, or never posted)."
+        message = self.client.get_partial_messageable(generation.channel_id).get_partial_message(
+            generation.message_id)
+        try:
+            await message.delete()
+        except discord.NotFound:
+            pass  # someone deleted the message already
+        except DISCORD_ERRORS as error:
+            log.warning("could not delete message %s of job %s (%s)", generation.message_id, generation.id,
+                        describe(error))
+            return (f"I couldn't delete it ({describe(error)}); delete the message by hand: "
+                    f"https://discord.com/channels/{generation.guild_id or '@me'}/{generation.channel_id}/"
+                    f"{generation.message_id}")
         await self.service.lifecycle.deleted(generation.id)
+        return None

@@ -135,16 +135,7 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
         # (a "drawn" write may have been lost with the process).
         png = await core.lifecycle.image(job.id)
         if png is not None:
-            # Checked again, by this start's checker and threshold: the settings may have changed.
-            try:
-                verdict = await asyncio.to_thread(_inspect, core, png)
-            except Exception as exc:  # noqa: BLE001 - an image that can't be checked is not posted
-                reason = exc.reason if isinstance(exc, BrokenImage) else "it could not be checked"
-                log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
-                await core.lifecycle.failed(job.id, reason)
-                bot.delivery.spawn(bot.drawing.poster.say(where, failed(reason)))
-                continue
-            bot.delivery.spawn(bot.drawing.poster.post(_result(job, png, verdict), _size(job), where))
+            bot.delivery.spawn(_post_kept(core, bot, job, png, where))
             log.info("posting job %s, drawn before the restart", job.id)
             continue
         too_old = job.width is None or now - job.created_at > core.settings.recovery_max_age
@@ -177,6 +168,24 @@ async def adopt_periodically(core: Core, bot: ZBot, every_s: float = ADOPT_EVERY
 
 def _size(job: Generation) -> str:
     return job.size or f"{job.width}x{job.height}"
+
+
+async def _post_kept(core: Core, bot: ZBot, job: Generation, png: bytes, where: Destination) -> None:
+    """Post an image drawn before the restart, checked again by this start's checker and threshold (the
+    settings may have changed)."""
+    checker = core.inspector.checker
+    if getattr(getattr(checker, "device", None), "type", None) == "cuda":
+        # Not while the model loads: capturing its CUDA graphs wants the GPU to itself.
+        await core.executor.ready.wait()
+    try:
+        verdict = await asyncio.to_thread(_inspect, core, png)
+    except Exception as exc:  # noqa: BLE001 - an image that can't be checked is not posted
+        reason = exc.reason if isinstance(exc, BrokenImage) else "it could not be checked"
+        log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
+        await core.lifecycle.failed(job.id, reason)
+        await bot.drawing.poster.say(where, failed(reason))
+        return
+    await bot.drawing.poster.post(_result(job, png, verdict), _size(job), where)
 
 
 def _inspect(core: Core, png: bytes) -> Verdict | None:

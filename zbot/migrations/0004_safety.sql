@@ -15,5 +15,6 @@ CREATE TABLE reports (
     resolved_by       INTEGER,              -- the admin who deleted the image from the report
     resolved_at       REAL
 );
-CREATE INDEX reports_generation ON reports (generation_id);
+-- One report per person and image: a second click adds nothing to the admins' channel.
+CREATE UNIQUE INDEX reports_generation_reporter ON reports (generation_id, reporter_id);
 CREATE INDEX reports_guild_created ON reports (guild_id, created_at);
