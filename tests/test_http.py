@@ -226,7 +226,7 @@ async def test_without_configured_keys_every_request_is_401_saying_so(settings):
     ({"prompt": "a fox", "seed": "42"}, 422, "seed: Input should be a valid integer"),
     ({"prompt": "a fox", "seed": True}, 422, "seed: Input should be a valid integer"),
     ({"prompt": "a fox", "seed": 1.5}, 422, "seed: Input should be a valid integer"),
-    ({"prompt": "a fox", "steps": 50}, 422, "steps: unknown field (allowed: prompt, size, seed)"),
+    ({"prompt": "a fox", "steps": 50}, 422, "steps: unknown field (allowed: prompt, size, seed, count)"),
     (["a fox"], 422, "must be a JSON object"),
     ({"prompt": "   "}, 422, "the prompt is empty"),
     ({"prompt": "a fox\x00"}, 422, "prompt: contains control characters"),

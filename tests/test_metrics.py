@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from zbot.jobs import BadInput, QueueFull, RateLimited, Result
+from zbot.jobs import BadInput, Picture, QueueFull, RateLimited, Result
 from zbot.metrics import Metrics
 
 
@@ -17,7 +17,7 @@ def values(metrics: Metrics) -> dict[tuple[str, tuple], float]:
 
 
 def result(render_s: float, wait_s: float) -> Result:
-    return Result(1, b"", 7, 64, 64, 8, "a fox", render_s, wait_s)
+    return Result(1, (Picture(7, b""),), 64, 64, 8, "a fox", render_s, wait_s)
 
 
 def test_every_series_exists_at_zero_before_the_first_job():

@@ -85,14 +85,14 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
             instance.close()
         raise StartError(f"can't write beside the database {settings.database} ({exc.strerror or exc}); "
                          "ZBOT_DATABASE must be in a folder zbot may write to") from None
-    lifecycle = Lifecycle(store, images, instance)
+    lifecycle = Lifecycle(store, images, instance, keep_grid_s=settings.keep_grid_days * 86400)
     made = not renderers
     if made:
         renderers = make_renderers(settings)
     executor = Executor(renderers, encode_png, inspect=inspector)
     executor.start()
     metrics = Metrics(lambda: executor.depth)
-    service = Service(settings, store, executor, lifecycle, events=metrics)
+    service = Service(settings, store, executor, lifecycle, events=metrics, inspector=inspector)
     try:
         yield Core(settings, store, executor, service, metrics, lifecycle, inspector)
     finally:

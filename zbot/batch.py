@@ -93,7 +93,7 @@ def read_batch(settings: Settings, path: Path, *, size: str | None, steps: int |
 
 def request_for(line: Line, size: str | None, steps: int | None) -> DrawRequest:
     return DrawRequest(user_id=0, prompt=line.prompt, seed=line.seed, size=size, steps=steps, source="cli",
-                       is_admin=True)
+                       is_admin=True, count=1)
 
 
 def file_name(line: Line, seed: int) -> str:

@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--seed", type=int, help="0 to 4294967295; random when left out")
     draw.add_argument("--size", help="a named size (square, portrait, landscape, tall, wide)")
     draw.add_argument("--steps", type=int, help="1 to 50; ZBOT_STEPS when left out")
-    draw.add_argument("--out", type=Path, help="the PNG to write (default zbot-SEED.png)")
+    draw.add_argument("--count", type=int, help="images of the seeds SEED, SEED+1, ... (1 to ZBOT_MAX_COUNT)")
+    draw.add_argument("--out", type=Path, help="the PNG to write (default zbot-SEED.png; with --count, "
+                      "OUT-SEED.png each)")
 
     batch = commands.add_parser("batch", help="render one image per line of a file",
                                 description="Draw one image per line of PROMPTS (optionally `prompt | seed`; "
@@ -117,7 +119,7 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     request = DrawRequest(user_id=0, prompt=args.prompt, size=args.size, seed=args.seed, steps=args.steps,
-                          source="cli", is_admin=True)
+                          count=args.count, source="cli", is_admin=True)
     validate(settings, request)  # before the model loads, so a typo costs nothing
     async with open_core(settings) as core:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -126,16 +128,25 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
             await core.executor.wait_ready()
             bar.remove_task(loading)
             ticket = await core.service.submit(request)
-            steps = bar.add_task("drawing", total=ticket.spec.steps)
-            ticket.progress_listeners.append(lambda p: bar.update(steps, completed=p.step))
+            total = ticket.spec.steps * ticket.spec.count
+            steps = bar.add_task("drawing", total=total)
+            ticket.progress_listeners.append(
+                lambda p: bar.update(steps, completed=(p.image - 1) * p.steps + p.step))
             result = await ticket.result()
-        out = args.out or Path(f"zbot-{result.seed}.png")
-        await asyncio.to_thread(out.write_bytes, result.png)
+        files = []
+        for picture in result.pictures:
+            if args.out is None:
+                out = Path(f"zbot-{picture.seed}.png")
+            else:  # several: one file each, named after the one asked for and the seed
+                out = args.out if result.count == 1 else args.out.with_name(f"{args.out.stem}-{picture.seed}.png")
+            await asyncio.to_thread(out.write_bytes, picture.png)
+            files.append((picture, out))
         await core.service.delivered(result.job_id)
-    print(f"seed {result.seed}  {out}  {result.width}x{result.height}  "
-          f"render {result.render_s:.2f} s, total {time.perf_counter() - started:.2f} s")
-    if result.flagged:
-        print(f"note: the safety check flagged this image as adult content (score {result.verdict.score:.2f})")
+    for picture, out in files:
+        print(f"seed {picture.seed}  {out}  {result.width}x{result.height}")
+        if picture.flagged:
+            print(f"note: the safety check flagged this image as adult content (score {picture.verdict.score:.2f})")
+    print(f"render {result.render_s:.2f} s, total {time.perf_counter() - started:.2f} s")
     return 0
 
 

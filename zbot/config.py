@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     max_pending_per_user: int = Field(2, ge=1, description="Unfinished jobs a user may have at once.")
     queue_size: int = Field(100, ge=1, description="Unfinished jobs the whole queue may hold.")
     max_prompt_chars: int = Field(1000, ge=1, le=10000, description="Longest prompt accepted.")
+    default_count: int = Field(1, ge=1, le=4, description="Images a /draw makes when it doesn't say (1-4); "
+                               "several come as a grid to choose from.")
+    max_count: int = Field(4, ge=1, le=4, description="The most images one request may ask for (1-4); each counts "
+                           "against the limits.")
+    keep_grid_days: float = Field(7, ge=0, description="Days the full-size images of a grid are kept beside the "
+                                  "database, so that picking one posts it at once; older ones are drawn again.")
     admin_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Bot owners, comma-separated user ids: no per-user limits, /stats of "
         "every server, may delete any image.")
@@ -213,6 +219,12 @@ class Settings(BaseSettings):
             raise ValueError("fp16 gives black images with Z-Image (NaN latents); use bf16 (the default on "
                              "cuda) or fp32")
         return dtype
+
+    @model_validator(mode="after")
+    def _counts(self) -> Settings:
+        if self.default_count > self.max_count:
+            raise ValueError(f"ZBOT_DEFAULT_COUNT ({self.default_count}) is more than ZBOT_MAX_COUNT ({self.max_count})")
+        return self
 
     @model_validator(mode="after")
     def _adult_keys_are_keys(self) -> Settings:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .jobs import BrokenImage, Progress, RenderFailed, RenderSpec, Result, ShuttingDown
+from .jobs import BrokenImage, Cancelled, Picture, Progress, RenderFailed, RenderSpec, Result, ShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ class _Job:
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
     lost: int = 0  # times a worker died under this job (WorkerLost); the second time fails it
+    pictures: dict[int, Picture] = field(default_factory=dict)  # encoded so far, by image index
+    render_s: float = 0.0
+    failed: bool = False  # one of its images could not be encoded or checked: the job is settled
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -165,8 +168,22 @@ class Executor:
 
     @property
     def mean_render_s(self) -> float:
+        """Recent seconds per image."""
         times = list(self._render_times)
         return sum(times) / len(times) if times else self._default_render_s
+
+    def cancel(self, job_id: int) -> bool:
+        """Take a job that has not started out of the queue (its future raises Cancelled); False if it is
+        running already, or unknown."""
+        with self._cond:
+            for job in self._queue:
+                if job.spec.job_id == job_id:
+                    self._queue.remove(job)
+                    break
+            else:
+                return False
+        self._settle(job, error=Cancelled())
+        return True
 
     def position(self, job_id: int) -> int | None:
         """0 while the job runs, 1 if it is next, 2 after that...; None once it is finished."""
@@ -179,22 +196,28 @@ class Executor:
         return None
 
     def eta(self, job_id: int) -> float | None:
-        """Seconds until the job is likely finished: its place in the queue times the recent mean."""
+        """Seconds until the job is likely finished: the images ahead of it and its own, at the recent
+        mean per image, shared among the workers."""
         mean = self.mean_render_s
         with self._cond:
             running = self._running.get(job_id)
             if running is not None:
-                return max(0.0, mean - (time.time() - (running.started_at or time.time())))
-            for index, job in enumerate(self._queue):
+                return self._left(running, mean)
+            ahead = 0
+            for job in self._queue:
                 if job.spec.job_id == job_id:
-                    return (index // self.workers + 1) * mean + self._soonest_free(mean)
+                    return (ahead + job.spec.count) * mean / self.workers + self._soonest_free(mean)
+                ahead += job.spec.count
         return None
+
+    @staticmethod
+    def _left(job: _Job, mean: float) -> float:
+        return max(0.0, job.spec.count * mean - (time.time() - (job.started_at or time.time())))
 
     def _soonest_free(self, mean: float) -> float:
         if len(self._running) < self.workers:
             return 0.0
-        now = time.time()
-        return min(max(0.0, mean - (now - (job.started_at or now))) for job in self._running.values())
+        return min(self._left(job, mean) for job in self._running.values())
 
     # -- the worker threads ---------------------------------------------------------------------
 
@@ -224,16 +247,29 @@ class Executor:
             self._run(renderer, job)
 
     def _run(self, renderer: Renderer, job: _Job) -> None:
+        """Draw the job's images one after the other, no other job in between; each goes to the encoder
+        thread as soon as it is drawn, while the next one renders."""
         if job.on_start is not None:
             self._call(job.on_start, job.started_at)
+        job.pictures.clear()
+        job.failed, job.render_s = False, 0.0
+        for index in range(job.spec.count):
+            if job.failed:  # an image already drawn could not be encoded or checked: the job has failed
+                break
+            if not self._render_one(renderer, job, index):
+                return
+        self._finish(job)
+
+    def _render_one(self, renderer: Renderer, job: _Job, index: int) -> bool:
+        spec = job.spec
 
         def on_step(step: int, steps: int) -> None:
             if job.on_progress is not None:
-                self._call(job.on_progress, Progress(job.spec.job_id, step, steps))
+                self._call(job.on_progress, Progress(spec.job_id, step, steps, index + 1, spec.count))
 
         began = time.perf_counter()
         try:
-            image = renderer.render(job.spec, on_step)
+            image = renderer.render(spec.image(index) if spec.count > 1 else spec, on_step)
         except WorkerLost as exc:
             # Retry hook (the Ray executor): the worker died under the job. Put the job back at the front
             # of the queue, once, so another worker takes it while this thread waits in recover() for
@@ -241,21 +277,23 @@ class Executor:
             log.warning("job %s lost its render worker (%s)", job.spec.job_id, exc)
             self._retry_or_fail(job)
             self._recover(renderer)
-            return
+            return False
         except Exception as exc:
             log.exception("job %s failed to render", job.spec.job_id)
             self._recover(renderer)
             self._finish(job)
             self._settle(job, error=RenderFailed(describe_failure(exc)))
-            return
+            return False
         render_s = time.perf_counter() - began
         self._render_times.append(render_s)
-        self._finish(job)
-        # Encode on another thread: this one goes straight back to the GPU for the next job.
+        job.render_s += render_s
+        # Encode on another thread: this one goes straight back to the GPU for the next image.
         try:
-            self._encoder.submit(self._encode_and_settle, job, image, render_s)
+            self._encoder.submit(self._encode_and_settle, job, index, image)
         except RuntimeError:  # the shutdown's deadline passed while this rendered: the job was settled then
             self._settle(job, error=ShuttingDown())
+            return False
+        return True
 
     def _recover(self, renderer: Renderer) -> None:
         try:
@@ -281,27 +319,35 @@ class Executor:
         with self._cond:
             self._running.pop(job.spec.job_id, None)
 
-    def _encode_and_settle(self, job: _Job, image: Any, render_s: float) -> None:
+    def _encode_and_settle(self, job: _Job, index: int, image: Any) -> None:
+        """On the encoder thread: check and encode one image; the job settles with its last one."""
+        if job.failed:
+            return  # an earlier image of the job failed: it is settled already
         try:
             verdict = self._inspect(image) if self._inspect is not None else None
         except BrokenImage as exc:
             log.warning("job %s: %s", job.spec.job_id, exc.reason)
-            self._settle(job, error=RenderFailed(exc.reason))
-            return
+            return self._fail(job, exc.reason)
         except Exception as exc:  # never pass an image the check could not look at
             log.exception("job %s: the safety check failed", job.spec.job_id)
-            self._settle(job, error=RenderFailed(f"the safety check failed ({type(exc).__name__})"))
-            return
+            return self._fail(job, f"the safety check failed ({type(exc).__name__})")
         try:
             png = self._encode(image)
         except Exception as exc:
             log.exception("job %s failed to encode", job.spec.job_id)
-            self._settle(job, error=RenderFailed(f"the image could not be encoded ({type(exc).__name__})"))
-            return
+            return self._fail(job, f"the image could not be encoded ({type(exc).__name__})")
         spec = job.spec
+        job.pictures[index] = Picture(spec.seeds[index], png, verdict)
+        if len(job.pictures) < spec.count:
+            return
         wait_s = (job.started_at or job.submitted_at) - job.submitted_at
-        self._settle(job, result=Result(spec.job_id, png, spec.seed, spec.width, spec.height, spec.steps,
-                                        spec.prompt, render_s, wait_s, verdict))
+        pictures = tuple(job.pictures[i] for i in range(spec.count))
+        self._settle(job, result=Result(spec.job_id, pictures, spec.width, spec.height, spec.steps, spec.prompt,
+                                        job.render_s, wait_s))
+
+    def _fail(self, job: _Job, reason: str) -> None:
+        job.failed = True
+        self._settle(job, error=RenderFailed(reason))
 
     def _settle(self, job: _Job, *, result: Result | None = None, error: BaseException | None = None) -> None:
         def settle() -> None:

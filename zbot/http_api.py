@@ -8,6 +8,7 @@ is the PNG. The keys themselves are never stored or logged; each maps to a stabl
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -58,6 +59,7 @@ class ImageRequest(BaseModel):
     prompt: StrictStr
     size: StrictStr | None = None
     seed: int | None = None  # 42.0 is an integer to JSON Schema too; 42.5, "42" and true are not
+    count: int | None = None  # images of consecutive seeds; more than one: a JSON answer
 
     @field_validator("size")
     @classmethod
@@ -66,7 +68,7 @@ class ImageRequest(BaseModel):
             raise ValueError("give a named size, or null (or nothing) for the default")
         return size
 
-    @field_validator("seed", mode="before")
+    @field_validator("seed", "count", mode="before")
     @classmethod
     def _a_json_integer(cls, seed: Any) -> Any:
         if isinstance(seed, (bool, str)):
@@ -146,7 +148,8 @@ async def _images(request: web.Request) -> web.Response:
     user_id = _authenticate(request)
     body = await _read_body(request)
     core = request.app[_CORE]
-    draw = DrawRequest(user_id=user_id, prompt=body.prompt, size=body.size, seed=body.seed, source="http")
+    draw = DrawRequest(user_id=user_id, prompt=body.prompt, size=body.size, seed=body.seed, count=body.count,
+                       source="http")
     try:
         ticket = await core.service.submit(draw)
         result = await ticket.result()
@@ -157,11 +160,16 @@ async def _images(request: web.Request) -> web.Response:
     except ShuttingDown:
         return _error(503, "shutting_down", "zbot is restarting; send the request again.",
                       retry_after=SHUTDOWN_RETRY_S)
-    if result.flagged and user_id not in request.app[_ADULT]:
+    adult = user_id in request.app[_ADULT]
+    if all(picture.flagged for picture in result.pictures) and not adult:
         await core.lifecycle.blocked(result.job_id)
         return _error(422, "image_blocked", "The safety check flagged the image as adult content, and this key "
                       "may not receive such images; it did not count against the key's limits.")
     await core.service.delivered(result.job_id)  # handed over: the job is over
+    if result.count > 1:
+        return web.json_response({"job_id": result.job_id, "size": f"{result.width}x{result.height}",
+                                  "steps": result.steps, "render_seconds": round(result.render_s, 3),
+                                  "images": [_picture(p, adult) for p in result.pictures]})
     headers = {
         "X-Zbot-Job-Id": str(result.job_id),
         "X-Zbot-Seed": str(result.seed),
@@ -174,6 +182,15 @@ async def _images(request: web.Request) -> web.Response:
         headers["X-Zbot-Safety-Score"] = f"{result.verdict.score:.4f}"
         headers["X-Zbot-Flagged"] = "true" if result.verdict.flagged else "false"
     return web.Response(body=result.png, content_type="image/png", headers=headers)
+
+
+def _picture(picture, adult: bool) -> dict[str, Any]:
+    """One image of a JSON answer; a flagged one without its PNG unless the key may have it."""
+    out: dict[str, Any] = {"seed": picture.seed, "flagged": picture.flagged}
+    if picture.verdict is not None:
+        out["safety_score"] = picture.verdict.score
+    out["png"] = None if picture.flagged and not adult else base64.b64encode(picture.png).decode("ascii")
+    return out
 
 
 def _authenticate(request: web.Request) -> int:
@@ -220,7 +237,7 @@ def _describe(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in error["loc"]) or "body"
         message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if error["type"] != "extra_forbidden"
-                        else f"{where}: unknown field (allowed: prompt, size, seed)")
+                        else f"{where}: unknown field (allowed: prompt, size, seed, count)")
     return "; ".join(problems) + "."
 
 
@@ -298,8 +315,9 @@ def openapi(settings: Settings) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/ImageRequest"}}}},
                 "responses": {
-                    "200": {"description": "The image.", "content": {"image/png": {
-                        "schema": {"type": "string", "contentMediaType": "image/png"}}},
+                    "200": {"description": "The image (count 1), or the images as JSON (count 2 or more).",
+                            "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
+                                        "application/json": {"schema": {"$ref": "#/components/schemas/Images"}}},
                         "headers": {"X-Zbot-Seed": {"description": "The seed; send it back to draw the "
                                                     "same image again.", "schema": {"type": "integer"}},
                                     "X-Zbot-Job-Id": {"schema": {"type": "integer"}},
@@ -355,8 +373,23 @@ def openapi(settings: Settings) -> dict[str, Any]:
                         "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": SEED_LIMIT - 1,
                                  "description": "The same prompt, size and seed draw the same image; "
                                  "random when left out."},
+                        "count": {"type": ["integer", "null"], "minimum": 1, "maximum": settings.max_count,
+                                  "description": f"How many images, of the seeds seed, seed + 1, ... (default "
+                                  f"{settings.default_count}); each counts against the key's limits. More than one "
+                                  "is answered in JSON (Images)."},
                     },
                 },
+                "Images": {"type": "object", "required": ["job_id", "images"], "properties": {
+                    "job_id": {"type": "integer"}, "size": {"type": "string"}, "steps": {"type": "integer"},
+                    "render_seconds": {"type": "number"},
+                    "images": {"type": "array", "items": {
+                        "type": "object", "required": ["seed", "flagged", "png"], "properties": {
+                            "seed": {"type": "integer", "description": "Draws this image alone again."},
+                            "flagged": {"type": "boolean", "description": "The safety check flagged it."},
+                            "safety_score": {"type": "number"},
+                            "png": {"type": ["string", "null"], "contentEncoding": "base64",
+                                    "contentMediaType": "image/png",
+                                    "description": "The PNG; null for a flagged image this key may not have."}}}}}},
                 "Error": {"type": "object", "required": ["error", "code"], "properties": {
                     "error": {"type": "string", "description": "A sentence to show a person."},
                     "code": {"type": "string", "description": "bad_input, rate_limited, too_many_pending, "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
@@ -51,14 +51,25 @@ class DrawRequest:
     channel_id: int | None = None
     interaction_id: int | None = None
     parent_id: int | None = None  # the generation this one rerolls
+    count: int | None = None  # images of consecutive seeds; None: the configured default
+    operation: str | None = None  # what the row records: draw, reroll or pick; None: from parent_id
     is_admin: bool = False
     # The windows that apply to this user (role tiers); None means the configured default.
     rate_limits: tuple | None = None
 
 
+SEED_SPACE = 2**32
+
+
+def seeds_from(seed: int, count: int) -> list[int]:
+    """The seeds of a job of `count` images: seed, seed + 1, ... (wrapping past 2**32 - 1 to 0)."""
+    return [(seed + index) % SEED_SPACE for index in range(count)]
+
+
 @dataclass(frozen=True)
 class RenderSpec:
-    """A validated job, everything the renderer needs and nothing else."""
+    """A validated job, everything the renderer needs and nothing else: `count` images of consecutive
+    seeds, drawn one after the other (`image(i)` is the i-th, a job of one)."""
 
     job_id: int
     prompt: str
@@ -66,22 +77,24 @@ class RenderSpec:
     width: int
     height: int
     steps: int
+    count: int = 1
+
+    @property
+    def seeds(self) -> list[int]:
+        return seeds_from(self.seed, self.count)
+
+    def image(self, index: int) -> RenderSpec:
+        return replace(self, seed=self.seeds[index], count=1)
 
 
 @dataclass(frozen=True)
-class Result:
-    """A finished image: PNG bytes and how it was made."""
+class Picture:
+    """One image of a finished job: its seed, its PNG, and the safety check's verdict (a
+    zbot.safety.Verdict; None when no check ran)."""
 
-    job_id: int
-    png: bytes
     seed: int
-    width: int
-    height: int
-    steps: int
-    prompt: str
-    render_s: float
-    wait_s: float
-    verdict: Any = None  # zbot.safety.Verdict: the safety check's score; None when no check ran
+    png: bytes
+    verdict: Any = None
 
     @property
     def flagged(self) -> bool:
@@ -89,10 +102,47 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Result:
+    """A finished job: its pictures (one, or the candidates of a grid) and how they were made."""
+
+    job_id: int
+    pictures: tuple[Picture, ...]
+    width: int
+    height: int
+    steps: int
+    prompt: str
+    render_s: float  # all the job's images together
+    wait_s: float
+
+    @property
+    def png(self) -> bytes:
+        return self.pictures[0].png
+
+    @property
+    def seed(self) -> int:
+        return self.pictures[0].seed
+
+    @property
+    def verdict(self) -> Any:
+        return self.pictures[0].verdict
+
+    @property
+    def count(self) -> int:
+        return len(self.pictures)
+
+    @property
+    def flagged(self) -> bool:
+        """Any of its images."""
+        return any(picture.flagged for picture in self.pictures)
+
+
+@dataclass(frozen=True)
 class Progress:
     job_id: int
     step: int
     steps: int
+    image: int = 1  # which of the job's images is being drawn, from 1
+    images: int = 1
 
 
 @dataclass
@@ -122,6 +172,12 @@ class Generation:
     owner: str | None = None  # the process (zbot.instance) that holds this job while it is unfinished
     safety_score: float | None = None  # the safety check's score (0-1); None when no check ran
     safety_checker: str | None = None
+    count: int = 1  # images drawn by this job (seeds seed, seed + 1, ...)
+    operation: str = "draw"  # draw | reroll | pick (one image of a grid, posted on its own)
+
+    @property
+    def seeds(self) -> list[int]:
+        return seeds_from(self.seed or 0, self.count)
 
 
 def utc(ts: float) -> datetime:
@@ -179,6 +235,10 @@ class BrokenImage(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class Cancelled(Exception):
+    """The job was taken out of the queue before it started (its requester or an admin)."""
 
 
 class ShuttingDown(Exception):

@@ -43,11 +43,12 @@ RETRY_MAX_S = 30.0
 
 class Lifecycle:
     def __init__(self, store: Store, images: DrawnImages, instance: Instance, *,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, keep_grid_s: float = 7 * 86400):
         self.store = store
         self.images = images
         self.instance = instance
         self.clock = clock
+        self.keep_grid_s = keep_grid_s
         self._retries = Background("saving a job's state")
 
     @property
@@ -65,21 +66,25 @@ class Lifecycle:
         a restart without drawing it again (the Discord front end; HTTP and CLI callers hold it)."""
         if keep:
             try:
-                await asyncio.to_thread(self.images.save, result.job_id, result.png)
-            except OSError as error:  # the image is still in memory, on its way to its user
-                log.warning("job %s: could not keep its image beside the database (%s); it is posted from "
+                for index, picture in enumerate(result.pictures):
+                    await asyncio.to_thread(self.images.save, result.job_id, picture.png, index)
+            except OSError as error:  # the images are still in memory, on their way to their user
+                log.warning("job %s: could not keep its images beside the database (%s); they are posted from "
                             "memory, and drawn again if the bot restarts first", result.job_id, error)
         finished_at = self.clock()
-        verdict = result.verdict
+        # A grid's score is its most worrying image's.
+        verdicts = [p.verdict for p in result.pictures if p.verdict is not None]
+        worst = max(verdicts, key=lambda v: v.score) if verdicts else None
         await self._persist(f"job {result.job_id} drawn", lambda: self._move(
             result.job_id, PENDING, Status.DRAWN, finished_at=finished_at, render_s=result.render_s,
-            safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None))
+            safety_score=worst.score if worst else None, safety_checker=worst.checker if worst else None))
 
-    async def delivered(self, job_id: int, message_id: int | None = None) -> None:
-        """Posted on Discord (as `message_id`), returned over HTTP or written by the CLI; the kept PNG goes."""
+    async def delivered(self, job_id: int, message_id: int | None = None, *, keep_images: bool = False) -> None:
+        """Posted on Discord (as `message_id`), returned over HTTP or written by the CLI. The kept PNGs go,
+        unless `keep_images` (a grid's: picking one of them posts it from there)."""
         await self._persist(f"job {job_id} posted", lambda: self._finish(
             job_id, UNDELIVERED, Status.POSTED, message_id=message_id, owner=None, finished_at=Raw(
-                "coalesce(finished_at, ?)", self.clock())))
+                "coalesce(finished_at, ?)", self.clock()), keep_images=keep_images))
 
     async def failed(self, job_id: int, reason: str) -> None:
         finished_at = self.clock()
@@ -104,9 +109,11 @@ class Lifecycle:
         """A posted image its requester or an admin deleted: it stays counted, and can't be rerolled."""
         return await self._move(job_id, (Status.POSTED,), Status.DELETED)
 
-    async def _finish(self, job_id: int, came_from: tuple[Status, ...], status: Status, **values) -> bool:
+    async def _finish(self, job_id: int, came_from: tuple[Status, ...], status: Status, *,
+                      keep_images: bool = False, **values) -> bool:
         moved = await self._move(job_id, came_from, status, **values)
-        await asyncio.to_thread(self.images.remove, job_id)
+        if not keep_images:
+            await asyncio.to_thread(self.images.remove, job_id)
         return moved
 
     async def _move(self, job_id: int, came_from: tuple[Status, ...], status: Status, **values) -> bool:
@@ -150,9 +157,13 @@ class Lifecycle:
 
     # -- reading a job's image, and adopting what dead processes left ---------------------------
 
-    async def image(self, job_id: int) -> bytes | None:
-        """The kept PNG of a drawn job, if it was kept."""
-        return await asyncio.to_thread(self.images.load, job_id)
+    async def image(self, job_id: int, index: int = 0) -> bytes | None:
+        """A kept PNG of a job (image `index` of a grid), if it was kept."""
+        return await asyncio.to_thread(self.images.load, job_id, index)
+
+    async def pictures(self, job_id: int, count: int) -> list[bytes] | None:
+        """Every kept PNG of a job of `count` images, or None if any is missing."""
+        return await asyncio.to_thread(self.images.load_all, job_id, count)
 
     async def adopt_orphans(self) -> list[Generation]:
         """Take over the unfinished jobs of processes that are gone (crashed, killed, stopped with jobs
@@ -178,11 +189,16 @@ class Lifecycle:
         return await self.store.generations(f"WHERE id IN ({marks}) ORDER BY id", adopted)
 
     async def _sweep_images(self) -> None:
-        """Remove kept PNGs whose jobs are over (the process stopped between recording and removing)."""
+        """Remove kept PNGs whose jobs are over (the process stopped between recording and removing), but
+        for the images of grids posted in the last `keep_grid_s` (a pick posts them from here)."""
         kept = await asyncio.to_thread(self.images.job_ids)
         if not kept:
             return
         live = set(await self._ids_in(kept, UNDELIVERED))
+        marks = ", ".join("?" for _ in kept)
+        live |= set(await self.store.column(
+            self.store.connection, f"SELECT id FROM generations WHERE id IN ({marks}) AND status = ? AND count > 1 "
+            "AND created_at > ?", [*kept, Status.POSTED.value, self.clock() - self.keep_grid_s]))
         for job_id in kept:
             if job_id not in live:
                 await asyncio.to_thread(self.images.remove, job_id)

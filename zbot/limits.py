@@ -1,6 +1,6 @@
 """Per-user limits kept in SQLite: the check and the reservation are one transaction.
 
-A request counts against a window from the moment it is admitted (queued, running, drawn, posted, and
+A request counts against a window, as many images as it asks for, from the moment it is admitted (queued, running, drawn, posted, and
 still once its message is deleted); failed, cancelled and rejected rows never count. Admins skip the per-user limits but not the queue bound, which
 protects the machine rather than sharing it out.
 """
@@ -49,14 +49,15 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
     The check and the reservation are one INSERT ... SELECT ... WHERE statement: atomic in SQLite,
     so concurrent requests can't both take the last slot, and one hop to the database."""
     user_id = row["user_id"]
+    wanted = row.get("count", 1)  # images: what the windows count
     conditions, params = [], []
     if not exempt:
         conditions.append(f"(SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}) < ?")
         params += [user_id, policy.max_pending]
         for window in policy.windows:
-            conditions.append("(SELECT count(*) FROM generations WHERE user_id = ? AND created_at > ? "
-                              f"AND status IN {_COUNTED}) < ?")
-            params += [user_id, now - window.seconds, window.limit]
+            conditions.append("(SELECT coalesce(sum(count), 0) FROM generations WHERE user_id = ? AND created_at > ? "
+                              f"AND status IN {_COUNTED}) + ? <= ?")
+            params += [user_id, now - window.seconds, wanted, window.limit]
     conditions.append(f"(SELECT count(*) FROM generations WHERE status IN {_PENDING}) < ?")
     params.append(policy.queue_size)
     for _ in range(3):
@@ -65,7 +66,7 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
         if job_id is not None:
             return job_id
         # Refused: find out which limit said no, to say so (a read, outside the atomic step).
-        refusal = None if exempt else await _user_refusal(store, policy, user_id, now)
+        refusal = None if exempt else await _user_refusal(store, policy, user_id, now, wanted)
         if refusal is None and await store.scalar(
                 store.connection, f"SELECT count(*) FROM generations WHERE status IN {_PENDING}") >= policy.queue_size:
             refusal = QueueFull(f"The queue is full ({policy.queue_size} images waiting).", utc(now + queue_retry_s))
@@ -76,7 +77,7 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
     raise QueueFull("The queue is too busy right now.", utc(now + queue_retry_s))
 
 
-async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float) -> Refused | None:
+async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float, wanted: int = 1) -> Refused | None:
     conn = store.connection
     pending = await store.scalar(
         conn, f"SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}", (user_id,))
@@ -85,18 +86,36 @@ async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float) 
         return TooManyPending(f"You already have {pending} {noun} in the queue, the most allowed at once; "
                               "send another when one is finished.")
     for window in policy.windows:
-        times = await _counted_since(store, conn, user_id, now - window.seconds)
-        if len(times) >= window.limit:
-            # The user may go again once enough of the oldest counted images leave the window.
-            frees_at = times[len(times) - window.limit] + window.seconds
-            return RateLimited(f"You've reached your limit of {_per(window)}.", utc(frees_at))
+        counted = await _counted_since(store, user_id, now - window.seconds)
+        used = sum(images for _, images in counted)
+        if used + wanted <= window.limit:
+            continue
+        # The user may go again once enough of the oldest counted images leave the window.
+        frees_at = _frees_at(counted, used + wanted - window.limit) + window.seconds
+        left = max(0, window.limit - used)
+        if left:
+            noun = "image" if left == 1 else "images"
+            return RateLimited(f"You may draw only {left} more {noun} right now ({_per(window)}): ask for {left} or "
+                               f"fewer, or for {wanted} later.", utc(frees_at))
+        return RateLimited(f"You've reached your limit of {_per(window)}.", utc(frees_at))
     return None
 
 
-async def _counted_since(store: Store, conn, user_id: int, since: float) -> list[float]:
-    return await store.column(
-        conn, f"SELECT created_at FROM generations WHERE user_id = ? AND created_at > ? AND status IN {_COUNTED} "
-              "ORDER BY created_at", (user_id, since))
+def _frees_at(counted: list[tuple[float, int]], images: int) -> float:
+    """When the oldest rows holding `images` counted images were made (they leave the window first)."""
+    freed = 0
+    for created_at, count in counted:
+        freed += count
+        if freed >= images:
+            return created_at
+    return counted[-1][0] if counted else 0.0
+
+
+async def _counted_since(store: Store, user_id: int, since: float) -> list[tuple[float, int]]:
+    """(created_at, images) of the user's counted rows in a window, oldest first."""
+    rows = await store.query(f"SELECT created_at, count FROM generations WHERE user_id = ? AND created_at > ? "
+                             f"AND status IN {_COUNTED} AND count > 0 ORDER BY created_at", (user_id, since))
+    return [(row[0], row[1]) for row in rows]
 
 
 async def quota(store: Store, policy: Policy, user_id: int, *, now: float) -> Quota:
@@ -104,9 +123,10 @@ async def quota(store: Store, policy: Policy, user_id: int, *, now: float) -> Qu
     usages = []
     conn = store.connection
     for window in policy.windows:
-        times = await _counted_since(store, conn, user_id, now - window.seconds)
-        resets = times[0] + window.seconds if times else None
-        usages.append(WindowUsage(window, len(times), max(0, window.limit - len(times)), resets))
+        counted = await _counted_since(store, user_id, now - window.seconds)
+        used = sum(images for _, images in counted)
+        resets = counted[0][0] + window.seconds if counted else None
+        usages.append(WindowUsage(window, used, max(0, window.limit - used), resets))
     pending = await store.scalar(
         conn, f"SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}", (user_id,))
     return Quota(usages, pending, policy.max_pending)

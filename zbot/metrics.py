@@ -69,8 +69,9 @@ class Metrics:
 
     def done(self, result: Result) -> None:
         self.jobs.labels("done").inc()
-        self.verdicts.labels("unchecked" if result.verdict is None else
-                             "flagged" if result.verdict.flagged else "passed").inc()
+        for picture in result.pictures:
+            self.verdicts.labels("unchecked" if picture.verdict is None else
+                                 "flagged" if picture.verdict.flagged else "passed").inc()
         self.render_seconds.observe(result.render_s)
         self.wait_seconds.observe(result.wait_s)
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from .background import Background
 from .config import Settings, Window
 from .executor import Executor
-from .jobs import (BadInput, DrawRequest, NotReady, Progress, Refused, RenderFailed, RenderSpec, Result,
+from .jobs import (BadInput, Cancelled, DrawRequest, NotReady, Progress, Refused, RenderFailed, RenderSpec, Result,
                    ShuttingDown, Status, utc)
 from .lifecycle import Lifecycle
 from .limits import Policy, Quota, admit, quota
@@ -79,15 +79,17 @@ class Ticket:
 
 class Service:
     def __init__(self, settings: Settings, store: Store, executor: Executor, lifecycle: Lifecycle, *,
-                 clock: Callable[[], float] = time.time, events: JobEvents | None = None):
+                 clock: Callable[[], float] = time.time, events: JobEvents | None = None,
+                 inspector: Callable[[Any], Any] | None = None):
         self.settings = settings
         self.store = store
         self.executor = executor
         self.lifecycle = lifecycle
         self.clock = clock
         self.events: JobEvents = events or NoEvents()
+        self.inspector = inspector  # zbot.safety.Inspector: to check a kept image again before it is shown
         self.closing = False
-        self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown))
+        self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown, Cancelled))
 
     # -- drawing ---------------------------------------------------------------------------------
 
@@ -119,7 +121,7 @@ class Service:
         except Refused as refusal:
             self._refused(request, refusal)
             raise
-        spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"])
+        spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"], row["count"])
         try:
             return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
         except ShuttingDown:  # the shutdown began while this was being admitted
@@ -160,6 +162,11 @@ class Service:
             log.info("job %s (%s, user %s) failed: %s", job_id, source, user_id, exc.reason,
                      extra=dict(who, outcome="failed", error=exc.reason))
             raise
+        except Cancelled:
+            await self.lifecycle.cancelled(job_id)
+            log.info("job %s (%s, user %s) cancelled while queued", job_id, source, user_id,
+                     extra=dict(who, outcome="cancelled"))
+            raise
         except ShuttingDown:
             if source != "discord":
                 # Its caller is told to come back; nobody would collect it after a restart.
@@ -174,9 +181,9 @@ class Service:
                  extra=dict(who, outcome="done", wait_s=round(result.wait_s, 3), render_s=round(result.render_s, 3)))
         return result
 
-    async def delivered(self, job_id: int, message_id: int | None = None) -> None:
+    async def delivered(self, job_id: int, message_id: int | None = None, *, keep_images: bool = False) -> None:
         """The image reached its user (posted as `message_id` on Discord); its job is over."""
-        await self.lifecycle.delivered(job_id, message_id)
+        await self.lifecycle.delivered(job_id, message_id, keep_images=keep_images)
 
     def _queue_retry_s(self) -> float:
         return max(10.0, self.executor.mean_render_s * self.executor.depth / self.executor.workers)
@@ -185,6 +192,11 @@ class Service:
 
     async def quota(self, user_id: int, windows: tuple[Window, ...] | None = None) -> Quota:
         return await quota(self.store, self.policy(windows), user_id, now=self.clock())
+
+    def cancel(self, job_id: int) -> bool:
+        """Take a queued job out of the queue: its ticket's result raises Cancelled, its row becomes
+        cancelled and stops counting. False if it has started (or is unknown)."""
+        return self.executor.cancel(job_id)
 
     def close(self) -> None:
         """Take no more requests (shutdown): they are refused with "restarting"."""

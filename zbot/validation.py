@@ -63,9 +63,14 @@ def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
     steps = s.steps if request.steps is None else request.steps
     if not MIN_STEPS <= steps <= MAX_STEPS:
         raise BadInput(f"Steps must be between {MIN_STEPS} and {MAX_STEPS}.")
+    count = s.default_count if request.count is None else request.count
+    if not 1 <= count <= s.max_count:
+        raise BadInput(f"Ask for 1 to {s.max_count} images at a time." if s.max_count > 1 else
+                       "This bot draws one image at a time.")
     width, height = sizes[size]
     return dict(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
                 channel_id=request.channel_id, prompt=prompt,
                 seed=secrets.randbelow(SEED_LIMIT) if seed is None else seed,
                 size=size, width=width, height=height, steps=steps, parent_id=request.parent_id,
-                interaction_id=request.interaction_id)
+                interaction_id=request.interaction_id, count=count,
+                operation=request.operation or ("reroll" if request.parent_id is not None else "draw"))

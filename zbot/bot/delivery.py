@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import discord
 
 from ..background import Background
-from ..jobs import DrawRequest, Progress, Refused, RenderFailed, ShuttingDown
+from ..jobs import Cancelled, DrawRequest, Progress, Refused, RenderFailed, ShuttingDown
 from ..service import Service, Ticket
 from . import messages
 from .errors import say_privately
@@ -28,9 +29,11 @@ EDIT_INTERVAL_S = 1.0
 
 
 class Delivery:
-    def __init__(self, service: Service, poster: Poster):
+    def __init__(self, service: Service, poster: Poster,
+                 cancel_view: Callable[[int], discord.ui.View] | None = None):
         self.service = service
         self.poster = poster
+        self.cancel_view = cancel_view  # the Cancel button, under a job while it waits
         self._background = Background("delivering a job")
 
     # -- from an interaction ------------------------------------------------------------------
@@ -54,12 +57,13 @@ class Delivery:
             await self._refuse(interaction, refusal)
             return
         where = Destination(request.user_id, ticket.channel_id, interaction, started)
-        text = self._status(ticket, None)
+        text, view = self._status(ticket, None), self._view(ticket)
         try:
             if interaction.response.is_done():
-                await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+                await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
             else:
-                await interaction.response.send_message(text, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+                await interaction.response.send_message(text, view=view or discord.utils.MISSING,
+                                                        allowed_mentions=NO_MENTIONS, suppress_embeds=True)
         except DISCORD_ERRORS as error:
             # The job is admitted: the post tries the interaction's message, then the channel.
             log.warning("job %s: could not answer the interaction (%s)", ticket.job_id, describe(error))
@@ -83,17 +87,19 @@ class Delivery:
         latest: list[Progress | None] = [None]
         ticket.progress_listeners.append(lambda progress: latest.__setitem__(0, progress))
         result_task = asyncio.ensure_future(ticket.result())
-        shown = self._status(ticket, None)
+        shown, shown_view = self._status(ticket, None), self._view(ticket) is not None
         while not result_task.done():
             await asyncio.wait({result_task}, timeout=EDIT_INTERVAL_S)
             if result_task.done() or not where.interaction_usable():
                 continue
-            text = self._status(ticket, latest[0])
-            if text == shown:
+            text, view = self._status(ticket, latest[0]), self._view(ticket)
+            if text == shown and (view is not None) == shown_view:
                 continue
             try:
-                await where.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
-                shown = text
+                # The Cancel button while the job waits; gone once it is being drawn.
+                await where.interaction.edit_original_response(content=text, view=view,
+                                                               allowed_mentions=NO_MENTIONS)
+                shown, shown_view = text, view is not None
             except DISCORD_ERRORS as error:
                 # Discord's own answer (an expired token, an interaction never acknowledged, 5xx past
                 # discord.py's retries): the interaction's message is no good, the image goes to the channel.
@@ -106,11 +112,14 @@ class Delivery:
     async def _finish(self, ticket: Ticket, result_task: asyncio.Future, where: Destination) -> None:
         try:
             result = result_task.result()
+        except Cancelled:
+            await self.poster.say(where, messages.CANCELLED, clear_view=True)
+            return
         except ShuttingDown:
-            await self.poster.say(where, messages.STOPPED)
+            await self.poster.say(where, messages.STOPPED, clear_view=True)
             return
         except RenderFailed as failure:
-            await self.poster.say(where, messages.failed(failure.reason))
+            await self.poster.say(where, messages.failed(failure.reason), clear_view=True)
             return
         await self.poster.post(result, ticket.size, where)
 
@@ -119,14 +128,18 @@ class Delivery:
         where = Destination(user_id, channel_id)
         try:
             result = await ticket.result()
-        except ShuttingDown:
-            return  # still queued: the next start draws it
+        except (ShuttingDown, Cancelled):
+            return  # still queued (the next start draws it), or taken out of the queue
         except RenderFailed as failure:
             await self.poster.say(where, messages.failed(failure.reason))
             return
         await self.poster.post(result, ticket.size, where)
 
     # -- bookkeeping -------------------------------------------------------------------------
+
+    def _view(self, ticket: Ticket) -> discord.ui.View | None:
+        position = ticket.position()
+        return self.cancel_view(ticket.job_id) if self.cancel_view and position else None
 
     def _status(self, ticket: Ticket, progress: Progress | None) -> str:
         position = ticket.position()

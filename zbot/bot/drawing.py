@@ -3,22 +3,26 @@ every image. Each command is one method holding its options and its body."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import io
 import logging
 
 import discord
 from discord import app_commands
 from discord.ext import commands
+from PIL import Image
 
 from ..config import SEED_LIMIT, Settings
-from ..jobs import BadInput, Generation, Status
+from ..jobs import BadInput, Generation, Result, Status
 from ..service import Service
 from . import access
 from .delivery import Delivery
 from .errors import guarded
-from .posting import Poster
+from . import messages
+from .posting import NO_MENTIONS, Poster
 from .reports import Reports
-from .views import DELETE, REPORT, REROLL, Buttons
+from .views import CANCEL, DELETE, REPORT, REROLL, Buttons
 
 log = logging.getLogger(__name__)
 
@@ -29,31 +33,41 @@ class Drawing(commands.Cog):
         self.settings = settings
         self.service = service
         self.buttons = Buttons({REROLL: self.reroll_button, DELETE: self.delete_button,
-                                REPORT: reports.report_button})
-        self.poster = Poster(client, service, self.buttons.under_image, give_up_s=settings.recovery_max_age,
+                                REPORT: reports.report_button, CANCEL: self.cancel_button},
+                               pick=self.pick_button, image_kinds=(REROLL, DELETE, REPORT))
+        self.poster = Poster(client, service, self.view_for, give_up_s=settings.recovery_max_age,
                              spoil_flagged=settings.safety_nsfw_channels == "spoiler")
-        self.delivery = Delivery(service, self.poster)
-        # The sizes are the configuration's: set them on this instance's copy of the command.
-        size = self.draw._params["size"]
-        self.draw._params["size"] = dataclasses.replace(size, choices=[
+        self.delivery = Delivery(service, self.poster, cancel_view=lambda job_id: self.buttons.view(job_id, CANCEL))
+        # Sizes and counts are the configuration's: set them on this instance's copy of the command.
+        params = self.draw._params
+        params["size"] = dataclasses.replace(params["size"], choices=[
             app_commands.Choice(name=f"{name} ({w}×{h})", value=name)
             for name, (w, h) in list(settings.size_table.items())[:25]])
+        params["count"] = dataclasses.replace(params["count"], min_value=1, max_value=settings.max_count)
         self.reroll_menu = app_commands.ContextMenu(name="Reroll", callback=self.reroll_message)
         self.reroll_menu.guild_only = True
 
     async def cog_load(self) -> None:
         self.client.tree.add_command(self.reroll_menu)
-        self.client.add_dynamic_items(*self.buttons.types.values())
+        self.client.add_dynamic_items(*self.buttons.all_types)
+
+    def view_for(self, result: Result, withheld: frozenset[int]) -> discord.ui.View:
+        """The buttons under a posted image, or under a grid."""
+        if result.count == 1:
+            return self.buttons.under_image(result.job_id)
+        return self.buttons.under_grid(result.job_id, result.count, withheld)
 
     # -- commands ----------------------------------------------------------------------------
 
     @app_commands.command(name="draw", description="Draw an image from a prompt")
     @app_commands.describe(prompt="What to draw", size="The image's shape (default: the first one)",
-                           seed="A number to repeat an image exactly (random when left out)")
+                           seed="A number to repeat an image exactly (random when left out)",
+                           count="How many images to choose from (seeds seed, seed+1, ...); each counts")
     @app_commands.guild_only()
     async def draw(self, interaction: discord.Interaction, prompt: str, size: str | None = None,
-                   seed: app_commands.Range[int, 0, SEED_LIMIT - 1] | None = None) -> None:
-        request = access.draw_request(self.settings, interaction, prompt, size=size, seed=seed)
+                   seed: app_commands.Range[int, 0, SEED_LIMIT - 1] | None = None,
+                   count: int | None = None) -> None:
+        request = access.draw_request(self.settings, interaction, prompt, size=size, seed=seed, count=count)
         await self.delivery.draw(interaction, request)
 
     @app_commands.command(name="reroll", description="Draw your latest image in this channel again with a new seed")
@@ -82,6 +96,59 @@ class Drawing(commands.Cog):
         await self._reroll(interaction, generation)
 
     @guarded
+    async def pick_button(self, interaction: discord.Interaction, generation_id: int, index: int) -> None:
+        """Button N under a grid: image N alone, at full size, with the single-image buttons; posted from
+        the kept file (checked again first), or drawn again from its seed when that is gone."""
+        access.check_place(self.settings, interaction)
+        grid = await self.service.store.get(generation_id)
+        if grid is None or index >= grid.count or grid.status != Status.POSTED:
+            raise BadInput("That grid is no longer on show, so its images can't be picked; use /draw.")
+        if not access.may_remove(self.settings, interaction, grid):
+            raise BadInput("Only the person who asked for these images (or an admin) can pick one.")
+        seed = grid.seeds[index]
+        png = await self.service.lifecycle.image(grid.id, index)
+        if png is None:  # kept no longer: the same seed, size and steps draw the same image
+            request = access.draw_request(self.settings, interaction, grid.prompt, size=grid.size, seed=seed,
+                                          steps=grid.steps, parent_id=grid.id, count=1, operation="pick")
+            await self.delivery.draw(interaction, request)
+            return
+        verdict = await asyncio.to_thread(self._inspect, png)
+        if verdict is not None and verdict.flagged and not await self.poster.age_restricted(interaction.channel_id):
+            raise BadInput(messages.WITHHELD_PICK)  # answered privately
+        await interaction.response.defer(thinking=True)
+        pick_id = await self.service.store.record(
+            source="discord", user_id=interaction.user.id, guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id, prompt=grid.prompt, seed=seed, size=grid.size, width=grid.width,
+            height=grid.height, steps=grid.steps, status=Status.DRAWN.value, parent_id=grid.id, count=0,
+            operation="pick", interaction_id=interaction.id, owner=self.service.lifecycle.owner,
+            safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None)
+        message = await interaction.edit_original_response(
+            content=messages.picked(grid.prompt, seed, index, grid.size or "", grid.width, grid.height,
+                                    interaction.user.id),
+            attachments=[discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
+                                      spoiler=bool(verdict and verdict.flagged and self.poster.spoil_flagged))],
+            view=self.buttons.under_image(pick_id), allowed_mentions=NO_MENTIONS)
+        await self.service.delivered(pick_id, message.id)
+
+    def _inspect(self, png: bytes):
+        inspector = self.service.inspector
+        if inspector is None:
+            return None
+        with Image.open(io.BytesIO(png)) as image:
+            return inspector(image.convert("RGB"))
+
+    @guarded
+    async def cancel_button(self, interaction: discord.Interaction, generation_id: int) -> None:
+        """Under a job waiting in the queue: take it out (its requester, or an admin)."""
+        generation = await self.service.store.get(generation_id)
+        if not access.may_remove(self.settings, interaction, generation):
+            raise BadInput("Only the person who asked for this image, or an admin, can cancel it.")
+        if not self.service.cancel(generation_id):
+            raise BadInput(messages.STARTED)
+        await interaction.response.defer()  # the job's own message says "Cancelled" (delivery)
+        log.info("job %s cancelled by user %s", generation_id, interaction.user.id)
+
+    @guarded
     async def delete_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         access.check_place(self.settings, interaction)
         generation = await self.service.store.get(generation_id)
@@ -101,7 +168,8 @@ class Drawing(commands.Cog):
     async def _reroll(self, interaction: discord.Interaction, generation: Generation) -> None:
         if generation.status == Status.DELETED:
             raise BadInput("That image was deleted, so it can't be rerolled; use /draw.")
-        # Same prompt, size and steps, a new seed; the clicker's own limits apply.
+        # Same prompt, size, steps and number of images, new seeds; the clicker's own limits apply.
         request = access.draw_request(self.settings, interaction, generation.prompt, size=generation.size,
-                                      steps=generation.steps, parent_id=generation.id)
+                                      steps=generation.steps, parent_id=generation.id,
+                                      count=max(1, generation.count))
         await self.delivery.draw(interaction, request)

@@ -66,15 +66,28 @@ def quote_prompt(prompt: str, limit: int = 1500) -> str:
 
 
 def caption(result: Result, size: str, requester_id: int, limit: int = CONTENT_LIMIT) -> str:
-    """The text under an image; never longer than `limit`, however long the prompt."""
-    details = (f"\nseed {result.seed} · {size} {result.width}×{result.height} · {result.render_s:.1f} s "
-               f"· for <@{requester_id}>")
+    """The text under an image, or a grid (each image's number and seed); never longer than `limit`,
+    however long the prompt."""
+    if result.count == 1:
+        seeds = f"seed {result.seed}"
+    else:
+        seeds = "   ".join(f"**{index}** · seed {picture.seed}" for index, picture in enumerate(result.pictures, 1))
+        seeds += "\n"
+    details = (f"\n{seeds}{' · ' if result.count == 1 else ''}{size} {result.width}×{result.height} · "
+               f"{result.render_s:.1f} s · for <@{requester_id}>")
     return f"**{quote_prompt(result.prompt, limit - length(details) - 4)}**{details}"
+
+
+def picked(prompt: str, seed: int, index: int, size: str, width: int, height: int, requester_id: int) -> str:
+    """The text under one image of a grid, posted on its own."""
+    details = f"\nseed {seed} · image {index + 1} of the grid · {size} {width}×{height} · for <@{requester_id}>"
+    return f"**{quote_prompt(prompt, CONTENT_LIMIT - length(details) - 4)}**{details}"
 
 
 def short_caption(result: Result, size: str, requester_id: int) -> str:
     """The caption without the prompt, for when Discord refuses the whole one."""
-    return f"seed {result.seed} · {size} {result.width}×{result.height} · for <@{requester_id}>"
+    seeds = ", ".join(str(picture.seed) for picture in result.pictures)
+    return f"seed{'s' if result.count > 1 else ''} {seeds} · {size} {result.width}×{result.height} · for <@{requester_id}>"
 
 
 def queued(position: int | None, eta: float | None, warming_up: bool) -> str:
@@ -88,7 +101,8 @@ def queued(position: int | None, eta: float | None, warming_up: bool) -> str:
 
 def drawing(progress: Progress) -> str:
     filled = round(10 * progress.step / max(1, progress.steps))
-    return f"Drawing… `{'█' * filled}{'░' * (10 - filled)}` step {progress.step}/{progress.steps}"
+    which = f"image {progress.image} of {progress.images} · " if progress.images > 1 else ""
+    return f"Drawing… `{'█' * filled}{'░' * (10 - filled)}` {which}step {progress.step}/{progress.steps}"
 
 
 def failed(reason: str) -> str:
@@ -99,6 +113,7 @@ WITHHELD = ("Your image wasn't posted: the safety check flagged it as adult cont
             "age-restricted channels. It did not count against your limits.")
 WITHHELD_PUBLIC = "your image couldn't be posted here (and your direct messages are closed to me)."
 NOT_POSTED = "This image wasn't posted."
+WITHHELD_PICK = ("That image was withheld by the safety check: it is only shown in age-restricted channels.")
 
 
 REPORTED = "Thanks: the report is with the admins."
@@ -128,6 +143,8 @@ def lost(prompt: str) -> str:
 
 
 STOPPED = STAYS_QUEUED
+CANCELLED = "Cancelled: it left the queue, and it did not count against your limits."
+STARTED = "It's being drawn already, so it can't be cancelled now."
 UNPOSTABLE = ("Sorry, your image was drawn but Discord wouldn't let me post it here (missing permissions?); "
               "it did not count against your limits.")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
+from ..grid import compose
 from ..jobs import Result
 from ..service import Service
 from . import messages
@@ -84,7 +85,8 @@ class Destination:
 
 
 class Poster:
-    def __init__(self, client: discord.Client, service: Service, view_for: Callable[[int], discord.ui.View], *,
+    def __init__(self, client: discord.Client, service: Service,
+                 view_for: Callable[[Result, frozenset[int]], discord.ui.View], *,
                  give_up_s: float, spoil_flagged: bool = False):
         self.client = client
         self.service = service
@@ -100,12 +102,19 @@ class Poster:
 
         An image the safety check flagged is posted only in an age-restricted channel (as a spoiler with
         ZBOT_SAFETY_NSFW_CHANNELS=spoiler); elsewhere it is withheld and its requester told privately."""
-        spoiler = False
+        spoiler, withheld = False, frozenset()
         if result.flagged:
-            if not await self._age_restricted(where.channel_id):
-                await self._withhold(result, where)
-                return None
-            spoiler = self.spoil_flagged
+            if await self.age_restricted(where.channel_id):
+                spoiler = self.spoil_flagged
+            else:  # in a grid, the flagged tiles are grey and can't be picked; all of them: nothing posted
+                withheld = frozenset(i for i, picture in enumerate(result.pictures) if picture.flagged)
+                if len(withheld) == result.count:
+                    await self._withhold(result, where)
+                    return None
+        grid = None
+        if result.count > 1:  # composed off the event loop
+            grid = await asyncio.to_thread(compose, [picture.png for picture in result.pictures], withheld)
+        view = self.view_for(result, withheld)
         deadline = time.monotonic() + self.give_up_s
         short = False  # after Discord refused the caption: the one-line caption, which always fits
         delay = self.backoff_s
@@ -116,10 +125,11 @@ class Poster:
                 await self._give_up(result, where, "it has no channel to be posted in")
                 return None
             try:
+                attachment = image_file(result, spoiler, grid)
                 if via == "interaction":
-                    message = await self._edit(result, size, where, short, spoiler)
+                    message = await self._edit(result, size, where, short, attachment, view)
                 else:
-                    message = await self._send(result, size, where, short, spoiler)
+                    message = await self._send(result, size, where, short, attachment, view)
                 break
             except Exception as error:  # noqa: BLE001 - every failure is a reason to try again, not to lose it
                 if not isinstance(error, DISCORD_ERRORS):
@@ -145,7 +155,8 @@ class Poster:
                             describe(error), delay)
                 await asyncio.sleep(delay)
                 delay = min(BACKOFF_MAX_S, delay * 2)
-        await self.service.delivered(result.job_id, message.id)
+        # A grid's full-size images stay kept: picking one posts it from there.
+        await self.service.delivered(result.job_id, message.id, keep_images=result.count > 1)
         log.info("job %s posted as message %s (%s)", result.job_id, message.id, via)
         return message
 
@@ -164,16 +175,15 @@ class Poster:
             return message
         return None
 
-    async def _edit(self, result: Result, size: str, where: Destination, short: bool,
-                    spoiler: bool) -> discord.Message:
+    async def _edit(self, result: Result, size: str, where: Destination, short: bool, attachment: discord.File,
+                    view: discord.ui.View) -> discord.Message:
         content = messages.short_caption(result, size, where.user_id) if short else messages.caption(
             result, size, where.user_id)
         return await where.interaction.edit_original_response(
-            content=content, attachments=[image_file(result, spoiler)], view=self.view_for(result.job_id),
-            allowed_mentions=NO_MENTIONS)
+            content=content, attachments=[attachment], view=view, allowed_mentions=NO_MENTIONS)
 
-    async def _send(self, result: Result, size: str, where: Destination, short: bool,
-                    spoiler: bool) -> discord.Message:
+    async def _send(self, result: Result, size: str, where: Destination, short: bool, attachment: discord.File,
+                    view: discord.ui.View) -> discord.Message:
         if where.channel_id is None:
             raise RuntimeError(f"job {result.job_id} has no channel to be posted in")
         prefix = f"<@{where.user_id}> "
@@ -184,12 +194,12 @@ class Poster:
         # The nonce makes Discord answer a repeated post (its first answer was lost) with the message the
         # first one made, instead of making a second.
         return await self.client.get_partial_messageable(where.channel_id).send(
-            content, file=image_file(result, spoiler), view=self.view_for(result.job_id),
+            content, file=attachment, view=view,
             allowed_mentions=mention(where.user_id), suppress_embeds=True, nonce=f"zbot-{result.job_id}")
 
     # -- flagged images ------------------------------------------------------------------------------
 
-    async def _age_restricted(self, channel_id: int | None) -> bool:
+    async def age_restricted(self, channel_id: int | None) -> bool:
         """Whether the channel is age-restricted (Discord's NSFW flag; a thread takes its parent's). When
         Discord says it can't tell (no access, no such channel) or answers what isn't a channel: no, and
         the image is withheld rather than shown where it may not be. Network trouble is waited out."""
@@ -263,13 +273,14 @@ class Poster:
         await self.service.lifecycle.failed(result.job_id, "it could not be posted")
         await self.say(where, messages.UNPOSTABLE)
 
-    async def say(self, where: Destination, text: str, *, tries: int = 3) -> None:
+    async def say(self, where: Destination, text: str, *, tries: int = 3, clear_view: bool = False) -> None:
         """A short text for the job's user (a failure, a restart): in the interaction's message if it is
         usable, else in the channel with a mention; a few tries, then logged."""
         for attempt in range(tries):
             try:
                 if where.interaction_usable():
-                    await where.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+                    await where.interaction.edit_original_response(
+                        content=text, allowed_mentions=NO_MENTIONS, **({"view": None} if clear_view else {}))
                 elif where.channel_id is not None:
                     await self.client.get_partial_messageable(where.channel_id).send(
                         f"<@{where.user_id}> {text}", allowed_mentions=mention(where.user_id), suppress_embeds=True)
@@ -290,8 +301,9 @@ def describe(error: BaseException) -> str:
 
 
 def image_name(result: Result) -> str:
-    return f"zbot-{result.seed}.png"
+    return f"zbot-{result.seed}.png" if result.count == 1 else f"zbot-{result.seed}-grid.png"
 
 
-def image_file(result: Result, spoiler: bool = False) -> discord.File:
-    return discord.File(io.BytesIO(result.png), filename=image_name(result), spoiler=spoiler)
+def image_file(result: Result, spoiler: bool = False, png: bytes | None = None) -> discord.File:
+    """The image (or the grid, given as `png`) as an attachment."""
+    return discord.File(io.BytesIO(png or result.png), filename=image_name(result), spoiler=spoiler)

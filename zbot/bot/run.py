@@ -21,7 +21,7 @@ from PIL import Image
 from ..app import Core, StartError, open_core
 from ..config import Settings
 from ..http_api import Health, build_app, start_http
-from ..jobs import BrokenImage, Generation, RenderSpec, Result, Status
+from ..jobs import BrokenImage, Generation, Picture, RenderSpec, Result, Status
 from ..safety import Verdict
 from .client import ZBot, point_at
 from .messages import failed, lost
@@ -133,9 +133,9 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
         where = Destination(job.user_id, job.channel_id)
         # A kept PNG exists only once a render is whole: post it, however old, whatever the row says
         # (a "drawn" write may have been lost with the process).
-        png = await core.lifecycle.image(job.id)
-        if png is not None:
-            bot.delivery.spawn(_post_kept(core, bot, job, png, where))
+        pngs = await core.lifecycle.pictures(job.id, job.count)
+        if pngs is not None:
+            bot.delivery.spawn(_post_kept(core, bot, job, pngs, where))
             log.info("posting job %s, drawn before the restart", job.id)
             continue
         too_old = job.width is None or now - job.created_at > core.settings.recovery_max_age
@@ -149,7 +149,7 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
             log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
             continue
         await core.lifecycle.requeue(job.id)  # drawn, but its image was not kept: draw it again
-        spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps)
+        spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps, job.count)
         ticket = core.service.enqueue(spec, _size(job), job.channel_id, user_id=job.user_id, source=job.source)
         bot.delivery.spawn(bot.delivery.deliver_to_channel(ticket, job.user_id, job.channel_id))
         log.info("resuming job %s from a previous run (%s)", job.id, job.status)
@@ -170,7 +170,7 @@ def _size(job: Generation) -> str:
     return job.size or f"{job.width}x{job.height}"
 
 
-async def _post_kept(core: Core, bot: ZBot, job: Generation, png: bytes, where: Destination) -> None:
+async def _post_kept(core: Core, bot: ZBot, job: Generation, pngs: list[bytes], where: Destination) -> None:
     """Post an image drawn before the restart, checked again by this start's checker and threshold (the
     settings may have changed)."""
     checker = core.inspector.checker
@@ -178,14 +178,16 @@ async def _post_kept(core: Core, bot: ZBot, job: Generation, png: bytes, where: 
         # Not while the model loads: capturing its CUDA graphs wants the GPU to itself.
         await core.executor.ready.wait()
     try:
-        verdict = await asyncio.to_thread(_inspect, core, png)
+        verdicts = [await asyncio.to_thread(_inspect, core, png) for png in pngs]
     except Exception as exc:  # noqa: BLE001 - an image that can't be checked is not posted
         reason = exc.reason if isinstance(exc, BrokenImage) else "it could not be checked"
         log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
         await core.lifecycle.failed(job.id, reason)
         await bot.drawing.poster.say(where, failed(reason))
         return
-    await bot.drawing.poster.post(_result(job, png, verdict), _size(job), where)
+    pictures = tuple(Picture(seed, png, verdict) for seed, png, verdict in zip(job.seeds, pngs, verdicts, strict=True))
+    await bot.drawing.poster.post(Result(job.id, pictures, job.width, job.height, job.steps, job.prompt,
+                                         job.render_s or 0.0, 0.0), _size(job), where)
 
 
 def _inspect(core: Core, png: bytes) -> Verdict | None:
@@ -193,6 +195,4 @@ def _inspect(core: Core, png: bytes) -> Verdict | None:
         return core.inspector(image.convert("RGB"))
 
 
-def _result(job: Generation, png: bytes, verdict: Verdict | None) -> Result:
-    return Result(job.id, png, job.seed, job.width, job.height, job.steps, job.prompt, job.render_s or 0.0, 0.0,
-                  verdict)
+
