@@ -201,3 +201,25 @@ async def test_shutdown_waits_for_a_running_job_while_another_worker_is_still_lo
         assert (await asyncio.wait_for(job, 10)).job_id == 1
     finally:
         loading.set()
+
+
+async def test_a_job_of_several_images_runs_them_back_to_back_and_the_eta_counts_them(running):
+    from dataclasses import replace
+
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    executor = await running(renderer)  # no renders yet: one second an image, by default
+    seen = []
+    first = executor.submit(spec(1))
+    grid = executor.submit(replace(spec(2), count=3),
+                           on_progress=lambda p: seen.append((p.image, p.images, p.step)))
+    last = executor.submit(spec(3))
+    while executor.position(1) != 0:
+        await asyncio.sleep(0.01)
+    eta_1, eta_2, eta_3 = executor.eta(1), executor.eta(2), executor.eta(3)
+    assert eta_2 == pytest.approx(eta_1 + 3, abs=0.05) and eta_3 == pytest.approx(eta_1 + 4, abs=0.05)
+    renderer.gate.set()
+    results = await asyncio.gather(first, grid, last)
+    assert renderer.ran == [1, 2, 2, 2, 3]  # the grid's three images with nothing in between
+    assert [p.seed for p in results[1].pictures] == [2, 3, 4]
+    assert (1, 3, 4) in seen and (3, 3, 4) in seen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import logging
 import threading
 import time
@@ -196,28 +197,26 @@ class Executor:
         return None
 
     def eta(self, job_id: int) -> float | None:
-        """Seconds until the job is likely finished: the images ahead of it and its own, at the recent
-        mean per image, shared among the workers."""
+        """Seconds until the job is likely finished: the queue ahead of it played out on the workers (each
+        job takes its images times the recent mean per image, on the worker that frees up first)."""
         mean = self.mean_render_s
         with self._cond:
             running = self._running.get(job_id)
             if running is not None:
                 return self._left(running, mean)
-            ahead = 0
+            free = [self._left(job, mean) for job in self._running.values()]
+            free += [0.0] * max(0, self.workers - len(free))  # idle workers
+            heapq.heapify(free)
             for job in self._queue:
+                done = heapq.heappop(free) + job.spec.count * mean
                 if job.spec.job_id == job_id:
-                    return (ahead + job.spec.count) * mean / self.workers + self._soonest_free(mean)
-                ahead += job.spec.count
+                    return done
+                heapq.heappush(free, done)
         return None
 
     @staticmethod
     def _left(job: _Job, mean: float) -> float:
         return max(0.0, job.spec.count * mean - (time.time() - (job.started_at or time.time())))
-
-    def _soonest_free(self, mean: float) -> float:
-        if len(self._running) < self.workers:
-            return 0.0
-        return min(self._left(job, mean) for job in self._running.values())
 
     # -- the worker threads ---------------------------------------------------------------------
 

@@ -106,8 +106,9 @@ class Lifecycle:
         return await self._move(job_id, (Status.QUEUED,), Status.CANCELLED, finished_at=self.clock(), owner=None)
 
     async def deleted(self, job_id: int) -> bool:
-        """A posted image its requester or an admin deleted: it stays counted, and can't be rerolled."""
-        return await self._move(job_id, (Status.POSTED,), Status.DELETED)
+        """A posted image its requester or an admin deleted: it stays counted, and can't be rerolled; a
+        grid's kept images go too."""
+        return await self._finish(job_id, (Status.POSTED,), Status.DELETED)
 
     async def _finish(self, job_id: int, came_from: tuple[Status, ...], status: Status, *,
                       keep_images: bool = False, **values) -> bool:

@@ -49,15 +49,12 @@ class UsageReport:
     per_day: list[tuple[str, int]] = field(default_factory=list)
     today: str = ""  # the report's own day (UTC), where its per-day chart ends
     reports: int = 0  # Report-button reports on these images
+    images: int = 0  # images drawn (each of a grid's), not jobs
 
     @property
     def blocked(self) -> int:
-        """Images the safety check flagged and that were withheld."""
+        """Jobs whose images the safety check flagged and that were withheld."""
         return self.by_status.get(Status.BLOCKED.value, 0)
-
-    @property
-    def images(self) -> int:
-        return sum(self.by_status.get(status.value, 0) for status in IMAGES)
 
     @property
     def requests(self) -> int:
@@ -80,26 +77,29 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
 
     async def images_since(seconds: float) -> int:
         rows = await store.query(
-            f"SELECT count(*) FROM generations {where} AND status IN {_IMAGES} AND created_at > ?",
+            f"SELECT coalesce(sum(count), 0) FROM generations {where} AND status IN {_IMAGES} AND created_at > ?",
             [*params, now - seconds])
         return rows[0][0]
 
+    # Render time per image: a grid's time is shared by its images.
     timings = await store.query(
-        f"SELECT started_at - created_at, render_s FROM generations {where} AND status IN {_IMAGES} "
-        "AND created_at > ? AND started_at IS NOT NULL", [*params, now - days * 86400])
+        f"SELECT started_at - created_at, render_s / count FROM generations {where} AND status IN {_IMAGES} "
+        "AND created_at > ? AND started_at IS NOT NULL AND count > 0", [*params, now - days * 86400])
     users = await store.query(
-        f"""SELECT user_id, sum(status IN {_IMAGES}), sum(status = '{Status.FAILED.value}'),
-                   sum(status = '{Status.REJECTED.value}'), max(created_at) FROM generations {where}
-            GROUP BY user_id ORDER BY sum(status IN {_IMAGES}) DESC, user_id LIMIT ?""", [*params, top])
+        f"""SELECT user_id, coalesce(sum(CASE WHEN status IN {_IMAGES} THEN count END), 0),
+                   sum(status = '{Status.FAILED.value}'), sum(status = '{Status.REJECTED.value}'), max(created_at)
+            FROM generations {where} GROUP BY user_id ORDER BY 2 DESC, user_id LIMIT ?""", [*params, top])
     reports = await store.query(
         f"SELECT count(*) FROM reports WHERE generation_id IN (SELECT id FROM generations {where})", params)
     per_day = await store.query(
-        f"""SELECT date(created_at, 'unixepoch') AS day, count(*) FROM generations {where}
-            AND status IN {_IMAGES} AND created_at > ? GROUP BY day ORDER BY day""", [*params, now - days * 86400])
+        f"""SELECT date(created_at, 'unixepoch') AS day, sum(count) FROM generations {where}
+            AND status IN {_IMAGES} AND created_at > ? AND count > 0 GROUP BY day ORDER BY day""",
+        [*params, now - days * 86400])
     return UsageReport(
         user_id=user_id,
         guild_id=guild_id,
         by_status=by_status,
+        images=await images_since(now),  # since the epoch: all of them
         images_24h=await images_since(86400),
         images_7d=await images_since(7 * 86400),
         wait=Latency.of([row[0] for row in timings]),
