@@ -28,6 +28,7 @@ async def fake():
 
 
 def seeds_in(message) -> list[int]:
+    """The seeds a message names ("seed 123", a grid's "· seed 123" for each image)."""
     return [int(s) for s in re.findall(r"seed (\d+)", message.content)]
 
 
@@ -59,7 +60,7 @@ async def test_button_3_posts_image_3_byte_identical_to_drawing_its_seed_alone(f
     async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
         grid = await (await fake.slash("draw", {"prompt": "a lighthouse", "size": "small", "seed": 7,
                                                 "count": 4})).wait_original(finished, timeout=60)
-        picked = await (await fake.click(grid, grid.custom_ids[2])).wait_original(finished)
+        [picked] = await (await fake.click(grid, grid.custom_ids[2])).wait_followups(1)
         alone = await (await fake.slash("draw", {"prompt": "a lighthouse", "size": "small", "seed": 9})
                        ).wait_original(finished)
         await run.settle()
@@ -77,7 +78,7 @@ async def test_a_pick_is_for_the_requester_and_a_kept_image_gone_is_drawn_again(
         grid = await (await fake.slash("draw", {"prompt": "a boat", "size": "small", "seed": 1, "count": 2})
                       ).wait_original(finished, timeout=60)
         refused = await (await fake.click(grid, grid.custom_ids[1], user_id=bob)).wait_response()
-        first = await (await fake.click(grid, grid.custom_ids[1])).wait_original(finished)
+        [first] = await (await fake.click(grid, grid.custom_ids[1])).wait_followups(1)
         run.core.lifecycle.images.remove(1)  # the kept images are gone (pruned)
         again = await (await fake.click(grid, grid.custom_ids[1])).wait_original(finished, timeout=60)
         await run.settle()
@@ -147,7 +148,7 @@ async def test_the_grid_buttons_work_after_a_restart(fake, tmp_path, tiny_model)
         grid = await (await fake.slash("draw", {"prompt": "a harbour", "size": "small", "seed": 50, "count": 2})
                       ).wait_original(finished, timeout=60)
     async with running_bot(fake, settings) as run:
-        picked = await (await fake.click(grid, grid.custom_ids[1])).wait_original(finished)
+        [picked] = await (await fake.click(grid, grid.custom_ids[1])).wait_followups(1)
         rerolled = await (await fake.click(grid, grid.custom_ids[2])).wait_original(finished, timeout=60)
         await run.settle()
     assert seeds_in(picked) == [51] and len(seeds_in(rerolled)) == 2
@@ -175,3 +176,17 @@ def test_zbot_draw_count_writes_one_file_per_image(tiny_model, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "fox-5.png").is_file() and (tmp_path / "fox-6.png").is_file()
     assert "seed 5" in done.stdout and "seed 6" in done.stdout
+
+
+async def test_a_count_no_window_ever_allows_is_refused_without_a_time_to_wait(fake, tmp_path, tiny_model):
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model, rate_limits="3/hour")):
+        refused = await (await fake.slash("draw", {"prompt": "b", "size": "small", "count": 4})).wait_response()
+    assert "at most 3 images per hour; ask for 3 or fewer" in refused.data["content"]
+    assert "<t:" not in refused.data["content"]
+
+
+async def test_the_default_count_is_for_discord_other_tools_get_one_image_unless_they_ask(settings):
+    settings = with_keys(settings, KEY).model_copy(update={"default_count": 4})
+    async with open_core(settings, [FakeRenderer()]) as core, serving(core) as client:
+        one = await client.draw({"prompt": "a fox"})
+    assert one.status == 200 and one.content_type == "image/png"

@@ -83,7 +83,7 @@ async def test_pending_jobs_per_user_are_bounded(store: Store):
     assert isinstance(await try_admit(store, pol), int)
     assert isinstance(await try_admit(store, pol), int)
     refusal = await try_admit(store, pol)
-    assert isinstance(refusal, TooManyPending) and "2 images in the queue" in refusal.message
+    assert isinstance(refusal, TooManyPending) and "2 requests in the queue" in refusal.message
     assert isinstance(await try_admit(store, pol, user_id=2), int)  # others are not affected
 
 

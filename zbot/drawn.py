@@ -57,6 +57,8 @@ class DrawnImages:
 
     def load_all(self, job_id: int, count: int) -> list[bytes] | None:
         """Every image of a job of `count`, or None if any is missing or cut short."""
+        if count < 1:
+            return None  # a pick row: its image is its grid's
         pngs = [self.load(job_id, index) for index in range(count)]
         return None if any(png is None for png in pngs) else pngs
 

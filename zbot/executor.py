@@ -168,6 +168,12 @@ class Executor:
             return len(self._queue) + len(self._running)
 
     @property
+    def images_ahead(self) -> int:
+        """Images of the jobs waiting and running."""
+        with self._cond:
+            return sum(job.spec.count for job in (*self._queue, *self._running.values()))
+
+    @property
     def mean_render_s(self) -> float:
         """Recent seconds per image."""
         times = list(self._render_times)
@@ -178,7 +184,8 @@ class Executor:
         running already, or unknown."""
         with self._cond:
             for job in self._queue:
-                if job.spec.job_id == job_id:
+                # A job back in the queue after its worker died has started once: its row says so.
+                if job.spec.job_id == job_id and job.lost == 0:
                     self._queue.remove(job)
                     break
             else:
@@ -281,6 +288,7 @@ class Executor:
             log.exception("job %s failed to render", job.spec.job_id)
             self._recover(renderer)
             self._finish(job)
+            job.failed = True  # images drawn before it need no encoding
             self._settle(job, error=RenderFailed(describe_failure(exc)))
             return False
         render_s = time.perf_counter() - began

@@ -69,7 +69,7 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
         refusal = None if exempt else await _user_refusal(store, policy, user_id, now, wanted)
         if refusal is None and await store.scalar(
                 store.connection, f"SELECT count(*) FROM generations WHERE status IN {_PENDING}") >= policy.queue_size:
-            refusal = QueueFull(f"The queue is full ({policy.queue_size} images waiting).", utc(now + queue_retry_s))
+            refusal = QueueFull(f"The queue is full ({policy.queue_size} requests waiting).", utc(now + queue_retry_s))
         if refusal is not None:
             await store.record(**row, status=Status.REJECTED.value, error=refusal.message, created_at=now)
             raise refusal
@@ -82,10 +82,12 @@ async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float, 
     pending = await store.scalar(
         conn, f"SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}", (user_id,))
     if pending >= policy.max_pending:
-        noun = "image" if policy.max_pending == 1 else "images"
+        noun = "request" if policy.max_pending == 1 else "requests"
         return TooManyPending(f"You already have {pending} {noun} in the queue, the most allowed at once; "
                               "send another when one is finished.")
     for window in policy.windows:
+        if wanted > window.limit:  # more than the window ever allows: no waiting helps
+            return RateLimited(f"You may draw at most {_per(window)}; ask for {window.limit} or fewer.")
         counted = await _counted_since(store, user_id, now - window.seconds)
         used = sum(images for _, images in counted)
         if used + wanted <= window.limit:

@@ -82,7 +82,8 @@ class RenderWorker:
                 self._changed.notify_all()
 
         with self._changed:
-            self._job, self._step = spec.job_id, 0
+            # A grid sends its images as renders of the same job: a new one must not look finished.
+            self._job, self._step, self._finished = spec.job_id, 0, None
         try:
             image = self._thread.submit(lambda: self._load().render(spec, on_step)).result()
             return image, self._step

@@ -186,7 +186,7 @@ class Service:
         await self.lifecycle.delivered(job_id, message_id, keep_images=keep_images)
 
     def _queue_retry_s(self) -> float:
-        return max(10.0, self.executor.mean_render_s * self.executor.depth / self.executor.workers)
+        return max(10.0, self.executor.mean_render_s * self.executor.images_ahead / self.executor.workers)
 
     # -- other use cases -----------------------------------------------------------------------
 

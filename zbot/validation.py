@@ -63,7 +63,9 @@ def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
     steps = s.steps if request.steps is None else request.steps
     if not MIN_STEPS <= steps <= MAX_STEPS:
         raise BadInput(f"Steps must be between {MIN_STEPS} and {MAX_STEPS}.")
-    count = s.default_count if request.count is None else request.count
+    # ZBOT_DEFAULT_COUNT is for /draw; other tools ask for what they want (one image unless they say).
+    default = s.default_count if request.source == "discord" else 1
+    count = default if request.count is None else request.count
     if not 1 <= count <= s.max_count:
         raise BadInput(f"Ask for 1 to {s.max_count} images at a time." if s.max_count > 1 else
                        "This bot draws one image at a time.")

@@ -112,22 +112,29 @@ class Drawing(commands.Cog):
                                           steps=grid.steps, parent_id=grid.id, count=1, operation="pick")
             await self.delivery.draw(interaction, request)
             return
+        await interaction.response.defer()  # nothing shown yet; the image comes as a message of its own
+        checker = getattr(self.service.inspector, "checker", None)
+        if getattr(getattr(checker, "device", None), "type", None) == "cuda":
+            await self.service.executor.ready.wait()  # not while the model captures its CUDA graphs
         verdict = await asyncio.to_thread(self._inspect, png)
         if verdict is not None and verdict.flagged and not await self.poster.age_restricted(interaction.channel_id):
             raise BadInput(messages.WITHHELD_PICK)  # answered privately
-        await interaction.response.defer(thinking=True)
         pick_id = await self.service.store.record(
             source="discord", user_id=interaction.user.id, guild_id=interaction.guild_id,
             channel_id=interaction.channel_id, prompt=grid.prompt, seed=seed, size=grid.size, width=grid.width,
             height=grid.height, steps=grid.steps, status=Status.DRAWN.value, parent_id=grid.id, count=0,
             operation="pick", interaction_id=interaction.id, owner=self.service.lifecycle.owner,
             safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None)
-        message = await interaction.edit_original_response(
-            content=messages.picked(grid.prompt, seed, index, grid.size or "", grid.width, grid.height,
-                                    interaction.user.id),
-            attachments=[discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
-                                      spoiler=bool(verdict and verdict.flagged and self.poster.spoil_flagged))],
-            view=self.buttons.under_image(pick_id), allowed_mentions=NO_MENTIONS)
+        try:
+            message = await interaction.followup.send(
+                messages.picked(grid.prompt, seed, index, grid.size or "", grid.width, grid.height,
+                                interaction.user.id),
+                file=discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
+                                  spoiler=bool(verdict and verdict.flagged and self.poster.spoil_flagged)),
+                view=self.buttons.under_image(pick_id), allowed_mentions=NO_MENTIONS, wait=True)
+        except BaseException:
+            await self.service.lifecycle.failed(pick_id, "it could not be posted")  # nothing to resume
+            raise
         await self.service.delivered(pick_id, message.id)
 
     def _inspect(self, png: bytes):
@@ -145,7 +152,8 @@ class Drawing(commands.Cog):
             raise BadInput("Only the person who asked for this image, or an admin, can cancel it.")
         if not self.service.cancel(generation_id):
             raise BadInput(messages.STARTED)
-        await interaction.response.defer()  # the job's own message says "Cancelled" (delivery)
+        # Said on the clicked message itself: after a restart no delivery follows that message any more.
+        await interaction.response.edit_message(content=messages.CANCELLED, view=None)
         log.info("job %s cancelled by user %s", generation_id, interaction.user.id)
 
     @guarded

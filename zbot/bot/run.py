@@ -126,8 +126,9 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
     old to draw now. Jobs of a zbot still running on the same database stay its own."""
     now = time.time()
     for job in await core.lifecycle.adopt_orphans():
-        if job.source != "discord" or job.channel_id is None:
-            # An HTTP or CLI caller is gone with its process: nobody would collect the image.
+        if job.source != "discord" or job.channel_id is None or job.count < 1:
+            # An HTTP or CLI caller is gone with its process: nobody would collect the image. (A pick is
+            # a click on a grid, and can be clicked again.)
             await core.lifecycle.failed(job.id, "interrupted by a restart")
             continue
         where = Destination(job.user_id, job.channel_id)
