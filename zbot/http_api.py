@@ -23,10 +23,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
 from .app import Core
-from .config import SEED_LIMIT, Settings
 from .jobs import (BadInput, DrawRequest, NotReady, QueueFull, RateLimited, Refused, RenderFailed,
                    ShuttingDown, TooManyPending)
 from .metrics import CONTENT_TYPE, Metrics
+from .openapi import openapi
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,6 @@ _METRICS = web.AppKey("metrics", Metrics)
 _KEYS = web.AppKey("keys", list)
 _ADULT = web.AppKey("adult", frozenset)  # the users (keys) that are given flagged images too
 _OPENAPI = web.AppKey("openapi", dict)
-
-
-# Control characters other than tab, newline and carriage return; the Service refuses them too.
-_CONTROL = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
-# Not blank and no control characters, as an ECMA-262 regex (what JSON Schema uses).
-PROMPT_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
 
 
 class ImageRequest(BaseModel):
@@ -284,126 +278,3 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         incident = secrets.token_hex(4)
         log.exception("HTTP %s %s failed (incident %s)", request.method, request.path, incident)
         return _error(500, "internal", f"Something went wrong on our side (incident {incident}).")
-
-
-# -- the OpenAPI description ----------------------------------------------------------------------
-
-def openapi(settings: Settings) -> dict[str, Any]:
-    """An OpenAPI 3.1 description of this server, with this configuration's sizes and limits."""
-    error = {"$ref": "#/components/schemas/Error"}
-    retry = {"Retry-After": {"description": "Seconds until a retry may succeed.",
-                             "schema": {"type": "integer", "minimum": 1}}}
-
-    def answer(description: str, headers: dict | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": error}}}
-        if headers:
-            out["headers"] = headers
-        return out
-
-    header = {"schema": {"type": "string"}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "zbot", "version": "1",
-                 "description": "Images from Z-Image-Turbo, through the same queue and limits as Discord's."},
-        "paths": {
-            "/v1/images": {"post": {
-                "operationId": "createImage",
-                "summary": "Draw one image and return it as a PNG.",
-                "description": "Waits until the image is drawn; the request joins the queue Discord's use. "
-                               "Each API key is rate-limited like one Discord user.",
-                "security": [{"bearer": []}],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/ImageRequest"}}}},
-                "responses": {
-                    "200": {"description": "The image (count 1), or the images as JSON (count 2 or more).",
-                            "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
-                                        "application/json": {"schema": {"$ref": "#/components/schemas/Images"}}},
-                        "headers": {"X-Zbot-Seed": {"description": "The seed; send it back to draw the "
-                                                    "same image again.", "schema": {"type": "integer"}},
-                                    "X-Zbot-Job-Id": {"schema": {"type": "integer"}},
-                                    "X-Zbot-Size": header, "X-Zbot-Steps": header,
-                                    "X-Zbot-Render-Seconds": header, "X-Zbot-Wait-Seconds": header,
-                                    "X-Zbot-Safety-Score": {"description": "The safety check's score, 0-1 "
-                                                            "(absent when the check is off).", "schema": header["schema"]},
-                                    "X-Zbot-Flagged": {"description": "true when the check flagged the image "
-                                                       "(only keys in ZBOT_API_KEYS_ADULT get those).",
-                                                       "schema": header["schema"]}}},
-                    "400": answer("The body is not JSON."),
-                    "401": answer("No valid API key."),
-                    "413": answer("The body is larger than 64 KiB."),
-                    "415": answer("The body is not application/json."),
-                    "422": answer("A field is missing, of the wrong type, or not allowed (the message "
-                                  "says which); or, with code image_blocked, the safety check flagged the image "
-                                  "and this key may not receive it."),
-                    "429": answer("This key's rate limit, or its number of unfinished images, is reached.",
-                                  retry),
-                    "500": answer("The render failed."),
-                    "503": answer("The queue is full or zbot is restarting.", retry),
-                },
-            }},
-            "/healthz": {"get": {
-                "operationId": "health",
-                "summary": "Ready when the model is loaded and Discord is connected.",
-                "responses": {"200": {"description": "Ready.", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Health"}}}},
-                    "503": {"description": "Not ready; `missing` says what is.", "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}},
-            }},
-            "/metrics": {"get": {
-                "operationId": "metrics", "summary": "Prometheus metrics.",
-                "responses": {"200": {"description": "Prometheus text format.",
-                                      "content": {"text/plain": {"schema": {"type": "string"}}}}},
-            }},
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "One of the keys in ZBOT_API_KEYS."}},
-            "schemas": {
-                "ImageRequest": {
-                    "type": "object", "additionalProperties": False, "required": ["prompt"],
-                    "properties": {
-                        "prompt": {"type": "string", "minLength": 1, "maxLength": settings.max_prompt_chars,
-                                   "pattern": PROMPT_PATTERN,
-                                   "description": "What to draw: not blank, no control characters but tab "
-                                   "and newline."},
-                        "size": {"type": ["string", "null"], "enum": [*settings.sizes, None],
-                                 "description": "A named size: " + ", ".join(
-                                     f"{name} ({size})" for name, size in settings.sizes.items())
-                                 + f". Default {settings.default_size}."},
-                        "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": SEED_LIMIT - 1,
-                                 "description": "The same prompt, size and seed draw the same image; "
-                                 "random when left out."},
-                        "count": {"type": ["integer", "null"], "minimum": 1, "maximum": settings.max_count,
-                                  "description": f"How many images, of the seeds seed, seed + 1, ... (default "
-                                  f"{settings.default_count}); each counts against the key's limits. More than one "
-                                  "is answered in JSON (Images)."},
-                    },
-                },
-                "Images": {"type": "object", "required": ["job_id", "images"], "properties": {
-                    "job_id": {"type": "integer"}, "size": {"type": "string"}, "steps": {"type": "integer"},
-                    "render_seconds": {"type": "number"},
-                    "images": {"type": "array", "items": {
-                        "type": "object", "required": ["seed", "flagged", "png"], "properties": {
-                            "seed": {"type": "integer", "description": "Draws this image alone again."},
-                            "flagged": {"type": "boolean", "description": "The safety check flagged it."},
-                            "safety_score": {"type": "number"},
-                            "png": {"type": ["string", "null"], "contentEncoding": "base64",
-                                    "contentMediaType": "image/png",
-                                    "description": "The PNG; null for a flagged image this key may not have."}}}}}},
-                "Error": {"type": "object", "required": ["error", "code"], "properties": {
-                    "error": {"type": "string", "description": "A sentence to show a person."},
-                    "code": {"type": "string", "description": "bad_input, rate_limited, too_many_pending, "
-                             "queue_full, unauthorized, render_failed, image_blocked, ..."},
-                    "retry_after": {"type": "integer", "description": "Seconds, as in Retry-After."}}},
-                "Health": {"type": "object", "required": ["ready", "missing"], "properties": {
-                    "ready": {"type": "boolean"},
-                    "model": {"type": "boolean", "description": "The model is loaded."},
-                    "gateway": {"type": "boolean", "description": "Connected to Discord's gateway."},
-                    "accepting": {"type": "boolean", "description": "Taking requests (false while it "
-                                  "shuts down)."},
-                    "safety": {"type": "string", "description": "The safety check that inspects every image "
-                               "(vit, nudenet), or off."},
-                    "missing": {"type": "array", "items": {"type": "string"}}}},
-            },
-        },
-    }
