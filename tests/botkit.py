@@ -80,5 +80,10 @@ def seed_in(message: FakeMessage) -> int:
     return int(re.search(r"seed (\d+)", message.content)[1])
 
 
+def posted_images(fake: FakeDiscord) -> list[FakeMessage]:
+    """The bot's messages that carry an image and are still there."""
+    return [m for m in fake.bot_messages if m.attachments and not m.deleted]
+
+
 def finished(message: FakeMessage | None) -> bool:
     return message is not None and bool(message.attachments)

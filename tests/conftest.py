@@ -84,6 +84,17 @@ class FakeRenderer:
         self.recovered += 1
 
 
+@pytest.fixture
+async def fake():
+    """The fake Discord the bot tests run against: errors logged by discord.py or zbot fail the test, and
+    an interaction answered later than Discord's 3 s gets "Unknown interaction"."""
+    from fake_discord import FakeDiscord
+
+    async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
+        fake.callback_deadline = 3.0
+        yield fake
+
+
 @pytest.fixture(scope="session")
 def tiny_checker(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random classifier of the safety checker's real architecture: ZBOT_SAFETY_MODEL for tests."""

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 
 from botkit import bot_settings, finished, image_of, running_bot, seed_in
-from fake_discord import FakeDiscord
-
-
-@pytest.fixture
-async def fake():
-    async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
-        fake.callback_deadline = 3.0  # answer later than Discord allows and the fake says "Unknown interaction"
-        yield fake
 
 
 async def test_draw_posts_a_1024_png_with_its_seed_progress_and_buttons(fake, tmp_path, tiny_model):

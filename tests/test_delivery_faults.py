@@ -9,22 +9,11 @@ import threading
 
 import pytest
 
-from botkit import bot_settings, finished, image_of, running_bot, seed_in
+from botkit import posted_images, bot_settings, finished, image_of, running_bot, seed_in
 from fake_discord import DROPPED, FakeDiscord, fast_discord_sleeps
 
 SUPPRESS_EMBEDS = 1 << 2
 CONTENT_LIMIT = 2000
-
-
-@pytest.fixture
-async def fake():
-    async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
-        fake.callback_deadline = 3.0
-        yield fake
-
-
-def images(fake: FakeDiscord) -> list:
-    return [m for m in fake.bot_messages if m.attachments and not m.deleted]
 
 
 async def rows(run) -> list[tuple]:
@@ -46,7 +35,7 @@ async def test_a_dropped_progress_edit_does_not_stop_the_delivery(fake, tmp_path
     patches = [r.status for r in fake.request_log if r.method == "PATCH" and r.path.endswith("@original")]
     assert dropped.hits == 1 and patches[0] == DROPPED and len(patches) > 2  # progress went on after it
     assert "through a bad network" in message.content
-    assert recorded == [("posted", message.id)] and len(images(fake)) == 1
+    assert recorded == [("posted", message.id)] and len(posted_images(fake)) == 1
 
 
 @pytest.mark.parametrize("applied", [False, True], ids=["lost-before", "applied-then-lost"])
@@ -63,7 +52,7 @@ async def test_a_dropped_upload_is_tried_again_and_posted_once(fake, tmp_path, t
         await run.settle()
         recorded = await rows(run)
     assert dropped.hits == 1 and recorded == [("posted", message.id)]
-    assert images(fake) == [message]  # an edit is safe to repeat: one image, in the interaction's message
+    assert posted_images(fake) == [message]  # an edit is safe to repeat: one image, in the interaction's message
 
 
 @pytest.mark.parametrize("applied", [False, True], ids=["lost-before", "applied-then-lost"])
@@ -77,11 +66,11 @@ async def test_a_dropped_channel_post_is_tried_again_and_posted_once(fake, tmp_p
         # Applied then lost: the retry carries the same nonce, and Discord answers with the first message.
         dropped = fake.drop_next("POST", r"/channels/\d+/messages", times=2, after_processing=applied)
         run.engine.gate.set()
-        posted = await fake.wait_for(lambda f: next(iter(images(f)), None), timeout=30)
+        posted = await fake.wait_for(lambda f: next(iter(posted_images(f)), None), timeout=30)
         await run.settle()
         recorded = await rows(run)
     assert dropped.hits == 2 and posted.source == "channel" and "late fox" in posted.content
-    assert recorded == [("posted", posted.id)] and len(images(fake)) == 1
+    assert recorded == [("posted", posted.id)] and len(posted_images(fake)) == 1
 
 
 async def test_a_server_error_that_outlasts_discord_py_s_retries_is_tried_again_later(fake, tmp_path, tiny_model):
@@ -92,7 +81,7 @@ async def test_a_server_error_that_outlasts_discord_py_s_retries_is_tried_again_
             failing = fake.fail_next("POST", r"/channels/\d+/messages", 502, times=12)  # two rounds of 5 tries, and more
             ix = await fake.slash("draw", {"prompt": "persistent", "size": "small"})
             await ix.wait_response()
-            posted = await fake.wait_for(lambda f: next(iter(images(f)), None), timeout=60)
+            posted = await fake.wait_for(lambda f: next(iter(posted_images(f)), None), timeout=60)
             fake.clear_faults()
             fake.take_logged_errors()
             await run.settle()
@@ -110,7 +99,7 @@ async def test_a_long_prompt_that_escaping_doubles_is_still_posted(fake, tmp_pat
         if expired:
             fake.expire_token(ix)
         run.engine.gate.set()
-        message = await fake.wait_for(lambda f: next(iter(images(f)), None), timeout=30)
+        message = await fake.wait_for(lambda f: next(iter(posted_images(f)), None), timeout=30)
         await run.settle()
         recorded = await rows(run)
     assert len(message.content) <= CONTENT_LIMIT and "\\_\\_\\_" in message.content and "…" in message.content
@@ -145,7 +134,7 @@ async def test_echoed_prompts_cannot_format_the_message_or_preview_links(fake, t
         await ix.wait_response()
         fake.expire_token(ix)  # the channel post, where Discord would show link previews
         run.engine.gate.set()
-        posted = await fake.wait_for(lambda f: next(iter(images(f)), None), timeout=30)
+        posted = await fake.wait_for(lambda f: next(iter(posted_images(f)), None), timeout=30)
     first_line = posted.content.split("\n")[0]
     assert posted.content.count("\n") == 1  # the prompt's own lines are joined: no heading, no quote
     assert "\\# HEADLINE" in first_line and "\\-\\# small print" in first_line and "\\> quote" in first_line
@@ -179,7 +168,7 @@ async def test_an_admission_slow_enough_to_defer_and_a_failing_defer_still_deliv
         finally:
             release.set()
             holder.join()
-        posted = await fake.wait_for(lambda f: next(iter(images(f)), None), timeout=30)
+        posted = await fake.wait_for(lambda f: next(iter(posted_images(f)), None), timeout=30)
         await run.settle()
         recorded = await rows(run)
         fake.take_logged_errors()
@@ -258,4 +247,4 @@ async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_ke
 
 
 def images_in_channel(fake: FakeDiscord) -> list:
-    return [m for m in images(fake) if m.source == "channel"]
+    return [m for m in posted_images(fake) if m.source == "channel"]

@@ -9,31 +9,19 @@ import io
 import re
 import time
 
-import pytest
 from PIL import Image
 
 from botkit import bot_settings, finished, running_bot
 from conftest import FakeRenderer
-from fake_discord import EPHEMERAL, FakeDiscord
+from fake_discord import EPHEMERAL
 from test_http import KEY, serving, with_keys
 from zbot.app import open_core
 from zbot.usage import usage_report
 
 
-@pytest.fixture
-async def fake():
-    async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
-        fake.callback_deadline = 3.0
-        yield fake
-
-
 def seeds_in(message) -> list[int]:
     """The seeds a message names ("seed 123", a grid's "· seed 123" for each image)."""
     return [int(s) for s in re.findall(r"seed (\d+)", message.content)]
-
-
-def images(fake: FakeDiscord) -> list:
-    return [m for m in fake.bot_messages if m.attachments and not m.deleted]
 
 
 async def test_count_4_is_one_message_with_a_numbered_grid_and_four_seeds(fake, tmp_path, tiny_model):

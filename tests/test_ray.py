@@ -233,13 +233,6 @@ async def test_a_job_whose_worker_is_killed_twice_fails_with_a_message(executor,
 # -- end to end: the bot against the fake Discord, with ZBOT_EXECUTOR=ray ----------------------------
 
 
-@pytest.fixture
-async def fake():
-    async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
-        fake.callback_deadline = 3.0
-        yield fake
-
-
 @contextlib.asynccontextmanager
 async def running_ray_bot(fake: FakeDiscord, settings) -> AsyncIterator[Running]:
     """botkit.running_bot, but the core builds its own renderers from the settings: Ray actors."""

@@ -12,13 +12,6 @@ from conftest import FakeRenderer
 from fake_discord import FakeDiscord, fast_discord_sleeps
 
 
-@pytest.fixture
-async def fake():
-    async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
-        fake.callback_deadline = 3.0
-        yield fake
-
-
 async def test_a_burst_is_acknowledged_and_the_database_matches_what_happened(tmp_path, tiny_model):
     figures = await burst(tmp_path, tiny_model, requests=60, users=20, within_s=1.0,
                           rate_limits="2/minute", max_pending_per_user=2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from botkit import bot_settings, finished, running_bot
+from botkit import posted_images, bot_settings, finished, running_bot
 from conftest import FakeRenderer
 from fake_discord import EPHEMERAL, FakeDiscord
 from test_http import KEY, OTHER_KEY, serving, with_keys
@@ -39,17 +39,6 @@ class ScriptedChecker:
         return self.next_score
 
 
-@pytest.fixture
-async def fake():
-    async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
-        fake.callback_deadline = 3.0
-        yield fake
-
-
-def images(fake: FakeDiscord) -> list:
-    return [m for m in fake.bot_messages if m.attachments and not m.deleted]
-
-
 async def rows(run) -> list[tuple]:
     return [tuple(r) for r in await run.core.store.query(
         "SELECT status, safety_score, message_id FROM generations ORDER BY id")]
@@ -67,7 +56,7 @@ async def test_a_flagged_image_is_withheld_in_a_normal_channel_and_its_user_told
         quota = await (await fake.slash("quota")).wait_response()
         recorded = await rows(run)
     assert notice.flags & EPHEMERAL and "safety check flagged it" in notice.content
-    assert images(fake) == [] and recorded == [("blocked", 0.93, None)]
+    assert posted_images(fake) == [] and recorded == [("blocked", 0.93, None)]
     assert "5 of 5 left" in quota.data["content"]  # it did not count
     assert not list((tmp_path / "zbot.sqlite3-drawn").iterdir())  # and nothing of it is kept
 
@@ -95,7 +84,7 @@ async def test_a_reroll_is_checked_too(fake, tmp_path, tiny_model):
         await run.settle()
         recorded = await rows(run)
     assert "safety check flagged it" in notice.content and notice.flags & EPHEMERAL
-    assert [r[0] for r in recorded] == ["posted", "blocked"] and len(images(fake)) == 1
+    assert [r[0] for r in recorded] == ["posted", "blocked"] and len(posted_images(fake)) == 1
 
 
 async def test_an_image_kept_over_a_restart_is_checked_before_it_is_posted(fake, tmp_path, tiny_model):
@@ -118,7 +107,7 @@ async def test_an_image_kept_over_a_restart_is_checked_before_it_is_posted(fake,
         told = await fake.wait_for(lambda f: next((m for m in f.bot_messages if "flagged it" in m.content), None))
         await run.settle()
         recorded = await rows(run)
-    assert checker.seen == 1 and images(fake) == [] and recorded == [("blocked", None, None)]
+    assert checker.seen == 1 and posted_images(fake) == [] and recorded == [("blocked", None, None)]
     # No interaction any more: told in a direct message, where only they see it.
     assert told.channel_id != fake.channel_id and fake.channels[told.channel_id]["type"] == 1
 
@@ -265,7 +254,6 @@ async def test_metrics_and_health_say_what_the_check_did(settings):
     assert health["safety"] == "scripted" and "safety" not in health["missing"]
     assert got[("zbot_images_checked_total", (("verdict", "passed"),))] == 1
     assert got[("zbot_images_checked_total", (("verdict", "flagged"),))] == 1
-
 
 
 async def test_a_checker_that_gives_no_real_score_fails_the_job_instead_of_passing_it(settings):

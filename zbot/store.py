@@ -205,11 +205,11 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------
 
     async def get(self, generation_id: int) -> Generation | None:
-        rows = await self._generations("WHERE id = ?", (generation_id,))
+        rows = await self.generations("WHERE id = ?", (generation_id,))
         return rows[0] if rows else None
 
     async def by_message(self, message_id: int) -> Generation | None:
-        rows = await self._generations("WHERE message_id = ? ORDER BY id DESC LIMIT 1", (message_id,))
+        rows = await self.generations("WHERE message_id = ? ORDER BY id DESC LIMIT 1", (message_id,))
         return rows[0] if rows else None
 
     async def latest_for(self, user_id: int, channel_id: int | None) -> Generation | None:
@@ -219,7 +219,7 @@ class Store:
         if channel_id is not None:
             where += " AND channel_id = ?"
             params.append(channel_id)
-        rows = await self._generations(where + " ORDER BY id DESC LIMIT 1", params)
+        rows = await self.generations(where + " ORDER BY id DESC LIMIT 1", params)
         return rows[0] if rows else None
 
     # -- reports (the Report button) -------------------------------------------------------------
@@ -254,8 +254,5 @@ class Store:
 
     async def generations(self, where: str, params: Iterable[Any] = ()) -> list[Generation]:
         """Rows of the generations table: `where` is the SQL after FROM (WHERE ..., ORDER BY ...)."""
-        return await self._generations(where, params)
-
-    async def _generations(self, where: str, params: Iterable[Any] = ()) -> list[Generation]:
         rows = await self.query(f"SELECT {', '.join(_COLUMNS)} FROM generations {where}", params)
         return [Generation(**{**dict(row), "status": Status(row["status"])}) for row in rows]
