@@ -87,3 +87,20 @@ def posted_images(fake: FakeDiscord) -> list[FakeMessage]:
 
 def finished(message: FakeMessage | None) -> bool:
     return message is not None and bool(message.attachments)
+
+
+def image_controls(job_id: int, *, sizes: bool = True) -> list[str]:
+    """The custom_ids under a single posted image: its buttons, row by row, then the menu of sizes."""
+    buttons = [f"zbot:{action}:{job_id}" for action in ("reroll", "vary", "upscale", "edit", "delete", "report")]
+    return buttons + ([f"zbot:size:{job_id}"] if sizes else [])
+
+
+def grid_controls(job_id: int, count: int) -> list[str]:
+    """The custom_ids under a grid: 1..count, V1..count, then Reroll, Delete, Report."""
+    return [*(f"zbot:pick:{job_id}:{i}" for i in range(count)), *(f"zbot:vary:{job_id}:{i}" for i in range(count)),
+            f"zbot:reroll:{job_id}", f"zbot:delete:{job_id}", f"zbot:report:{job_id}"]
+
+
+def control(message, action: str) -> str:
+    """The custom_id of a message's first control for `action` ("reroll", "delete", "pick"...)."""
+    return next(cid for cid in message.custom_ids if cid.startswith(f"zbot:{action}:"))

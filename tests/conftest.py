@@ -49,6 +49,7 @@ class FakeRenderer:
         self.fail_prompts = fail_prompts
         self.loaded = False
         self.ran: list[int] = []
+        self.specs: list = []  # the RenderSpecs drawn, in order
         self.threads: set[int] = set()
         self.active = 0
         self.max_active = 0
@@ -73,6 +74,7 @@ class FakeRenderer:
             if spec.prompt in self.fail_prompts:
                 raise RuntimeError("boom")
             self.ran.append(spec.job_id)
+            self.specs.append(spec)
             image = Image.new("RGB", (spec.width, spec.height), (spec.seed % 256, 0, 0))
             image.putpixel((0, 0), (255, 255, 255))  # not one flat colour: that is a broken render
             return image

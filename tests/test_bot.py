@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from botkit import bot_settings, finished, image_of, running_bot, seed_in
+from botkit import bot_settings, control, finished, image_controls, image_of, running_bot, seed_in
 
 
 async def test_draw_posts_a_1024_png_with_its_seed_progress_and_buttons(fake, tmp_path, tiny_model):
@@ -19,7 +19,7 @@ async def test_draw_posts_a_1024_png_with_its_seed_progress_and_buttons(fake, tm
     assert seed_in(message) == row["seed"] and f"seed {row['seed']}" in message.content
     assert "a red fox in the snow" in message.content and "1024×1024" in message.content
     assert row["status"] == "posted" and row["message_id"] == message.id
-    assert message.custom_ids == [f"zbot:reroll:{row['id']}", f"zbot:delete:{row['id']}", f"zbot:report:{row['id']}"]
+    assert message.custom_ids == image_controls(row["id"])
     shown = [edit.payload.get("content", "") for edit in message.edits]
     assert any("Drawing" in text for text in shown)
     # Progress edits are throttled to at most one a second.
@@ -65,10 +65,10 @@ async def test_delete_is_for_the_requester_or_an_admin(fake, tmp_path, tiny_mode
     bob = fake.add_member(name="bob")
     async with running_bot(fake, bot_settings(tmp_path, tiny_model)):
         image = await (await fake.slash("draw", {"prompt": "a cat", "size": "small"})).wait_original(finished)
-        refused = await (await fake.click(image, image.custom_ids[1], user_id=bob)).wait_response()
+        refused = await (await fake.click(image, control(image, "delete"), user_id=bob)).wait_response()
         assert refused.data["flags"] & 64 and "Only the person who asked" in refused.data["content"]
         assert not image.deleted
-        await fake.click(image, image.custom_ids[1])
+        await fake.click(image, control(image, "delete"))
         await fake.wait_for(lambda f: image.deleted)
 
 
@@ -106,7 +106,7 @@ async def test_quota_shows_windows_and_pending(fake, tmp_path, tiny_model):
     assert answer.data["flags"] & 64
     assert "4 of 5 left (5/minute)" in answer.data["content"]
     assert "99 of 100 left (100/day)" in answer.data["content"]
-    assert "0 of 5 images pending" in answer.data["content"] and "everyone's limits" in answer.data["content"]
+    assert "0 of 5 requests pending" in answer.data["content"] and "everyone's limits" in answer.data["content"]
 
 
 async def test_role_tier_applies_and_quota_names_it(fake, tmp_path, tiny_model):

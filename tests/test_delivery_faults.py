@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from botkit import posted_images, bot_settings, finished, image_of, running_bot, seed_in
+from botkit import bot_settings, control, finished, image_of, posted_images, running_bot, seed_in
 from fake_discord import DROPPED, FakeDiscord, fast_discord_sleeps
 
 SUPPRESS_EMBEDS = 1 << 2
@@ -194,7 +194,7 @@ async def test_a_failed_database_write_after_the_render_keeps_the_image_and_post
 async def test_a_deleted_image_is_gone_for_reroll_but_still_counts(fake, tmp_path, tiny_model):
     async with running_bot(fake, bot_settings(tmp_path, tiny_model, rate_limits="5/minute")) as run:
         image = await (await fake.slash("draw", {"prompt": "regrettable", "size": "small"})).wait_original(finished)
-        await fake.click(image, image.custom_ids[1])
+        await fake.click(image, control(image, "delete"))
         await fake.wait_for(lambda f: image.deleted)
         await run.settle()
         reroll = await (await fake.slash("reroll")).wait_response()
@@ -243,7 +243,8 @@ async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_ke
     assert [r[0] for r in recorded] == ["posted", "posted", "failed"]
     assert not run.engine.started.is_set()  # nothing drawn again
     assert not any("lost" in m.content for m in fake.bot_messages)  # and nobody pinged about old news
-    assert images.job_ids() == [] and gone == 3
+    # Posted, they stay kept (variations start from them) for ZBOT_KEEP_IMAGES_DAYS.
+    assert images.job_ids() == [kept_old, kept_running] and gone == 3
 
 
 def images_in_channel(fake: FakeDiscord) -> list:

@@ -11,7 +11,7 @@ import time
 
 from PIL import Image
 
-from botkit import bot_settings, finished, running_bot
+from botkit import bot_settings, control, finished, grid_controls, image_controls, running_bot
 from conftest import FakeRenderer
 from fake_discord import EPHEMERAL
 from test_http import KEY, serving, with_keys
@@ -37,8 +37,7 @@ async def test_count_4_is_one_message_with_a_numbered_grid_and_four_seeds(fake, 
     assert attachment.filename == "zbot-100-grid.png"
     assert Image.open(io.BytesIO(attachment.data)).size == (2 * 64 + 3 * 6, 2 * 64 + 3 * 6)  # 2x2, tiles as drawn
     job = row["id"]
-    assert grid.custom_ids == [*(f"zbot:pick:{job}:{i}" for i in range(4)),
-                               f"zbot:reroll:{job}", f"zbot:delete:{job}", f"zbot:report:{job}"]
+    assert grid.custom_ids == grid_controls(job, 4)
     assert (row["count"], row["status"], row["message_id"]) == (4, "posted", grid.id)
     assert "1 of 5 left" in quota.data["content"]  # four images counted
     assert usage.images == usage.images_24h == 4 and usage.per_day[0][1] == 4 and usage.top_users[0].done == 4
@@ -56,7 +55,7 @@ async def test_button_3_posts_image_3_byte_identical_to_drawing_its_seed_alone(f
     assert seeds_in(picked) == [9] and "image 3 of the grid" in picked.content
     assert picked.attachments[0].data == alone.attachments[0].data
     pick_id = 2
-    assert picked.custom_ids == [f"zbot:reroll:{pick_id}", f"zbot:delete:{pick_id}", f"zbot:report:{pick_id}"]
+    assert picked.custom_ids == image_controls(pick_id)
     assert [tuple(r) for r in rows][:2] == [("draw", None, 4, 7, "posted"), ("pick", 1, 0, 9, "posted")]
 
 
@@ -80,7 +79,7 @@ async def test_reroll_on_a_grid_gives_as_many_new_seeds(fake, tmp_path, tiny_mod
     async with running_bot(fake, bot_settings(tmp_path, tiny_model)):
         grid = await (await fake.slash("draw", {"prompt": "a kite", "size": "small", "count": 4})
                       ).wait_original(finished, timeout=60)
-        click = await fake.click(grid, grid.custom_ids[4])
+        click = await fake.click(grid, control(grid, "reroll"))
         rerolled = await click.wait_original(finished, timeout=60)
         again = await (await fake.slash("reroll")).wait_original(finished, timeout=60)
     assert len(seeds_in(rerolled)) == 4 and not set(seeds_in(rerolled)) & set(seeds_in(grid))
@@ -137,7 +136,7 @@ async def test_the_grid_buttons_work_after_a_restart(fake, tmp_path, tiny_model)
                       ).wait_original(finished, timeout=60)
     async with running_bot(fake, settings) as run:
         [picked] = await (await fake.click(grid, grid.custom_ids[1])).wait_followups(1)
-        rerolled = await (await fake.click(grid, grid.custom_ids[2])).wait_original(finished, timeout=60)
+        rerolled = await (await fake.click(grid, control(grid, "reroll"))).wait_original(finished, timeout=60)
         await run.settle()
     assert seeds_in(picked) == [51] and len(seeds_in(rerolled)) == 2
 

@@ -4,6 +4,7 @@ retried, and unfinished jobs adopted only from processes that are gone."""
 from __future__ import annotations
 
 import asyncio
+import time
 import os
 import signal
 import sqlite3
@@ -38,7 +39,7 @@ async def until(condition, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_discord_job_goes_queued_running_drawn_posted_and_its_png_waits_until_posted(settings):
+async def test_a_discord_job_goes_queued_running_drawn_posted_and_its_png_is_kept_until_it_expires(settings):
     async with open_core(settings, [FakeRenderer()]) as core:
         ticket = await core.service.submit(DrawRequest(user_id=1, prompt="a fox", channel_id=5))
         result = await ticket.result()
@@ -49,20 +50,37 @@ async def test_a_discord_job_goes_queued_running_drawn_posted_and_its_png_waits_
 
         await core.service.delivered(ticket.job_id, message_id=777)
         row = await core.store.get(ticket.job_id)
-        assert (row.status, row.message_id, row.owner) == ("posted", 777, None) and not kept.exists()
+        # Posted, it stays kept (variations and upscales start from it) until ZBOT_KEEP_IMAGES_DAYS pass.
+        assert (row.status, row.message_id, row.owner) == ("posted", 777, None) and kept.exists()
         # A late or repeated transition can't move a job backwards.
         await core.lifecycle.drawn(result, keep=True)
         assert await statuses(core.store) == ["posted"]
-        assert await core.lifecycle.deleted(ticket.job_id) and await statuses(core.store) == ["deleted"]
+        await core.lifecycle.adopt_orphans()  # sweeps the kept images: this one is young
+        assert kept.exists()
+        core.lifecycle.clock = lambda: time.time() + settings.keep_images_days * 86400 + 60
+        await core.lifecycle.adopt_orphans()
+        assert not kept.exists() and await core.lifecycle.image(ticket.job_id) is None
 
 
-async def test_http_and_cli_jobs_keep_no_png(settings):
+async def test_a_deleted_image_is_not_kept(settings):
     async with open_core(settings, [FakeRenderer()]) as core:
-        ticket = await core.service.submit(DrawRequest(user_id=1, prompt="a fox", source="http"))
+        ticket = await core.service.submit(DrawRequest(user_id=1, prompt="a fox", channel_id=5))
         await ticket.result()
         await core.service.drain()
-        assert await statuses(core.store) == ["drawn"]
+        await core.service.delivered(ticket.job_id, message_id=777)
+        assert await core.lifecycle.deleted(ticket.job_id) and await statuses(core.store) == ["deleted"]
         assert not core.lifecycle.images.path(ticket.job_id).exists()
+
+
+async def test_http_jobs_keep_their_png_and_cli_ones_none(settings):
+    async with open_core(settings, [FakeRenderer()]) as core:
+        http = await core.service.submit(DrawRequest(user_id=1, prompt="a fox", source="http"))
+        cli = await core.service.submit(DrawRequest(user_id=1, prompt="a fox", source="cli"))
+        await http.result(), await cli.result()
+        await core.service.drain()
+        assert await statuses(core.store) == ["drawn", "drawn"]
+        assert core.lifecycle.images.path(http.job_id).exists()  # an HTTP client may ask for a variation
+        assert not core.lifecycle.images.path(cli.job_id).exists()
 
 
 async def test_a_failed_database_write_after_the_render_loses_nothing(settings, caplog):
@@ -140,9 +158,11 @@ async def test_only_the_jobs_of_dead_processes_are_adopted_each_once(tmp_path):
         rows = [("queued", live), ("running", live), ("queued", gone_id), ("running", gone_id),
                 ("drawn", gone_id), ("posted", None), ("queued", None)]
         for status, owner in rows:
-            await store.record(user_id=1, prompt="p", status=status, owner=owner, started_at=1.0)
+            # The posted one was made long ago: its image is past ZBOT_KEEP_IMAGES_DAYS.
+            await store.record(user_id=1, prompt="p", status=status, owner=owner, started_at=1.0,
+                               created_at=1.0 if status == "posted" else time.time())
         images.save(5, b"png of job 5")
-        images.save(6, b"png of job 6, posted: stale")
+        images.save(6, b"png of job 6, posted long ago: stale")
 
         first, second = Instance(database), Instance(database)
         adopted, again = await asyncio.gather(Lifecycle(store, images, first).adopt_orphans(),
@@ -152,7 +172,7 @@ async def test_only_the_jobs_of_dead_processes_are_adopted_each_once(tmp_path):
         owners = {row[0]: row[1] for row in await store.query("SELECT id, owner FROM generations")}
         assert owners[1] == owners[2] == live  # a live process keeps its jobs, running ones included
         assert {owners[i] for i in (3, 4, 5, 7)} <= {first.id, second.id}
-        assert images.job_ids() == [5]  # the posted job's leftover PNG was swept
+        assert images.job_ids() == [5]  # the old posted job's PNG was swept
         first.close()
         second.close()
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from botkit import posted_images, bot_settings, finished, running_bot
+from botkit import bot_settings, control, finished, posted_images, running_bot
 from conftest import FakeRenderer
 from fake_discord import EPHEMERAL, FakeDiscord
 from test_http import KEY, OTHER_KEY, serving, with_keys
@@ -137,7 +137,7 @@ async def test_a_report_reaches_the_admin_channel_and_an_admin_deletes_the_image
     async with running_bot(fake, settings, ScriptedChecker(0.2)) as run:
         image = await (await fake.slash("draw", {"prompt": "a questionable fox", "size": "small"})).wait_original(
             finished)
-        opened = await fake.click(image, image.custom_ids[2], user_id=bob)
+        opened = await fake.click(image, control(image, "report"), user_id=bob)
         await opened.wait_response()
         submitted = await fake.submit_modal(opened, {"zbot:report-note": "not for this channel"})
         [thanks] = await submitted.wait_followups(1)  # deferred first: storing may wait on the database
@@ -270,7 +270,7 @@ async def test_reporting_the_same_image_twice_reaches_the_admins_once(fake, tmp_
         image = await (await fake.slash("draw", {"prompt": "a fox", "size": "small"})).wait_original(finished)
         answers = []
         for _ in range(2):
-            opened = await fake.click(image, image.custom_ids[2])
+            opened = await fake.click(image, control(image, "report"))
             await opened.wait_response()
             submitted = await fake.submit_modal(opened, {"zbot:report-note": "again"})
             [answer] = await submitted.wait_followups(1)

@@ -85,7 +85,7 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
             instance.close()
         raise StartError(f"can't write beside the database {settings.database} ({exc.strerror or exc}); "
                          "ZBOT_DATABASE must be in a folder zbot may write to") from None
-    lifecycle = Lifecycle(store, images, instance, keep_grid_s=settings.keep_grid_days * 86400)
+    lifecycle = Lifecycle(store, images, instance, keep_s=settings.keep_images_days * 86400)
     made = not renderers
     if made:
         renderers = make_renderers(settings)

@@ -122,8 +122,15 @@ class Settings(BaseSettings):
                                "several come as a grid to choose from.")
     max_count: int = Field(4, ge=1, le=4, description="The most images one request may ask for (1-4); each counts "
                            "against the limits.")
-    keep_grid_days: float = Field(7, ge=0, description="Days the full-size images of a grid are kept beside the "
-                                  "database, so that picking one posts it at once; older ones are drawn again.")
+    keep_images_days: float = Field(7, ge=0, description="Days posted images are kept at full size beside the "
+                                    "database: picking from a grid, Vary and Upscale start from them at once; "
+                                    "older ones are drawn again from their seed first.")
+    vary_strength: float = Field(0.7, gt=0, le=1, description="How much of an image Vary redraws (0-1): 0.6 keeps "
+                                 "its layout, 0.9 keeps little more than its colours.")
+    upscale_strength: float = Field(0.4, gt=0, le=1, description="How much of the enlarged image Upscale redraws "
+                                    "(0-1): detail added at 0.3-0.5, a different picture above.")
+    upscale_weight: int = Field(4, ge=1, description="Images an upscale (an image larger than every size in "
+                                "ZBOT_SIZES) counts as against the limits: about the work it is.")
     admin_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Bot owners, comma-separated user ids: no per-user limits, /stats of "
         "every server, may delete any image.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -23,10 +24,15 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .acceleration import (compile_pipeline, compiled_graphs, offload_text_encoder, quantize_fp8,
-                           use_compile_cache)
+from .acceleration import (
+    compile_pipeline,
+    compiled_graphs,
+    offload_text_encoder,
+    quantize_fp8,
+    use_compile_cache,
+)
 from .config import Settings
-from .jobs import BrokenImage, RenderSpec
+from .jobs import BrokenImage, RenderSpec, Source, denoising_steps, upscaled_size
 from .prompts import BUCKETS, PromptEncoder, caption_lengths
 
 log = logging.getLogger(__name__)
@@ -120,8 +126,9 @@ class Engine:
     compile: "on" compiles the transformer's repeated blocks (regional, a dynamic sequence length so
     every prompt length shares one graph) and the VAE decoder, and records the text encoder as CUDA
     graphs; "auto" does so on CUDA only. The compiling happens in `load()`, which renders each of
-    `sizes` (width, height; the first at the shortest and the longest caption), so serving never
-    waits for the compiler (`recompiles` counts any graph built after the warm-up).
+    `sizes` (width, height; the first at the shortest and the longest caption) and image to image at
+    each size's upscale (`upscale_sizes`), so serving never waits for the compiler (`recompiles`
+    counts any graph built after the warm-up).
     quantize: "fp8" puts torchao's float8 (dynamic activations, per-row scales) on the blocks' linear
     layers; needs `torchao` and a GPU of compute capability 8.9 or newer.
     offload: "model" keeps the text encoder in pinned CPU memory and streams it in while it runs
@@ -144,6 +151,11 @@ class Engine:
         self.dtype = resolve_dtype(dtype, self.device)
         self.compiled = compile == "on" or (compile == "auto" and self.device.type == "cuda")
         self.sizes = [tuple(size) for size in (sizes or DEFAULT_WARMUP_SIZES)]
+        # The sizes Upscale draws at (each configured size enlarged): warmed up too, so that no upscale
+        # waits for the compiler while others queue behind it.
+        self.upscale_sizes = list(dict.fromkeys(
+            big for big in (upscaled_size(*size) for size in self.sizes)
+            if big not in self.sizes and big[0] * big[1] > max(w * h for w, h in self.sizes)))
         self.buckets = tuple(buckets)
         self.pipe = None
         self.prompts: PromptEncoder | None = None
@@ -152,6 +164,7 @@ class Engine:
         self.warmup_s: float | None = None
         self.recompiles = 0  # graphs compiled after warm-up: shapes the warm-up missed
         self._graphs_ready: int | None = None
+        self._img2img = None
 
     @classmethod
     def from_pipeline(cls, pipeline, **kwargs) -> Engine:
@@ -182,7 +195,7 @@ class Engine:
             quantize_fp8(pipe.transformer)
             pipe._zbot_fp8 = True
         if self.compiled and not getattr(pipe, "_zbot_compiled", False):
-            compile_pipeline(pipe, sizes=len(self.sizes))
+            compile_pipeline(pipe, sizes=len(self.sizes) + len(self.upscale_sizes))
             pipe._zbot_compiled = True
         self.prompts = PromptEncoder(pipe.tokenizer, pipe.text_encoder, self.device, buckets=self.buckets)
         if self.compiled and self.device.type == "cuda" and self.offload == "none":
@@ -220,6 +233,12 @@ class Engine:
                 self._generate(self.prompts.prompt_for_caption(caption), width, height, WARMUP_STEPS, 0)
                 log.info("warm-up %dx%d, %d caption tokens: %.1f s", width, height, caption,
                          time.perf_counter() - began)
+        for width, height in self.upscale_sizes:  # image to image at each upscale's size: its own VAE graphs
+            began = time.perf_counter()
+            grey = Image.new("RGB", (width, height), (128, 128, 128))
+            self._generate(self.prompts.prompt_for_caption(captions[2]), width, height, WARMUP_STEPS, 0,
+                           source=grey, strength=1.0)
+            log.info("warm-up upscale to %dx%d: %.1f s", width, height, time.perf_counter() - began)
         for bucket in self.buckets:  # the text encoder at each padded length
             self.prompts.encode(self.prompts.prompt_for_caption(min(bucket, captions[-1])))
         if self.device.type == "cuda":
@@ -231,8 +250,37 @@ class Engine:
     # -- drawing ------------------------------------------------------------------------------
 
     def render(self, spec: RenderSpec, on_step: Callable[[int, int], None]):
-        """Draw one image; returns a PIL image. `on_step(done, total)` is called after each step."""
-        return self._generate(spec.prompt, spec.width, spec.height, spec.steps, spec.seed, on_step)
+        """Draw one image; returns a PIL image. `on_step(done, total)` is called after each step. With a
+        source, image to image: the source (drawn again first when it is no longer kept) resized to
+        the spec's size, then `spec.denoising_steps` steps at its strength."""
+        if spec.source is None:
+            return self._generate(spec.prompt, spec.width, spec.height, spec.steps, spec.seed, on_step)
+        return self._generate(spec.prompt, spec.width, spec.height, spec.steps, spec.seed, on_step,
+                              source=self._source_image(spec.source, spec.width, spec.height), strength=spec.strength)
+
+    def _source_image(self, source: Source, width: int, height: int) -> Image.Image:
+        if source.png is not None:
+            with Image.open(io.BytesIO(source.png)) as kept:
+                image = kept.convert("RGB")
+        else:
+            log.info("drawing the source image again (seed %s): it is no longer kept", source.redraw.seed)
+            image = self.render(source.redraw, lambda done, total: None)
+        if image.size != (width, height):  # an upscale: Lanczos first, the model redraws the detail
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+        return image
+
+    def _image_pipeline(self):
+        """The image-to-image pipeline on the loaded modules (nothing loaded or copied; a scheduler of its
+        own, since schedulers keep per-call state). Not `from_pipe`: that casts every module to its dtype
+        argument, float32 by default, which would undo bf16 and float8."""
+        if self._img2img is None:
+            from diffusers import FlowMatchEulerDiscreteScheduler, ZImageImg2ImgPipeline
+
+            parts = dict(self.pipe.components)
+            parts["scheduler"] = FlowMatchEulerDiscreteScheduler.from_config(self.pipe.scheduler.config)
+            self._img2img = ZImageImg2ImgPipeline(**parts)
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
 
     def latents(self, spec: RenderSpec) -> torch.Tensor:
         """The final latents (float32, before the VAE) for a spec: to compare numeric modes."""
@@ -240,18 +288,23 @@ class Engine:
 
     @torch.inference_mode()
     def _generate(self, prompt: str, width: int, height: int, steps: int, seed: int,
-                  on_step: Callable[[int, int], None] | None = None, output: str = "pil"):
+                  on_step: Callable[[int, int], None] | None = None, output: str = "pil",
+                  source: Image.Image | None = None, strength: float | None = None):
         assert self.pipe is not None and self.prompts is not None, "load() first"
+        total = denoising_steps(steps, strength if source is not None else None)
 
         def step_end(pipe, index: int, timestep, tensors: dict) -> dict:
             if on_step is not None:
-                on_step(index + 1, steps)
+                on_step(index + 1, total)
             return tensors
 
         embeds = self.prompts.encode(prompt)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         output_type = "latent" if output == "latent" else "pt"
-        images = self.pipe(
+        pipe, extra = self.pipe, {}
+        if source is not None:
+            pipe, extra = self._image_pipeline(), {"image": source, "strength": strength}
+        images = pipe(
             prompt=None,
             prompt_embeds=[embeds],
             height=height,
@@ -261,6 +314,7 @@ class Engine:
             generator=generator,
             callback_on_step_end=step_end,
             output_type=output_type,
+            **extra,
         ).images
         self._count_recompiles()
         if output == "latent":

@@ -50,12 +50,43 @@ class DrawRequest:
     guild_id: int | None = None
     channel_id: int | None = None
     interaction_id: int | None = None
-    parent_id: int | None = None  # the generation this one rerolls
+    parent_id: int | None = None  # the generation this one rerolls or refines
     count: int | None = None  # images of consecutive seeds; None: the configured default
-    operation: str | None = None  # what the row records: draw, reroll or pick; None: from parent_id
+    operation: str | None = None  # what the row records (zbot.jobs.Operation); None: draw, or reroll with a parent
+    image: int = 0  # which of the parent's images an operation on one image (vary, upscale...) starts from
     is_admin: bool = False
     # The windows that apply to this user (role tiers); None means the configured default.
     rate_limits: tuple | None = None
+
+
+class Operation(StrEnum):
+    """What made a generation: the `operation` column, counted by /stats."""
+
+    DRAW = "draw"
+    REROLL = "reroll"  # the parent's prompt and size, new seeds
+    PICK = "pick"  # one image of a grid, posted on its own
+    VARY = "vary"  # img2img of the parent's image, a new seed
+    UPSCALE = "upscale"  # img2img of the parent's image enlarged (2x per side, at most UPSCALE_MAX_SIDE)
+    EDIT = "edit"  # the parent redrawn with an edited prompt, same seed and size (and source image)
+    RESIZE = "size"  # the parent's prompt and seed at another configured size
+
+
+REFINING = (Operation.VARY, Operation.UPSCALE, Operation.EDIT, Operation.RESIZE)  # one image of a parent
+UPSCALE_MAX_SIDE = 2048  # the model draws well up to 2048x2048 and fails at 4096x4096
+
+
+def upscaled_size(width: int, height: int, max_side: int = UPSCALE_MAX_SIDE) -> tuple[int, int]:
+    """Twice as large per side, the longer side at most `max_side`, both sides multiples of 16."""
+    scale = min(2.0, max_side / max(width, height))
+    return int(width * scale) // 16 * 16, int(height * scale) // 16 * 16
+
+
+def denoising_steps(steps: int, strength: float | None) -> int:
+    """The steps an img2img render really runs at this strength: diffusers skips the first
+    (1 - strength) of the schedule (ZImageImg2ImgPipeline.get_timesteps). All of them without a source."""
+    if strength is None:
+        return steps
+    return steps - int(max(steps - min(steps * strength, steps), 0))
 
 
 SEED_SPACE = 2**32
@@ -69,7 +100,8 @@ def seeds_from(seed: int, count: int) -> list[int]:
 @dataclass(frozen=True)
 class RenderSpec:
     """A validated job, everything the renderer needs and nothing else: `count` images of consecutive
-    seeds, drawn one after the other (`image(i)` is the i-th, a job of one)."""
+    seeds, drawn one after the other (`image(i)` is the i-th, a job of one). With a `source`, image to
+    image: the source enlarged or shrunk to width x height, noised by `strength` and drawn back."""
 
     job_id: int
     prompt: str
@@ -78,13 +110,28 @@ class RenderSpec:
     height: int
     steps: int
     count: int = 1
+    source: Source | None = None
+    strength: float | None = None
 
     @property
     def seeds(self) -> list[int]:
         return seeds_from(self.seed, self.count)
 
+    @property
+    def denoising_steps(self) -> int:
+        return denoising_steps(self.steps, self.strength if self.source is not None else None)
+
     def image(self, index: int) -> RenderSpec:
         return replace(self, seed=self.seeds[index], count=1)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The image an image-to-image job starts from: its PNG, or, when that is no longer kept, the spec
+    that draws it again (the same seed, prompt, size and source draw the same image)."""
+
+    png: bytes | None = None
+    redraw: RenderSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +220,16 @@ class Generation:
     safety_score: float | None = None  # the safety check's score (0-1); None when no check ran
     safety_checker: str | None = None
     count: int = 1  # images drawn by this job (seeds seed, seed + 1, ...)
-    operation: str = "draw"  # draw | reroll | pick (one image of a grid, posted on its own)
+    operation: str = "draw"  # an Operation
+    cost: int = 1  # images of work it counts against its requester's limits
+    strength: float | None = None  # image to image: how much of the source is redrawn
+    source_id: int | None = None  # image to image: the generation whose image it starts from...
+    source_index: int | None = None  # ...and which of its images
+
+    @property
+    def refined(self) -> bool:
+        """Drawn from another image (img2img), not from noise."""
+        return self.strength is not None and self.source_id is not None
 
     @property
     def seeds(self) -> list[int]:

@@ -43,12 +43,12 @@ RETRY_MAX_S = 30.0
 
 class Lifecycle:
     def __init__(self, store: Store, images: DrawnImages, instance: Instance, *,
-                 clock: Callable[[], float] = time.time, keep_grid_s: float = 7 * 86400):
+                 clock: Callable[[], float] = time.time, keep_s: float = 7 * 86400):
         self.store = store
         self.images = images
         self.instance = instance
         self.clock = clock
-        self.keep_grid_s = keep_grid_s
+        self.keep_s = keep_s
         self._retries = Background("saving a job's state")
 
     @property
@@ -81,7 +81,7 @@ class Lifecycle:
 
     async def delivered(self, job_id: int, message_id: int | None = None, *, keep_images: bool = False) -> None:
         """Posted on Discord (as `message_id`), returned over HTTP or written by the CLI. The kept PNGs go,
-        unless `keep_images` (a grid's: picking one of them posts it from there)."""
+        unless `keep_images` (picks, variations and upscales start from them; swept after `keep_s`)."""
         await self._persist(f"job {job_id} posted", lambda: self._finish(
             job_id, UNDELIVERED, Status.POSTED, message_id=message_id, owner=None, finished_at=Raw(
                 "coalesce(finished_at, ?)", self.clock()), keep_images=keep_images))
@@ -191,15 +191,15 @@ class Lifecycle:
 
     async def _sweep_images(self) -> None:
         """Remove kept PNGs whose jobs are over (the process stopped between recording and removing), but
-        for the images of grids posted in the last `keep_grid_s` (a pick posts them from here)."""
+        for the images posted in the last `keep_s` (picks, variations and upscales start from them)."""
         kept = await asyncio.to_thread(self.images.job_ids)
         if not kept:
             return
         live = set(await self._ids_in(kept, UNDELIVERED))
         marks = ", ".join("?" for _ in kept)
         live |= set(await self.store.column(
-            self.store.connection, f"SELECT id FROM generations WHERE id IN ({marks}) AND status = ? AND count > 1 "
-            "AND created_at > ?", [*kept, Status.POSTED.value, self.clock() - self.keep_grid_s]))
+            self.store.connection, f"SELECT id FROM generations WHERE id IN ({marks}) AND status = ? "
+            "AND created_at > ?", [*kept, Status.POSTED.value, self.clock() - self.keep_s]))
         for job_id in kept:
             if job_id not in live:
                 await asyncio.to_thread(self.images.remove, job_id)

@@ -1,6 +1,6 @@
 """Per-user limits kept in SQLite: the check and the reservation are one transaction.
 
-A request counts against a window, as many images as it asks for, from the moment it is admitted (queued, running, drawn, posted, and
+A request counts against a window, as many images of work as it asks for (its `cost`: an upscale counts more), from the moment it is admitted (queued, running, drawn, posted, and
 still once its message is deleted); failed, cancelled and rejected rows never count. Admins skip the per-user limits but not the queue bound, which
 protects the machine rather than sharing it out.
 """
@@ -49,13 +49,13 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
     The check and the reservation are one INSERT ... SELECT ... WHERE statement: atomic in SQLite,
     so concurrent requests can't both take the last slot, and one hop to the database."""
     user_id = row["user_id"]
-    wanted = row.get("count", 1)  # images: what the windows count
+    wanted = row.get("cost", row.get("count", 1))  # images of work: what the windows count
     conditions, params = [], []
     if not exempt:
         conditions.append(f"(SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}) < ?")
         params += [user_id, policy.max_pending]
         for window in policy.windows:
-            conditions.append("(SELECT coalesce(sum(count), 0) FROM generations WHERE user_id = ? AND created_at > ? "
+            conditions.append("(SELECT coalesce(sum(cost), 0) FROM generations WHERE user_id = ? AND created_at > ? "
                               f"AND status IN {_COUNTED}) + ? <= ?")
             params += [user_id, now - window.seconds, wanted, window.limit]
     conditions.append(f"(SELECT count(*) FROM generations WHERE status IN {_PENDING}) < ?")
@@ -115,8 +115,8 @@ def _frees_at(counted: list[tuple[float, int]], images: int) -> float:
 
 async def _counted_since(store: Store, user_id: int, since: float) -> list[tuple[float, int]]:
     """(created_at, images) of the user's counted rows in a window, oldest first."""
-    rows = await store.query(f"SELECT created_at, count FROM generations WHERE user_id = ? AND created_at > ? "
-                             f"AND status IN {_COUNTED} AND count > 0 ORDER BY created_at", (user_id, since))
+    rows = await store.query(f"SELECT created_at, cost FROM generations WHERE user_id = ? AND created_at > ? "
+                             f"AND status IN {_COUNTED} AND cost > 0 ORDER BY created_at", (user_id, since))
     return [(row[0], row[1]) for row in rows]
 
 

@@ -187,7 +187,7 @@ class RayRenderer:
     @staticmethod
     def _report(step: int, seen: int, spec: RenderSpec, on_step: Callable[[int, int], None]) -> int:
         for done in range(seen + 1, step + 1):  # every step, in order, as the local engine does
-            on_step(done, spec.steps)
+            on_step(done, spec.denoising_steps)
         return max(seen, step)
 
     def recover(self) -> None:

@@ -13,11 +13,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import refining
 from .background import Background
 from .config import Settings, Window
 from .executor import Executor
-from .jobs import (BadInput, Cancelled, DrawRequest, NotReady, Progress, Refused, RenderFailed, RenderSpec, Result,
-                   ShuttingDown, Status, utc)
+from .jobs import (
+    BadInput,
+    Cancelled,
+    DrawRequest,
+    Generation,
+    NotReady,
+    Operation,
+    Progress,
+    Refused,
+    RenderFailed,
+    RenderSpec,
+    Result,
+    ShuttingDown,
+    Status,
+    utc,
+)
 from .lifecycle import Lifecycle
 from .limits import Policy, Quota, admit, quota
 from .store import Store
@@ -106,13 +121,24 @@ class Service:
             raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S))
         now = self.clock()
         try:
+            planned = await refining.plan(self.settings, self.store, request)
+            if planned is not None:
+                request = planned.request
             row = self.validate(request)
+            row.update(planned.row if planned is not None else
+                       dict(cost=0 if row["operation"] == Operation.PICK else
+                            refining.cost_of(self.settings, row["width"], row["height"], row["count"])))
+            source = None
+            if row.get("strength") is not None:  # image to image: its source read before it is admitted
+                source = await refining.source_of(self.store, self.lifecycle.image, row["source_id"],
+                                                  row["source_index"])
         except BadInput as refusal:
             # Every request is a row, refused ones too; keep absurd input from bloating the file.
             await self.store.record(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
                                     channel_id=request.channel_id, prompt=request.prompt[:2000],
                                     status=Status.REJECTED.value, error=refusal.message, created_at=now,
-                                    interaction_id=request.interaction_id)
+                                    interaction_id=request.interaction_id, parent_id=request.parent_id,
+                                    operation=request.operation or Operation.DRAW)
             self._refused(request, refusal)
             raise
         try:
@@ -121,7 +147,8 @@ class Service:
         except Refused as refusal:
             self._refused(request, refusal)
             raise
-        spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"], row["count"])
+        spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"], row["count"],
+                          source=source, strength=row.get("strength") if source is not None else None)
         try:
             return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
         except ShuttingDown:  # the shutdown began while this was being admitted
@@ -129,6 +156,10 @@ class Service:
                 raise NotReady(STAYS_QUEUED) from None  # queued in the database: the next start draws it
             await self.lifecycle.failed(job_id, "the bot stopped before drawing it")
             raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S)) from None
+
+    async def render_spec(self, job: Generation) -> RenderSpec:
+        """The spec of a stored job, to draw it again (after a restart); its source image read again."""
+        return await refining.render_spec(self.store, self.lifecycle.image, job)
 
     def _refused(self, request: DrawRequest, refusal: Refused) -> None:
         self.events.refused(refusal)
@@ -172,17 +203,19 @@ class Service:
                 # Its caller is told to come back; nobody would collect it after a restart.
                 await self.lifecycle.failed(job_id, "the bot stopped before drawing it")
             raise  # a Discord job stays queued: the next start draws it and posts it in its channel
-        # Only Discord jobs are posted later (a restart between drawing and posting, a post that fails):
-        # keep their PNG until then. An HTTP or CLI caller is handed the image now.
-        await self.lifecycle.drawn(result, keep=source == "discord")
+        # A Discord job is posted later (a restart between drawing and posting, a post that fails): its PNG
+        # is kept until then, and after for ZBOT_KEEP_IMAGES_DAYS, like an HTTP job's, for the variations
+        # and upscales that start from it. A CLI run ends with its process.
+        await self.lifecycle.drawn(result, keep=source in ("discord", "http"))
         self.events.done(result)
         log.info("job %s (%s, user %s) done: wait %.2f s, render %.2f s", job_id, source, user_id,
                  result.wait_s, result.render_s,
                  extra=dict(who, outcome="done", wait_s=round(result.wait_s, 3), render_s=round(result.render_s, 3)))
         return result
 
-    async def delivered(self, job_id: int, message_id: int | None = None, *, keep_images: bool = False) -> None:
-        """The image reached its user (posted as `message_id` on Discord); its job is over."""
+    async def delivered(self, job_id: int, message_id: int | None = None, *, keep_images: bool = True) -> None:
+        """The image reached its user (posted as `message_id` on Discord); its job is over. Its kept PNGs
+        stay for ZBOT_KEEP_IMAGES_DAYS unless not `keep_images`."""
         await self.lifecycle.delivered(job_id, message_id, keep_images=keep_images)
 
     def _queue_retry_s(self) -> float:

@@ -50,6 +50,7 @@ class UsageReport:
     today: str = ""  # the report's own day (UTC), where its per-day chart ends
     reports: int = 0  # Report-button reports on these images
     images: int = 0  # images drawn (each of a grid's), not jobs
+    operations: dict[str, int] = field(default_factory=dict)  # jobs that made images, by what made them
 
     @property
     def blocked(self) -> int:
@@ -89,6 +90,9 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
         f"""SELECT user_id, coalesce(sum(CASE WHEN status IN {_IMAGES} THEN count END), 0),
                    sum(status = '{Status.FAILED.value}'), sum(status = '{Status.REJECTED.value}'), max(created_at)
             FROM generations {where} GROUP BY user_id ORDER BY 2 DESC, user_id LIMIT ?""", [*params, top])
+    operations = {row[0]: row[1] for row in await store.query(
+        f"SELECT operation, count(*) FROM generations {where} AND status IN {_IMAGES} GROUP BY operation "
+        "ORDER BY 2 DESC, 1", params)}
     reports = await store.query(
         f"SELECT count(*) FROM reports WHERE generation_id IN (SELECT id FROM generations {where})", params)
     per_day = await store.query(
@@ -108,4 +112,5 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
         per_day=[(row[0], row[1]) for row in per_day],
         today=datetime.fromtimestamp(now, UTC).date().isoformat(),
         reports=reports[0][0],
+        operations=operations,
     )

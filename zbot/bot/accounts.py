@@ -34,7 +34,7 @@ class Accounts(commands.Cog):
         if access.is_exempt(self.settings, interaction):
             text = messages.quota(quota, "no per-user limits apply to you")
         else:
-            text = messages.quota(quota, access.tier_name(interaction, role_id))
+            text = messages.quota(quota, access.tier_name(interaction, role_id), self.settings.upscale_weight)
         await say_privately(interaction, text)
 
     @app_commands.command(name="stats", description="Usage statistics (admins)")

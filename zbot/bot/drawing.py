@@ -14,15 +14,15 @@ from discord.ext import commands
 from PIL import Image
 
 from ..config import SEED_LIMIT, Settings
-from ..jobs import BadInput, Generation, Result, Status
+from ..jobs import BadInput, Generation, Result, Status, upscaled_size
 from ..service import Service
-from . import access
+from . import access, messages
 from .delivery import Delivery
 from .errors import guarded
-from . import messages
 from .posting import NO_MENTIONS, Poster
+from .refine import Refine
 from .reports import Reports
-from .views import CANCEL, DELETE, REPORT, REROLL, Buttons
+from .views import CANCEL, DELETE, EDIT, PICK, REPORT, REROLL, UPSCALE, VARY, VARY_ONE, Buttons
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,17 @@ class Drawing(commands.Cog):
         self.client = client
         self.settings = settings
         self.service = service
-        self.buttons = Buttons({REROLL: self.reroll_button, DELETE: self.delete_button,
-                                REPORT: reports.report_button, CANCEL: self.cancel_button},
-                               pick=self.pick_button, image_kinds=(REROLL, DELETE, REPORT))
         self.poster = Poster(client, service, self.view_for, give_up_s=settings.recovery_max_age,
                              spoil_flagged=settings.safety_nsfw_channels == "spoiler")
         self.delivery = Delivery(service, self.poster, cancel_view=lambda job_id: self.buttons.view(job_id, CANCEL))
+        self.refine = Refine(settings, service, self.delivery)
+        self.buttons = Buttons(
+            {REROLL: self.reroll_button, DELETE: self.delete_button, REPORT: reports.report_button,
+             CANCEL: self.cancel_button, VARY: self.refine.vary_button, UPSCALE: self.refine.upscale_button,
+             EDIT: self.refine.edit_button},
+            indexed={PICK: self.pick_button, VARY_ONE: self.refine.vary_one_button},
+            sizes=settings.size_table, size_handler=self.refine.size_chosen,
+            image_kinds=((REROLL, VARY, UPSCALE, EDIT), (DELETE, REPORT)), grid_kinds=(REROLL, DELETE, REPORT))
         # Sizes and counts are the configuration's: set them on this instance's copy of the command.
         params = self.draw._params
         params["size"] = dataclasses.replace(params["size"], choices=[
@@ -52,10 +57,16 @@ class Drawing(commands.Cog):
         self.client.add_dynamic_items(*self.buttons.all_types)
 
     def view_for(self, result: Result, withheld: frozenset[int]) -> discord.ui.View:
-        """The buttons under a posted image, or under a grid."""
+        """The buttons under a posted image (Upscale greyed out at the largest size), or under a grid."""
         if result.count == 1:
-            return self.buttons.under_image(result.job_id)
+            return self.image_view(result.job_id, result.width, result.height)
         return self.buttons.under_grid(result.job_id, result.count, withheld)
+
+    def image_view(self, generation_id: int, width: int, height: int) -> discord.ui.View:
+        bigger = upscaled_size(width, height)
+        return self.buttons.under_image(generation_id, (width, height),
+                                        disabled=frozenset({UPSCALE}) if bigger[0] * bigger[1] <= width * height
+                                        else frozenset())
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -131,7 +142,7 @@ class Drawing(commands.Cog):
                                 interaction.user.id),
                 file=discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
                                   spoiler=bool(verdict and verdict.flagged and self.poster.spoil_flagged)),
-                view=self.buttons.under_image(pick_id), allowed_mentions=NO_MENTIONS, wait=True)
+                view=self.image_view(pick_id, grid.width, grid.height), allowed_mentions=NO_MENTIONS, wait=True)
         except BaseException:
             await self.service.lifecycle.failed(pick_id, "it could not be posted")  # nothing to resume
             raise

@@ -65,16 +65,36 @@ def quote_prompt(prompt: str, limit: int = 1500) -> str:
     return f"\u2068{shown}\u2069"
 
 
-def caption(result: Result, size: str, requester_id: int, limit: int = CONTENT_LIMIT) -> str:
+OPERATION_NAMES = {"draw": "drawn", "reroll": "rerolled", "pick": "picked from a grid", "vary": "variations",
+                   "upscale": "upscales", "edit": "prompt edits", "size": "other sizes"}
+_ORIGINS = {"reroll": "reroll of", "vary": "variation of", "upscale": "upscale of", "edit": "edited from",
+            "size": "resized from"}
+
+
+def origin(operation: str, link: str | None) -> str:
+    """Where an image comes from, linking its parent's message when there is one: "variation of <link>"."""
+    words = _ORIGINS.get(operation)
+    if words is None:
+        return ""
+    return f"{words} {link}" if link else words.split(" ")[0]
+
+
+def message_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
+    if guild_id is None or channel_id is None or message_id is None:
+        return None
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def caption(result: Result, size: str, requester_id: int, limit: int = CONTENT_LIMIT, origin: str = "") -> str:
     """The text under an image, or a grid (each image's number and seed); never longer than `limit`,
-    however long the prompt."""
+    however long the prompt. `origin`: what it was made from (`origin()`)."""
     if result.count == 1:
         seeds = f"seed {result.seed}"
     else:
         seeds = "   ".join(f"**{index}** · seed {picture.seed}" for index, picture in enumerate(result.pictures, 1))
         seeds += "\n"
     details = (f"\n{seeds}{' · ' if result.count == 1 else ''}{size} {result.width}×{result.height} · "
-               f"{result.render_s:.1f} s · for <@{requester_id}>")
+               f"{result.render_s:.1f} s · for <@{requester_id}>" + (f" · {origin}" if origin else ""))
     return f"**{quote_prompt(result.prompt, limit - length(details) - 4)}**{details}"
 
 
@@ -157,7 +177,7 @@ def _seconds(value: float | None) -> str:
     return f"{math.ceil(value / 60)} min"
 
 
-def quota(q: Quota, tier: str) -> str:
+def quota(q: Quota, tier: str, upscale_weight: int = 1) -> str:
     lines = [f"**Your limits** ({tier})"]
     for usage in q.windows:
         line = f"• {usage.remaining} of {usage.window.limit} left ({usage.window})"
@@ -166,7 +186,10 @@ def quota(q: Quota, tier: str) -> str:
         lines.append(line)
     if not q.windows:
         lines.append("• no rate limits")
-    lines.append(f"• {q.pending} of {q.max_pending} images pending")
+    lines.append(f"• {q.pending} of {q.max_pending} requests pending")
+    if upscale_weight != 1 and q.windows:
+        lines.append(f"An upscale counts as {upscale_weight} images (it is that much work); a variation, an "
+                     "edit or another size as one.")
     return "\n".join(lines)
 
 
@@ -184,6 +207,9 @@ def stats_embed(report: UsageReport, queue_depth: int, title: str) -> discord.Em
                                             f"{report.by_status.get(Status.REJECTED.value, 0)} refused")
     embed.add_field(name="Safety", value=f"{report.blocked} withheld\n{report.reports} reported")
     embed.add_field(name="Queue now", value=f"{queue_depth} unfinished")
+    if report.operations:
+        embed.add_field(name="Made by", value="\n".join(f"{OPERATION_NAMES.get(name, name)}: {jobs}"
+                                                         for name, jobs in report.operations.items()))
     if report.user_id is None and report.top_users:
         top = "\n".join(f"<@{u.user_id}>: {u.done}" + (f" ({u.failed} failed)" if u.failed else "")
                         for u in report.top_users[:10])

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 import discord
+from PIL import Image
 
 from ..grid import compose
 from ..jobs import Result
@@ -41,6 +43,7 @@ MIN_GIVE_UP_S = 15 * 60
 LOOKUP_TRIES = 5  # looking up a channel through network trouble, before deciding it can't be told
 
 NO_MENTIONS = discord.AllowedMentions.none()
+UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's attachment limit where the interaction doesn't say (a channel post)
 
 
 def token_expired(error: discord.HTTPException) -> bool:
@@ -111,10 +114,14 @@ class Poster:
                 if len(withheld) == result.count:
                     await self._withhold(result, where)
                     return None
-        grid = None
+        upload, kind = result.png, "png"
         if result.count > 1:  # composed off the event loop
-            grid = await asyncio.to_thread(compose, [picture.png for picture in result.pictures], withheld)
+            upload = await asyncio.to_thread(compose, [picture.png for picture in result.pictures], withheld)
+        limit = getattr(where.interaction, "filesize_limit", None) or UPLOAD_LIMIT
+        if len(upload) > limit:  # a detailed upscale can pass Discord's 10 MiB as PNG; as JPEG it is ~2 MB
+            upload, kind = await asyncio.to_thread(as_jpeg, upload), "jpg"
         view = self.view_for(result, withheld)
+        origin = await self._origin(result.job_id)
         deadline = time.monotonic() + self.give_up_s
         short = False  # after Discord refused the caption: the one-line caption, which always fits
         delay = self.backoff_s
@@ -125,11 +132,11 @@ class Poster:
                 await self._give_up(result, where, "it has no channel to be posted in")
                 return None
             try:
-                attachment = image_file(result, spoiler, grid)
+                attachment = image_file(result, upload, kind, spoiler)
                 if via == "interaction":
-                    message = await self._edit(result, size, where, short, attachment, view)
+                    message = await self._edit(result, size, where, short, attachment, view, origin)
                 else:
-                    message = await self._send(result, size, where, short, attachment, view)
+                    message = await self._send(result, size, where, short, attachment, view, origin)
                 break
             except Exception as error:  # noqa: BLE001 - every failure is a reason to try again, not to lose it
                 if not isinstance(error, DISCORD_ERRORS):
@@ -155,8 +162,8 @@ class Poster:
                             describe(error), delay)
                 await asyncio.sleep(delay)
                 delay = min(BACKOFF_MAX_S, delay * 2)
-        # A grid's full-size images stay kept: picking one posts it from there.
-        await self.service.delivered(result.job_id, message.id, keep_images=result.count > 1)
+        # The full-size images stay kept: picks, variations and upscales start from them.
+        await self.service.delivered(result.job_id, message.id)
         log.info("job %s posted as message %s (%s)", result.job_id, message.id, via)
         return message
 
@@ -170,27 +177,43 @@ class Poster:
             message = await where.interaction.original_response()
         except Exception:  # noqa: BLE001 - only a check: on any failure, post in the channel
             return None
-        if any(attachment.filename.endswith(image_name(result)) for attachment in message.attachments):
+        if any(attachment.filename.rsplit(".", 1)[0].endswith(image_name(result))
+               for attachment in message.attachments):
             log.info("job %s: the failed edit had gone through after all", result.job_id)
             return message
         return None
 
+    async def _origin(self, job_id: int) -> str:
+        """"variation of <link to the parent's message>", for an image made from another; "" for a draw,
+        or when the database can't say right now (the image goes out anyway)."""
+        try:
+            job = await self.service.store.get(job_id)
+            if job is None or job.parent_id is None:
+                return ""
+            parent = await self.service.store.get(job.parent_id)
+        except sqlite3.Error as error:
+            log.warning("job %s: could not look up its parent (%s); posted without the link", job_id, error)
+            return ""
+        link = parent and messages.message_link(parent.guild_id, parent.channel_id, parent.message_id)
+        return messages.origin(job.operation, link)
+
     async def _edit(self, result: Result, size: str, where: Destination, short: bool, attachment: discord.File,
-                    view: discord.ui.View) -> discord.Message:
+                    view: discord.ui.View, origin: str = "") -> discord.Message:
         content = messages.short_caption(result, size, where.user_id) if short else messages.caption(
-            result, size, where.user_id)
+            result, size, where.user_id, origin=origin)
         return await where.interaction.edit_original_response(
             content=content, attachments=[attachment], view=view, allowed_mentions=NO_MENTIONS)
 
     async def _send(self, result: Result, size: str, where: Destination, short: bool, attachment: discord.File,
-                    view: discord.ui.View) -> discord.Message:
+                    view: discord.ui.View, origin: str = "") -> discord.Message:
         if where.channel_id is None:
             raise RuntimeError(f"job {result.job_id} has no channel to be posted in")
         prefix = f"<@{where.user_id}> "
         if short:
             content = prefix + messages.short_caption(result, size, where.user_id)
         else:
-            content = prefix + messages.caption(result, size, where.user_id, limit=messages.CONTENT_LIMIT - messages.length(prefix))
+            content = prefix + messages.caption(result, size, where.user_id, origin=origin,
+                                                limit=messages.CONTENT_LIMIT - messages.length(prefix))
         # The nonce makes Discord answer a repeated post (its first answer was lost) with the message the
         # first one made, instead of making a second.
         return await self.client.get_partial_messageable(where.channel_id).send(
@@ -301,9 +324,18 @@ def describe(error: BaseException) -> str:
 
 
 def image_name(result: Result) -> str:
-    return f"zbot-{result.seed}.png" if result.count == 1 else f"zbot-{result.seed}-grid.png"
+    """The attachment's name without its extension."""
+    return f"zbot-{result.seed}" if result.count == 1 else f"zbot-{result.seed}-grid"
 
 
-def image_file(result: Result, spoiler: bool = False, png: bytes | None = None) -> discord.File:
-    """The image (or the grid, given as `png`) as an attachment."""
-    return discord.File(io.BytesIO(png or result.png), filename=image_name(result), spoiler=spoiler)
+def image_file(result: Result, data: bytes, kind: str = "png", spoiler: bool = False) -> discord.File:
+    """The image (or its grid) as an attachment."""
+    return discord.File(io.BytesIO(data), filename=f"{image_name(result)}.{kind}", spoiler=spoiler)
+
+
+def as_jpeg(png: bytes, quality: int = 92) -> bytes:
+    """A PNG too large to upload, as a JPEG of high quality (blocking: call it in a thread)."""
+    with Image.open(io.BytesIO(png)) as image:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=quality, optimize=True)
+    return out.getvalue()

@@ -21,7 +21,7 @@ from PIL import Image
 from ..app import Core, StartError, open_core
 from ..config import Settings
 from ..http_api import Health, build_app, start_http
-from ..jobs import BrokenImage, Generation, Picture, RenderSpec, Result, Status
+from ..jobs import BadInput, BrokenImage, Generation, Picture, Result, Status
 from ..safety import Verdict
 from .client import ZBot, point_at
 from .messages import failed, lost
@@ -150,7 +150,12 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
             log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
             continue
         await core.lifecycle.requeue(job.id)  # drawn, but its image was not kept: draw it again
-        spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps, job.count)
+        try:
+            spec = await core.service.render_spec(job)
+        except BadInput:  # an image-to-image job whose source is gone and can't be drawn again
+            await core.lifecycle.failed(job.id, "its source image is gone")
+            bot.delivery.spawn(bot.drawing.poster.say(where, failed("the image it starts from is gone")))
+            continue
         ticket = core.service.enqueue(spec, _size(job), job.channel_id, user_id=job.user_id, source=job.source)
         bot.delivery.spawn(bot.delivery.deliver_to_channel(ticket, job.user_id, job.channel_id))
         log.info("resuming job %s from a previous run (%s)", job.id, job.status)

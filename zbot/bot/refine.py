@@ -1,0 +1,80 @@
+"""Refining a posted image: Vary (and V1-V4 under a grid), Upscale, Edit prompt (a form with the prompt
+filled in) and the menu of other sizes. Each click becomes a request on the parent image; the core
+(zbot.refining) fills in its prompt, seed, size and source, and the clicker's own limits apply."""
+
+from __future__ import annotations
+
+import discord
+
+from ..config import Settings
+from ..jobs import BadInput, Generation, Operation
+from ..service import Service
+from . import access
+from .delivery import Delivery
+from .errors import answer_error, guarded
+
+
+class EditPromptForm(discord.ui.Modal, title="Edit the prompt"):
+    """The image's prompt, to change; it is drawn again with the same seed and size."""
+
+    def __init__(self, refine: Refine, generation: Generation, max_chars: int):
+        super().__init__(timeout=30 * 60)
+        self.refine = refine
+        self.generation_id = generation.id
+        self.prompt = discord.ui.TextInput(label="Prompt", style=discord.TextStyle.paragraph, custom_id="zbot:prompt",
+                                           default=generation.prompt[:4000], max_length=min(4000, max_chars))
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.refine.edited(interaction, self.generation_id, self.prompt.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+        await answer_error(interaction, error)
+
+
+class Refine:
+    def __init__(self, settings: Settings, service: Service, delivery: Delivery):
+        self.settings = settings
+        self.service = service
+        self.delivery = delivery
+
+    @guarded
+    async def vary_button(self, interaction: discord.Interaction, generation_id: int) -> None:
+        await self._request(interaction, generation_id, Operation.VARY)
+
+    @guarded
+    async def vary_one_button(self, interaction: discord.Interaction, generation_id: int, index: int) -> None:
+        """V1..V4 under a grid: a variation of that image."""
+        await self._request(interaction, generation_id, Operation.VARY, index=index)
+
+    @guarded
+    async def upscale_button(self, interaction: discord.Interaction, generation_id: int) -> None:
+        await self._request(interaction, generation_id, Operation.UPSCALE)
+
+    @guarded
+    async def edit_button(self, interaction: discord.Interaction, generation_id: int) -> None:
+        """The form first (it must be the interaction's answer); the request when it is sent."""
+        parent = await self._parent(interaction, generation_id)
+        await interaction.response.send_modal(EditPromptForm(self, parent, self.settings.max_prompt_chars))
+
+    async def edited(self, interaction: discord.Interaction, generation_id: int, prompt: str) -> None:
+        await self._request(interaction, generation_id, Operation.EDIT, prompt=prompt)
+
+    @guarded
+    async def size_chosen(self, interaction: discord.Interaction, generation_id: int, size: str) -> None:
+        await self._request(interaction, generation_id, Operation.RESIZE, size=size)
+
+    async def _parent(self, interaction: discord.Interaction, generation_id: int) -> Generation:
+        access.check_place(self.settings, interaction)
+        parent = await self.service.store.get(generation_id)
+        if parent is None or (parent.guild_id is not None and parent.guild_id != interaction.guild_id
+                              and not access.is_owner(self.settings, interaction)):
+            raise BadInput("That image is no longer in my records, so I can't work from it; use /draw.")
+        return parent
+
+    async def _request(self, interaction: discord.Interaction, generation_id: int, operation: Operation, *,
+                       index: int = 0, prompt: str | None = None, size: str | None = None) -> None:
+        parent = await self._parent(interaction, generation_id)
+        request = access.draw_request(self.settings, interaction, parent.prompt if prompt is None else prompt,
+                                      size=size, parent_id=parent.id, operation=operation, image=index)
+        await self.delivery.draw(interaction, request)
