@@ -15,7 +15,7 @@ from diffusers import ZImagePipeline
 
 from zbot.acceleration import RealRopeAttnProcessor, compiled_graphs, fp8_filter, use_compile_cache, use_real_rope
 from zbot.engine import Engine, EngineUnavailable
-from zbot.jobs import RenderSpec
+from zbot.jobs import RenderSpec, Source
 from zbot.prompts import BUCKETS, PromptEncoder, bucket_for, caption_length, caption_lengths
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -88,6 +88,49 @@ def test_an_engine_image_is_pixel_identical_to_plain_diffusers(tiny_model: Path,
         assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
         assert ours.mode == theirs.mode == "RGB"
         assert np.array_equal(pixels(ours), pixels(theirs))
+
+
+def png_of(image) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_an_engine_variation_is_pixel_identical_to_plain_diffusers_img2img(tiny_model: Path, pipe: ZImagePipeline,
+                                                                         fixed_threads):
+    from diffusers import ZImageImg2ImgPipeline
+
+    engine = Engine(str(tiny_model), device="cpu")
+    engine.load()
+    source = engine.render(RenderSpec(1, "a red fox", 3, 64, 64, 4), lambda *_: None)
+    steps = []
+    spec = RenderSpec(2, "a red fox", 9, 64, 64, 4, source=Source(png=png_of(source)), strength=0.6)
+    ours = engine.render(spec, lambda *step: steps.append(step))
+    img2img = ZImageImg2ImgPipeline(**pipe.components)
+    img2img.set_progress_bar_config(disable=True)
+    theirs = img2img(prompt="a red fox", image=source, strength=0.6, width=64, height=64, num_inference_steps=4,
+                     guidance_scale=0.0, generator=torch.Generator("cpu").manual_seed(9)).images[0]
+    assert steps == [(1, 3), (2, 3), (3, 3)] and spec.denoising_steps == 3  # 0.6 of 4 steps, as diffusers rounds
+    assert np.array_equal(pixels(ours), pixels(theirs))
+    assert not np.array_equal(pixels(ours), pixels(source))
+    # The loaded modules are shared, not copied, and keep their dtype.
+    assert engine._img2img.transformer is engine.pipe.transformer and engine._img2img.vae is engine.pipe.vae
+
+
+def test_an_upscale_is_twice_the_size_and_a_source_no_longer_kept_is_drawn_again_exactly(tiny_model: Path,
+                                                                                        fixed_threads):
+    engine = Engine(str(tiny_model), device="cpu")
+    engine.load()
+    original = RenderSpec(1, "a lighthouse", 5, 64, 48, 4)
+    kept = png_of(engine.render(original, lambda *_: None))
+    upscale = RenderSpec(2, "a lighthouse", 5, 128, 96, 4, source=Source(png=kept), strength=0.4)
+    from_kept = engine.render(upscale, lambda *_: None)
+    redrawn = engine.render(RenderSpec(2, "a lighthouse", 5, 128, 96, 4, source=Source(redraw=original),
+                                       strength=0.4), lambda *_: None)
+    assert from_kept.size == (128, 96)
+    assert np.array_equal(pixels(from_kept), pixels(redrawn))
 
 
 def test_warm_up_prompts_hit_every_caption_length(pipe: ZImagePipeline):
@@ -171,6 +214,20 @@ def test_compiled_engine_serves_every_prompt_length_and_size_without_recompiling
     assert float((ours - reference).norm() / reference.norm()) < 1e-3
     first, again = engine.render(spec, lambda *_: None), engine.render(spec, lambda *_: None)
     assert np.array_equal(pixels(first), pixels(again))  # same bytes for the same inputs
+
+
+@cuda
+def test_compiled_engine_varies_and_upscales_without_recompiling(tiny_model: Path):
+    engine = Engine(str(tiny_model), device="cuda", dtype="bf16", compile="on", sizes=[(64, 64), (96, 64)])
+    assert engine.upscale_sizes == [(128, 128), (192, 128)]
+    engine.load()  # warms both up
+    graphs = compiled_graphs()
+    source = png_of(engine.render(RenderSpec(1, "a red fox", 1, 64, 64, 8), lambda *_: None))
+    for width, height, strength in [(64, 64, 0.7), (128, 128, 0.4)]:
+        spec = RenderSpec(2, "a red fox", 2, width, height, 8, source=Source(png=source), strength=strength)
+        assert engine.render(spec, lambda *_: None).size == (width, height)
+    assert compiled_graphs() == graphs and engine.recompiles == 0
+    assert next(engine.pipe.transformer.parameters()).dtype == torch.bfloat16  # not cast by the img2img pipeline
 
 
 @cuda

@@ -57,6 +57,12 @@ class Client:
         await response.read()
         return response
 
+    async def post(self, path: str, body: Any = None, key: str | None = KEY) -> aiohttp.ClientResponse:
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        response = await self.session.post(self.base + path, json=body, headers=headers)
+        await response.read()
+        return response
+
     async def get(self, path: str) -> aiohttp.ClientResponse:
         response = await self.session.get(self.base + path)
         await response.read()
@@ -384,7 +390,9 @@ async def test_openapi_describes_every_route_with_this_configurations_sizes(sett
         response = await client.get("/openapi.json")
         doc = await response.json()
     assert response.status == 200 and doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/v1/images", "/healthz", "/metrics"}
+    assert set(doc["paths"]) == {"/v1/images", "/v1/images/{id}/{operation}", "/healthz", "/metrics"}
+    refine = doc["components"]["schemas"]["RefineRequest"]["properties"]
+    assert set(refine) == {"image", "seed", "prompt", "size"} and refine["size"]["enum"] == ["square", "wide", None]
     request = doc["components"]["schemas"]["ImageRequest"]["properties"]
     assert request["size"]["enum"] == ["square", "wide", None] and request["prompt"]["maxLength"] == 1000
     assert request["seed"]["maximum"] == 2**32 - 1

@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--seed", type=int, help="0 to 4294967295; random when left out")
     draw.add_argument("--size", help="a named size (square, portrait, landscape, tall, wide)")
     draw.add_argument("--steps", type=int, help="1 to 50; ZBOT_STEPS when left out")
+    draw.add_argument("--from", dest="source", type=Path, metavar="IMAGE",
+                      help="start from this image (img2img): at its own size, or --size")
+    draw.add_argument("--strength", type=float, help="with --from: how much of it to redraw, 0-1 "
+                      "(default ZBOT_VARY_STRENGTH)")
     draw.add_argument("--count", type=int, help="images of the seeds SEED, SEED+1, ... (1 to ZBOT_MAX_COUNT)")
     draw.add_argument("--out", type=Path, help="the PNG to write (default zbot-SEED.png; with --count, "
                       "OUT-SEED.png each)")
@@ -117,10 +121,19 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
     from .jobs import DrawRequest
     from .service import validate
 
+    from .refining import plan_from_file
+
     started = time.perf_counter()
+    if args.strength is not None and args.source is None:
+        raise CliError("--strength goes with --from IMAGE")
+    try:
+        image = args.source.read_bytes() if args.source is not None else None
+    except OSError as error:
+        raise CliError(f"can't read {args.source}: {error.strerror or error}") from None
     request = DrawRequest(user_id=0, prompt=args.prompt, size=args.size, seed=args.seed, steps=args.steps,
-                          count=args.count, source="cli", is_admin=True)
-    validate(settings, request)  # before the model loads, so a typo costs nothing
+                          count=args.count, source="cli", is_admin=True, from_image=image, strength=args.strength)
+    # Before the model loads, so a typo costs nothing.
+    validate(settings, plan_from_file(settings, request).request if image is not None else request)
     async with open_core(settings) as core:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -128,7 +141,7 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
             await core.executor.wait_ready()
             bar.remove_task(loading)
             ticket = await core.service.submit(request)
-            total = ticket.spec.steps * ticket.spec.count
+            total = ticket.spec.denoising_steps * ticket.spec.count
             steps = bar.add_task("drawing", total=total)
             ticket.progress_listeners.append(
                 lambda p: bar.update(steps, completed=(p.image - 1) * p.steps + p.step))

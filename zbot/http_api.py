@@ -23,7 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
 from .app import Core
-from .jobs import (BadInput, DrawRequest, NotReady, QueueFull, RateLimited, Refused, RenderFailed,
+from .jobs import (BadInput, DrawRequest, NotReady, Operation, QueueFull, RateLimited, Refused, RenderFailed,
                    ShuttingDown, TooManyPending)
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import openapi
@@ -78,6 +78,29 @@ class ImageRequest(BaseModel):
         return prompt
 
 
+class RefineRequest(BaseModel):
+    """The body of POST /v1/images/{id}/{operation} (all optional but edit's prompt and size's size)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: int = 0  # which image of a grid, from 0
+    seed: int | None = None  # variations: random when left out
+    prompt: StrictStr | None = None  # edit: the new prompt
+    size: StrictStr | None = None  # size: the named size to draw it at
+
+    @field_validator("image", "seed", mode="before")
+    @classmethod
+    def _a_json_integer(cls, value: Any) -> Any:
+        if isinstance(value, (bool, str)):
+            raise ValueError("Input should be a valid integer")  # noqa: TRY004 - pydantic wants ValueError
+        return value
+
+
+# The operations on an image the HTTP API offers, by the last part of their path.
+OPERATIONS = {"variations": Operation.VARY, "upscale": Operation.UPSCALE, "edit": Operation.EDIT,
+              "size": Operation.RESIZE}
+
+
 def key_user_id(key: str) -> int:
     """The user an API key stands for: negative, so it never collides with a Discord snowflake, and
     derived from a hash, so the key itself never reaches the database."""
@@ -99,6 +122,7 @@ def build_app(core: Core, *, health: Health, metrics: Metrics) -> web.Applicatio
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_post("/v1/images", _images)
+    app.router.add_post("/v1/images/{id:[0-9]+}/{operation}", _refine)
     return app
 
 
@@ -140,10 +164,37 @@ async def _openapi(request: web.Request) -> web.Response:
 
 async def _images(request: web.Request) -> web.Response:
     user_id = _authenticate(request)
-    body = await _read_body(request)
-    core = request.app[_CORE]
+    body = await _read_body(request, ImageRequest)
     draw = DrawRequest(user_id=user_id, prompt=body.prompt, size=body.size, seed=body.seed, count=body.count,
                        source="http")
+    return await _draw(request, draw)
+
+
+async def _refine(request: web.Request) -> web.Response:
+    """An operation on an image this key made: variations, upscale, edit (a new prompt, the same seed)
+    or size (the same prompt and seed at another size). The answer is the new image, as for /v1/images."""
+    user_id = _authenticate(request)
+    operation = OPERATIONS.get(request.match_info["operation"])
+    if operation is None:
+        return _error(404, "not_found", f"No such operation; use one of: {', '.join(OPERATIONS)}.")
+    body = await _read_body(request, RefineRequest, optional=True)
+    core = request.app[_CORE]
+    parent = await core.store.get(int(request.match_info["id"]))
+    if parent is None or parent.user_id != user_id:  # another key's images are not this one's to see
+        return _error(404, "not_found", "This key has made no image with that id.")
+    if operation == Operation.EDIT and not (body.prompt or "").strip():
+        return _error(422, "bad_input", "prompt: give the edited prompt.")
+    if operation == Operation.RESIZE and not body.size:
+        return _error(422, "bad_input", "size: give the named size to draw it at.")
+    draw = DrawRequest(user_id=user_id, prompt=body.prompt or parent.prompt, size=body.size, seed=body.seed,
+                       source="http", parent_id=parent.id, operation=operation, image=body.image)
+    lineage = {"X-Zbot-Parent-Id": str(parent.id), "X-Zbot-Operation": operation.value}
+    return await _draw(request, draw, lineage)
+
+
+async def _draw(request: web.Request, draw: DrawRequest, headers: dict[str, str] | None = None) -> web.Response:
+    core = request.app[_CORE]
+    user_id = draw.user_id
     try:
         ticket = await core.service.submit(draw)
         result = await ticket.result()
@@ -165,6 +216,7 @@ async def _images(request: web.Request) -> web.Response:
                                   "steps": result.steps, "render_seconds": round(result.render_s, 3),
                                   "images": [_picture(p, adult) for p in result.pictures]})
     headers = {
+        **(headers or {}),
         "X-Zbot-Job-Id": str(result.job_id),
         "X-Zbot-Seed": str(result.seed),
         "X-Zbot-Size": f"{result.width}x{result.height}",
@@ -208,7 +260,10 @@ def _authenticate(request: web.Request) -> int:
     return user_id
 
 
-async def _read_body(request: web.Request) -> ImageRequest:
+async def _read_body(request: web.Request, model: type[BaseModel], *, optional: bool = False) -> Any:
+    """The JSON body as `model`; with `optional`, no body at all means every field's default."""
+    if optional and not request.can_read_body:
+        return model()
     if request.content_type != "application/json":
         raise _http_error(web.HTTPUnsupportedMediaType, "bad_request",
                           "Send a JSON body with 'Content-Type: application/json'.")
@@ -220,18 +275,18 @@ async def _read_body(request: web.Request) -> ImageRequest:
         raise _http_error(web.HTTPUnprocessableEntity, "bad_input",
                           'The body must be a JSON object like {"prompt": "a red fox"}.')
     try:
-        return ImageRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise _http_error(web.HTTPUnprocessableEntity, "bad_input", _describe(exc)) from None
+        raise _http_error(web.HTTPUnprocessableEntity, "bad_input", _describe(exc, model)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, model: type[BaseModel]) -> str:
     problems = []
     for error in exc.errors()[:3]:
         where = ".".join(str(part) for part in error["loc"]) or "body"
         message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if error["type"] != "extra_forbidden"
-                        else f"{where}: unknown field (allowed: prompt, size, seed, count)")
+                        else f"{where}: unknown field (allowed: {', '.join(model.model_fields)})")
     return "; ".join(problems) + "."
 
 

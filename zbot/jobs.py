@@ -54,6 +54,8 @@ class DrawRequest:
     count: int | None = None  # images of consecutive seeds; None: the configured default
     operation: str | None = None  # what the row records (zbot.jobs.Operation); None: draw, or reroll with a parent
     image: int = 0  # which of the parent's images an operation on one image (vary, upscale...) starts from
+    from_image: bytes | None = None  # an image file to start from (`zbot draw --from`), at `strength`
+    strength: float | None = None
     is_admin: bool = False
     # The windows that apply to this user (role tiers); None means the configured default.
     rate_limits: tuple | None = None
@@ -69,6 +71,7 @@ class Operation(StrEnum):
     UPSCALE = "upscale"  # img2img of the parent's image enlarged (2x per side, at most UPSCALE_MAX_SIDE)
     EDIT = "edit"  # the parent redrawn with an edited prompt, same seed and size (and source image)
     RESIZE = "size"  # the parent's prompt and seed at another configured size
+    FROM_FILE = "file"  # img2img of an image file (`zbot draw --from`)
 
 
 REFINING = (Operation.VARY, Operation.UPSCALE, Operation.EDIT, Operation.RESIZE)  # one image of a parent
@@ -130,7 +133,7 @@ class Source:
     """The image an image-to-image job starts from: its PNG, or, when that is no longer kept, the spec
     that draws it again (the same seed, prompt, size and source draw the same image)."""
 
-    png: bytes | None = None
+    png: bytes | None = None  # PNG (or, from `zbot draw --from`, any image file Pillow reads)
     redraw: RenderSpec | None = None
 
 

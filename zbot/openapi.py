@@ -27,6 +27,32 @@ def openapi(settings: Settings) -> dict[str, Any]:
         return out
 
     header = {"schema": {"type": "string"}}
+    responses = {
+        "200": {"description": "The image (count 1), or the images as JSON (count 2 or more).",
+                "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Images"}}},
+            "headers": {"X-Zbot-Seed": {"description": "The seed; send it back to draw the "
+                                        "same image again.", "schema": {"type": "integer"}},
+                        "X-Zbot-Job-Id": {"schema": {"type": "integer"}},
+                        "X-Zbot-Size": header, "X-Zbot-Steps": header,
+                        "X-Zbot-Render-Seconds": header, "X-Zbot-Wait-Seconds": header,
+                        "X-Zbot-Safety-Score": {"description": "The safety check's score, 0-1 "
+                                                "(absent when the check is off).", "schema": header["schema"]},
+                        "X-Zbot-Flagged": {"description": "true when the check flagged the image "
+                                           "(only keys in ZBOT_API_KEYS_ADULT get those).",
+                                           "schema": header["schema"]}}},
+        "400": answer("The body is not JSON."),
+        "401": answer("No valid API key."),
+        "413": answer("The body is larger than 64 KiB."),
+        "415": answer("The body is not application/json."),
+        "422": answer("A field is missing, of the wrong type, or not allowed (the message "
+                      "says which); or, with code image_blocked, the safety check flagged the image "
+                      "and this key may not receive it."),
+        "429": answer("This key's rate limit, or its number of unfinished images, is reached.",
+                      retry),
+        "500": answer("The render failed."),
+        "503": answer("The queue is full or zbot is restarting.", retry),
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "zbot", "version": "1",
@@ -40,32 +66,28 @@ def openapi(settings: Settings) -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/ImageRequest"}}}},
-                "responses": {
-                    "200": {"description": "The image (count 1), or the images as JSON (count 2 or more).",
-                            "content": {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
-                                        "application/json": {"schema": {"$ref": "#/components/schemas/Images"}}},
-                        "headers": {"X-Zbot-Seed": {"description": "The seed; send it back to draw the "
-                                                    "same image again.", "schema": {"type": "integer"}},
-                                    "X-Zbot-Job-Id": {"schema": {"type": "integer"}},
-                                    "X-Zbot-Size": header, "X-Zbot-Steps": header,
-                                    "X-Zbot-Render-Seconds": header, "X-Zbot-Wait-Seconds": header,
-                                    "X-Zbot-Safety-Score": {"description": "The safety check's score, 0-1 "
-                                                            "(absent when the check is off).", "schema": header["schema"]},
-                                    "X-Zbot-Flagged": {"description": "true when the check flagged the image "
-                                                       "(only keys in ZBOT_API_KEYS_ADULT get those).",
-                                                       "schema": header["schema"]}}},
-                    "400": answer("The body is not JSON."),
-                    "401": answer("No valid API key."),
-                    "413": answer("The body is larger than 64 KiB."),
-                    "415": answer("The body is not application/json."),
-                    "422": answer("A field is missing, of the wrong type, or not allowed (the message "
-                                  "says which); or, with code image_blocked, the safety check flagged the image "
-                                  "and this key may not receive it."),
-                    "429": answer("This key's rate limit, or its number of unfinished images, is reached.",
-                                  retry),
-                    "500": answer("The render failed."),
-                    "503": answer("The queue is full or zbot is restarting.", retry),
-                },
+                "responses": responses,
+            }},
+            "/v1/images/{id}/{operation}": {"post": {
+                "operationId": "refineImage",
+                "summary": "Make a new image from one this key made: a variation, an upscale, an edited prompt "
+                           "or another size.",
+                "description": "variations: image to image with a new seed (strength "
+                               f"{settings.vary_strength}); upscale: the image enlarged 2x per side (at most "
+                               f"2048 on the longer side) and redrawn at strength {settings.upscale_strength}, "
+                               f"counting {settings.upscale_weight} images; edit: the new prompt with the same seed "
+                               "and size; size: the same prompt and seed at another named size. The answer is "
+                               "the new image, as for createImage, with X-Zbot-Parent-Id and X-Zbot-Operation.",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"},
+                     "description": "The image's X-Zbot-Job-Id (or job_id)."},
+                    {"name": "operation", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": ["variations", "upscale", "edit", "size"]}}],
+                "requestBody": {"required": False, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/RefineRequest"}}}},
+                "responses": {**responses, "404": answer("No image of this key's has that id, or no such "
+                                                         "operation.")},
             }},
             "/healthz": {"get": {
                 "operationId": "health",
@@ -103,6 +125,19 @@ def openapi(settings: Settings) -> dict[str, Any]:
                                   "description": f"How many images, of the seeds seed, seed + 1, ... (default "
                                   f"{settings.default_count}); each counts against the key's limits. More than one "
                                   "is answered in JSON (Images)."},
+                    },
+                },
+                "RefineRequest": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {
+                        "image": {"type": "integer", "minimum": 0, "maximum": settings.max_count - 1, "default": 0,
+                                  "description": "Which image of a grid (count 2 or more) to start from, from 0."},
+                        "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": SEED_LIMIT - 1,
+                                 "description": "variations: the new seed (random when left out)."},
+                        "prompt": {"type": ["string", "null"], "maxLength": settings.max_prompt_chars,
+                                   "description": "edit: the edited prompt (required there)."},
+                        "size": {"type": ["string", "null"], "enum": [*settings.sizes, None],
+                                 "description": "size: the named size to draw it at (required there)."},
                     },
                 },
                 "Images": {"type": "object", "required": ["job_id", "images"], "properties": {

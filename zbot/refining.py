@@ -9,9 +9,12 @@ ZBOT_KEEP_IMAGES_DAYS after the post), else a spec that draws it again from its 
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from PIL import Image
 
 from .config import Settings
 from .jobs import (
@@ -48,9 +51,33 @@ def cost_of(settings: Settings, width: int, height: int, count: int = 1) -> int:
     return count * (settings.upscale_weight if width * height > largest else 1)
 
 
+def plan_from_file(settings: Settings, request: DrawRequest) -> Plan:
+    """`zbot draw --from FILE`: the file at its own size (fitted within UPSCALE_MAX_SIDE, multiples of 16)
+    or at --size, redrawn at `strength` (ZBOT_VARY_STRENGTH when not given)."""
+    strength = settings.vary_strength if request.strength is None else request.strength
+    if not 0 < strength <= 1:
+        raise BadInput("The strength must be more than 0 and at most 1.")
+    try:
+        with Image.open(io.BytesIO(request.from_image)) as image:
+            width, height = image.size
+    except (OSError, ValueError) as error:
+        raise BadInput(f"That file is not an image I can read ({error}).") from None
+    if request.size is not None and request.size in settings.size_table:
+        width, height = settings.size_table[request.size]
+    else:
+        scale = min(1.0, UPSCALE_MAX_SIDE / max(width, height))
+        width, height = int(width * scale) // 16 * 16, int(height * scale) // 16 * 16
+        if min(width, height) < 16:
+            raise BadInput("That image is too small to start from (16 pixels a side at least).")
+    filled = dataclasses.replace(request, operation=Operation.FROM_FILE, count=1)
+    return Plan(filled, dict(width=width, height=height, strength=strength, cost=cost_of(settings, width, height)))
+
+
 async def plan(settings: Settings, store: Store, request: DrawRequest) -> Plan | None:
     """What a request on a parent image draws; None for a request that starts from nothing (a draw, a
     reroll of a drawn-from-noise image, a grid's pick drawn again). Raises BadInput saying why not."""
+    if request.from_image is not None:
+        return plan_from_file(settings, request)
     operation = request.operation or (Operation.REROLL if request.parent_id is not None else Operation.DRAW)
     if request.parent_id is None or operation in (Operation.DRAW, Operation.PICK):
         return None

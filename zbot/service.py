@@ -30,6 +30,7 @@ from .jobs import (
     RenderSpec,
     Result,
     ShuttingDown,
+    Source,
     Status,
     utc,
 )
@@ -129,15 +130,19 @@ class Service:
                        dict(cost=0 if row["operation"] == Operation.PICK else
                             refining.cost_of(self.settings, row["width"], row["height"], row["count"])))
             source = None
-            if row.get("strength") is not None:  # image to image: its source read before it is admitted
+            if request.from_image is not None:
+                source = Source(png=request.from_image)
+            elif row.get("strength") is not None:  # image to image: its source read before it is admitted
                 source = await refining.source_of(self.store, self.lifecycle.image, row["source_id"],
                                                   row["source_index"])
         except BadInput as refusal:
-            # Every request is a row, refused ones too; keep absurd input from bloating the file.
+            # Every request is a row, refused ones too; keep absurd input from bloating the file. (A parent
+            # that doesn't exist can't be named: the column references a row.)
+            parent = request.parent_id if request.parent_id and await self.store.get(request.parent_id) else None
             await self.store.record(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
                                     channel_id=request.channel_id, prompt=request.prompt[:2000],
                                     status=Status.REJECTED.value, error=refusal.message, created_at=now,
-                                    interaction_id=request.interaction_id, parent_id=request.parent_id,
+                                    interaction_id=request.interaction_id, parent_id=parent,
                                     operation=request.operation or Operation.DRAW)
             self._refused(request, refusal)
             raise
