@@ -52,11 +52,13 @@ async def test_button_3_posts_image_3_byte_identical_to_drawing_its_seed_alone(f
                        ).wait_original(finished)
         await run.settle()
         rows = await run.core.store.query("SELECT operation, parent_id, count, seed, status FROM generations ORDER BY id")
+        costs = [r[0] for r in await run.core.store.query("SELECT cost FROM generations ORDER BY id")]
     assert seeds_in(picked) == [9] and "image 3 of the grid" in picked.content
     assert picked.attachments[0].data == alone.attachments[0].data
     pick_id = 2
     assert picked.custom_ids == image_controls(pick_id)
     assert [tuple(r) for r in rows][:2] == [("draw", None, 4, 7, "posted"), ("pick", 1, 0, 9, "posted")]
+    assert costs[:2] == [4, 0]  # a pick posts an image its grid drew: it costs nothing more
 
 
 async def test_a_pick_is_for_the_requester_and_a_kept_image_gone_is_drawn_again(fake, tmp_path, tiny_model):
@@ -168,7 +170,7 @@ def test_zbot_draw_count_writes_one_file_per_image(tiny_model, tmp_path):
 async def test_a_count_no_window_ever_allows_is_refused_without_a_time_to_wait(fake, tmp_path, tiny_model):
     async with running_bot(fake, bot_settings(tmp_path, tiny_model, rate_limits="3/hour")):
         refused = await (await fake.slash("draw", {"prompt": "b", "size": "small", "count": 4})).wait_response()
-    assert "at most 3 images per hour; ask for 3 or fewer" in refused.data["content"]
+    assert "at most 3 images per hour, and this counts as 4; ask for 3 or fewer" in refused.data["content"]
     assert "<t:" not in refused.data["content"]
 
 

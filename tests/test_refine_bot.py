@@ -37,9 +37,7 @@ async def test_vary_draws_a_new_seed_from_the_image_and_records_its_parent(fake,
     assert seed_in(varied) == row["seed"] != 11 and image_of(varied).size == (64, 64)
     assert f"variation of {link_to(parent)}" in varied.content and "a fox" in varied.content
     assert varied.custom_ids == image_controls(2)
-    assert image_of(varied).tobytes() != image_of(fresh).tobytes()
-    # Closer to its parent than the same seed drawn from noise is.
-    assert _distance(image_of(varied), image_of(parent)) < _distance(image_of(fresh), image_of(parent))
+    assert image_of(varied).tobytes() != image_of(fresh).tobytes()  # not its seed drawn from noise
 
 
 def _inputs(components):
@@ -51,11 +49,6 @@ def _inputs(components):
             yield from _inputs([component["component"]])
         else:
             yield component
-
-
-def _distance(a: Image.Image, b: Image.Image) -> float:
-    pa, pb = a.convert("L").tobytes(), b.convert("L").tobytes()
-    return sum(abs(x - y) for x, y in zip(pa, pb, strict=True)) / len(pa)
 
 
 async def test_upscale_gives_2048_pixels_and_counts_its_weight(fake, tmp_path, tiny_model):

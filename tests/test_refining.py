@@ -177,3 +177,60 @@ async def test_http_operations_on_a_keys_own_images(settings):
     assert "unknown field (allowed: image, seed, prompt, size)" in (await extra.json())["error"]
     assert [tuple(r) for r in cost] == [("draw", 1), ("vary", 1), ("upscale", 4), ("edit", 1), ("size", 1)]
     assert renderer.specs[1].source is not None  # the HTTP image was kept: the variation started from it
+
+
+class SeedChecker:
+    """Flags the fake renderer's images of one seed (their red channel is the seed)."""
+
+    name = "by-seed"
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def load(self) -> None:
+        pass
+
+    def score(self, image) -> float:
+        return 0.95 if image.getpixel((5, 5))[0] == self.seed % 256 else 0.05
+
+
+async def test_http_may_not_refine_a_grid_image_the_key_was_not_given(settings):
+    async with open_core(with_keys(settings, KEY), [FakeRenderer()], checker=SeedChecker(21)) as core, \
+            serving(core) as client:
+        grid = await client.draw({"prompt": "two boats", "seed": 20, "count": 2})
+        images = (await grid.json())["images"]
+        job = (await grid.json())["job_id"]
+        held_back = await client.post(f"/v1/images/{job}/upscale", {"image": 1})
+        shown = await client.post(f"/v1/images/{job}/variations", {"image": 0, "seed": 5})
+    assert [image["png"] is None for image in images] == [False, True]
+    assert held_back.status == 422 and (await held_back.json())["code"] == "image_blocked"
+    assert shown.status == 200
+
+
+async def test_a_deleted_source_cant_be_worked_from_even_through_its_children(settings):
+    async with open_core(settings, [FakeRenderer()]) as core:
+        parent = await draw(core, seed=10)
+        varied = await draw(core, parent_id=parent.job_id, operation=Operation.VARY)
+        await core.lifecycle.deleted(parent.job_id)  # a moderator removed the original
+        for request in [DrawRequest(user_id=1, prompt="x", parent_id=varied.job_id),  # a reroll
+                        DrawRequest(user_id=1, prompt="y", parent_id=varied.job_id, operation=Operation.EDIT)]:
+            with pytest.raises(BadInput, match="starts from was deleted"):
+                await core.service.submit(request)
+
+
+async def test_the_sweep_keeps_what_a_queued_job_starts_from_and_nothing_older(settings):
+    async with open_core(settings, [FakeRenderer()]) as core:
+        old = await core.store.record(user_id=1, prompt="p", seed=1, width=64, height=64, steps=8, status="posted",
+                                      created_at=1.0)
+        stale = await core.store.record(user_id=1, prompt="p", seed=2, width=64, height=64, steps=8,
+                                        status="posted", created_at=1.0)
+        waiting = await core.store.record(user_id=1, prompt="p", seed=3, width=64, height=64, steps=8,
+                                          status="queued", source_id=old, source_index=0, strength=0.7,
+                                          owner=core.lifecycle.owner)
+        for job in (old, stale):
+            core.lifecycle.images.save(job, b"\x89PNG\r\n\x1a\n...IEND\xaeB`\x82")
+        await core.lifecycle.adopt_orphans()  # sweeps
+        assert core.lifecycle.images.job_ids() == [old]  # the queued variation's source stays
+        await core.lifecycle.failed(waiting, "gave up")
+        await core.lifecycle.adopt_orphans()
+        assert core.lifecycle.images.job_ids() == []

@@ -136,4 +136,4 @@ async def test_killed_between_drawing_and_posting_the_next_start_posts_the_kept_
     row = db.execute("SELECT status, message_id, finished_at, render_s FROM generations").fetchone()
     db.close()
     assert row == ("posted", posted.id, finished_at, render_s)  # not drawn again: the same render
-    assert not (tmp_path / "zbot.sqlite3-drawn" / "1.png").exists()
+    assert (tmp_path / "zbot.sqlite3-drawn" / "1.png").exists()  # kept on: variations start from it

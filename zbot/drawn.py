@@ -1,7 +1,9 @@
-"""The drawn images that are not posted yet: one PNG per job in a folder beside the database.
+"""The drawn images: one PNG per image in a folder beside the database, from the render until the post
+and then for ZBOT_KEEP_IMAGES_DAYS (picks, variations and upscales start from them).
 
-A job is "drawn" from the moment its PNG is here until it is posted; then the file goes. A post that
-fails, or a restart in between, loses nothing: the image is posted from here, never drawn again.
+A job is "drawn" from the moment its PNG is here until it is posted. A post that fails, or a restart in
+between, loses nothing: the image is posted from here, never drawn again. zbot.lifecycle sweeps out the
+files of jobs that are over and older than ZBOT_KEEP_IMAGES_DAYS.
 Blocking file work: call these through asyncio.to_thread (zbot.lifecycle does).
 """
 

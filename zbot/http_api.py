@@ -8,8 +8,10 @@ is the PNG. The keys themselves are never stored or logged; each maps to a stabl
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import io
 import hmac
 import logging
 import math
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
 from .app import Core
@@ -182,6 +185,9 @@ async def _refine(request: web.Request) -> web.Response:
     parent = await core.store.get(int(request.match_info["id"]))
     if parent is None or parent.user_id != user_id:  # another key's images are not this one's to see
         return _error(404, "not_found", "This key has made no image with that id.")
+    if parent.count > 1 and user_id not in request.app[_ADULT] and await _held_back(core, parent, body.image):
+        return _error(422, "image_blocked", "The safety check flagged that image of the grid, and this key may not "
+                      "receive such images, so it can't be worked from.")
     if operation == Operation.EDIT and not (body.prompt or "").strip():
         return _error(422, "bad_input", "prompt: give the edited prompt.")
     if operation == Operation.RESIZE and not body.size:
@@ -190,6 +196,22 @@ async def _refine(request: web.Request) -> web.Response:
                        source="http", parent_id=parent.id, operation=operation, image=body.image)
     lineage = {"X-Zbot-Parent-Id": str(parent.id), "X-Zbot-Operation": operation.value}
     return await _draw(request, draw, lineage)
+
+
+async def _held_back(core: Core, grid, index: int) -> bool:
+    """Whether image `index` of a grid is one the safety check flags (its JSON answer gave it no PNG)."""
+    if core.inspector is None or not 0 <= index < grid.count:
+        return False
+    png = await core.lifecycle.image(grid.id, index)
+    if png is None:
+        return False  # drawn again first, and the new image is checked like any other
+
+    def check() -> bool:
+        with Image.open(io.BytesIO(png)) as image:
+            verdict = core.inspector(image.convert("RGB"))
+        return verdict is not None and verdict.flagged
+
+    return await asyncio.to_thread(check)
 
 
 async def _draw(request: web.Request, draw: DrawRequest, headers: dict[str, str] | None = None) -> web.Response:

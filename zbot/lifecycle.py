@@ -18,7 +18,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .background import Background
@@ -190,24 +190,21 @@ class Lifecycle:
         return await self.store.generations(f"WHERE id IN ({marks}) ORDER BY id", adopted)
 
     async def _sweep_images(self) -> None:
-        """Remove kept PNGs whose jobs are over (the process stopped between recording and removing), but
-        for the images posted in the last `keep_s` (picks, variations and upscales start from them)."""
+        """Remove the kept PNGs that nothing needs any more: a job still undelivered needs its own, an image
+        posted in the last `keep_s` stays (picks, variations and upscales start from it), and so does the
+        source of every unfinished image-to-image job. Asked of the whole table, not of the kept ids, which
+        may be tens of thousands (more than SQLite takes as parameters)."""
         kept = await asyncio.to_thread(self.images.job_ids)
         if not kept:
             return
-        live = set(await self._ids_in(kept, UNDELIVERED))
-        marks = ", ".join("?" for _ in kept)
-        live |= set(await self.store.column(
-            self.store.connection, f"SELECT id FROM generations WHERE id IN ({marks}) AND status = ? "
-            "AND created_at > ?", [*kept, Status.POSTED.value, self.clock() - self.keep_s]))
+        needed = set(await self.store.column(
+            self.store.connection,
+            f"SELECT id FROM generations WHERE status IN {sql_set(UNDELIVERED)} "
+            "UNION SELECT id FROM generations WHERE status = ? AND created_at > ? "
+            f"UNION SELECT source_id FROM generations WHERE status IN {sql_set(UNDELIVERED)} AND source_id IS NOT NULL",
+            (Status.POSTED.value, self.clock() - self.keep_s)))
         for job_id in kept:
-            if job_id not in live:
+            if job_id not in needed:
                 await asyncio.to_thread(self.images.remove, job_id)
 
-    async def _ids_in(self, ids: Iterable[int], statuses: tuple[Status, ...]) -> list[int]:
-        ids = list(ids)
-        marks = ", ".join("?" for _ in ids)
-        return await self.store.column(
-            self.store.connection,
-            f"SELECT id FROM generations WHERE id IN ({marks}) AND status IN {sql_set(statuses)}", ids)
 

@@ -87,7 +87,8 @@ async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float, 
                               "send another when one is finished.")
     for window in policy.windows:
         if wanted > window.limit:  # more than the window ever allows: no waiting helps
-            return RateLimited(f"You may draw at most {_per(window)}; ask for {window.limit} or fewer.")
+            return RateLimited(f"You may draw at most {_per(window)}, and this counts as {wanted}; ask for "
+                               f"{window.limit} or fewer (an upscale counts as several).")
         counted = await _counted_since(store, user_id, now - window.seconds)
         used = sum(images for _, images in counted)
         if used + wanted <= window.limit:

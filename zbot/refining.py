@@ -154,10 +154,12 @@ async def render_spec(store: Store, kept: Callable[[int, int], Awaitable[bytes |
 
 async def source_of(store: Store, kept: Callable[[int, int], Awaitable[bytes | None]], job_id: int, index: int,
                     depth: int = 0) -> Source:
+    source = await store.get(job_id)
+    if source is not None and source.status == Status.DELETED:  # removed by its owner or a moderator
+        raise BadInput("The image this starts from was deleted, so I can't work from it; use /draw.")
     png = await kept(job_id, index)
     if png is not None:
         return Source(png=png)
-    source = await store.get(job_id)
     if source is None or source.seed is None or depth >= MAX_REDRAW_DEPTH:
         raise BadInput("The image this starts from is no longer kept, so I can't work from it; use /draw.")
     return Source(redraw=(await render_spec(store, kept, source, depth + 1)).image(index))

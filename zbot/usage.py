@@ -50,7 +50,7 @@ class UsageReport:
     today: str = ""  # the report's own day (UTC), where its per-day chart ends
     reports: int = 0  # Report-button reports on these images
     images: int = 0  # images drawn (each of a grid's), not jobs
-    operations: dict[str, int] = field(default_factory=dict)  # jobs that made images, by what made them
+    operations: dict[str, int] = field(default_factory=dict)  # images posted, by what made them
 
     @property
     def blocked(self) -> int:
@@ -91,7 +91,8 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
                    sum(status = '{Status.FAILED.value}'), sum(status = '{Status.REJECTED.value}'), max(created_at)
             FROM generations {where} GROUP BY user_id ORDER BY 2 DESC, user_id LIMIT ?""", [*params, top])
     operations = {row[0]: row[1] for row in await store.query(
-        f"SELECT operation, count(*) FROM generations {where} AND status IN {_IMAGES} GROUP BY operation "
+        # Images, not jobs: a grid's count; a pick posts one image its grid drew (count 0).
+        f"SELECT operation, sum(max(count, 1)) FROM generations {where} AND status IN {_IMAGES} GROUP BY operation "
         "ORDER BY 2 DESC, 1", params)}
     reports = await store.query(
         f"SELECT count(*) FROM reports WHERE generation_id IN (SELECT id FROM generations {where})", params)

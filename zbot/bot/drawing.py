@@ -133,7 +133,7 @@ class Drawing(commands.Cog):
         pick_id = await self.service.store.record(
             source="discord", user_id=interaction.user.id, guild_id=interaction.guild_id,
             channel_id=interaction.channel_id, prompt=grid.prompt, seed=seed, size=grid.size, width=grid.width,
-            height=grid.height, steps=grid.steps, status=Status.DRAWN.value, parent_id=grid.id, count=0,
+            height=grid.height, steps=grid.steps, status=Status.DRAWN.value, parent_id=grid.id, count=0, cost=0,
             operation="pick", interaction_id=interaction.id, owner=self.service.lifecycle.owner,
             safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None)
         try:

@@ -188,8 +188,8 @@ def quota(q: Quota, tier: str, upscale_weight: int = 1) -> str:
         lines.append("• no rate limits")
     lines.append(f"• {q.pending} of {q.max_pending} requests pending")
     if upscale_weight != 1 and q.windows:
-        lines.append(f"An upscale counts as {upscale_weight} images (it is that much work); a variation, an "
-                     "edit or another size as one.")
+        lines.append(f"An upscale counts as {upscale_weight} images (it is that much work), as does anything "
+                     "drawn at an upscale's size; a variation, an edit or another size as one.")
     return "\n".join(lines)
 
 

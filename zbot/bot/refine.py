@@ -21,8 +21,9 @@ class EditPromptForm(discord.ui.Modal, title="Edit the prompt"):
         super().__init__(timeout=30 * 60)
         self.refine = refine
         self.generation_id = generation.id
+        longest = min(4000, max_chars)  # Discord's limit for a text input, and ours for a prompt
         self.prompt = discord.ui.TextInput(label="Prompt", style=discord.TextStyle.paragraph, custom_id="zbot:prompt",
-                                           default=generation.prompt[:4000], max_length=min(4000, max_chars))
+                                           default=generation.prompt[:longest], max_length=longest)
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
