@@ -133,7 +133,7 @@ async def test_stats_for_owners_and_managers_only(fake, tmp_path, tiny_model):
         one = await fake.slash("stats", {"user": fake.user_id}, user_id=fake.owner_id)
         [single] = await one.wait_followups(1)
     assert member.data["flags"] & 64 and "Only server managers and the bot's owners" in member.data["content"]
-    assert report.ephemeral and report.embeds[0]["title"] == "zbot usage in every server"
+    assert report.ephemeral and report.embeds[0]["title"] == f"zbot usage in {fake.guilds[fake.guild_id].name}"
     fields = {f["name"]: f["value"] for f in report.embeds[0]["fields"]}
     assert "1 in all" in fields["Images"] and "Top users" in fields and "Queue now" in fields
     assert "Render (median / p95)" in fields and "Wait (median / p95)" in fields

@@ -45,6 +45,22 @@ def test_draw_from_an_image_file_redraws_it_at_its_size_and_the_strength(tiny_mo
     assert missing.returncode == 1 and "can't read nope.png" in missing.stderr
 
 
+def test_settings_on_the_command_line_set_reset_and_list_each_servers_values(tmp_path: Path):
+    env = dict(ZBOT_SAFETY="off")
+    assert "no server has changed a setting" in zbot("settings", cwd=tmp_path, **env).stdout
+    done = zbot("settings", "set", "123", "rate_limits", "2/minute", cwd=tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert "server 123: rate_limits = '2/minute' (was the default)" in done.stdout
+    zbot("settings", "set", "456", "default_count", "2", cwd=tmp_path, **env)
+    listed = zbot("settings", cwd=tmp_path, **env).stdout
+    assert "server 123:\n  rate_limits = 2/minute" in listed and "server 456:\n  default_count = 2" in listed
+    bad = zbot("settings", "set", "123", "rate_limits", "2/fortnight", cwd=tmp_path, **env)
+    assert bad.returncode == 1 and "is not a rate like 5/minute" in bad.stderr
+    reset = zbot("settings", "reset", "123", "rate_limits", cwd=tmp_path, **env)
+    assert reset.returncode == 0 and "back to the default (was '2/minute')" in reset.stdout
+    assert "server 123" not in zbot("settings", cwd=tmp_path, **env).stdout
+
+
 @pytest.mark.parametrize("args, env, message", [
     (["draw", "x", "--seed", "-1"], {}, "seed must be a whole number"),
     (["draw", "   "], {}, "prompt is empty"),

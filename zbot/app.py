@@ -18,6 +18,7 @@ from .instance import Instance
 from .lifecycle import Lifecycle
 from .metrics import Metrics
 from .safety import Checker, Inspector, SafetyUnavailable, make_checker
+from .server_settings import ServerSettings
 from .service import Service
 from .store import Store
 
@@ -86,13 +87,15 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
         raise StartError(f"can't write beside the database {settings.database} ({exc.strerror or exc}); "
                          "ZBOT_DATABASE must be in a folder zbot may write to") from None
     lifecycle = Lifecycle(store, images, instance, keep_s=settings.keep_images_days * 86400)
+    servers = ServerSettings(settings, store)
+    await servers.load()
     made = not renderers
     if made:
         renderers = make_renderers(settings)
     executor = Executor(renderers, encode_png, inspect=inspector)
     executor.start()
     metrics = Metrics(lambda: executor.depth)
-    service = Service(settings, store, executor, lifecycle, events=metrics, inspector=inspector)
+    service = Service(settings, store, executor, lifecycle, events=metrics, inspector=inspector, servers=servers)
     try:
         yield Core(settings, store, executor, service, metrics, lifecycle, inspector)
     finally:

@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--guild", type=int, help="one server's usage")
     stats.add_argument("--days", type=int, default=30, help="how many days of history (default 30)")
 
+    server = commands.add_parser("settings", help="every server's own settings; set or reset one",
+                                 description="With no arguments, print the settings each server changed with "
+                                 "/settings. `set GUILD NAME VALUE` and `reset GUILD NAME` change one as a bot "
+                                 "owner would (for an admin locked out of Discord); a running bot reads them "
+                                 "within a minute.")
+    server.add_argument("action", nargs="?", choices=["set", "reset"])
+    server.add_argument("guild", nargs="?", type=int)
+    server.add_argument("name", nargs="?")
+    server.add_argument("value", nargs="?")
+
     tiny = commands.add_parser("tiny-model", help="write a tiny random Z-Image pipeline for tests")
     tiny.add_argument("dir", type=Path)
     return parser
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             return _download(settings, args)
         if args.command == "stats":
             return asyncio.run(_stats(settings, args))
+        if args.command == "settings":
+            return asyncio.run(_server_settings(settings, args))
         if args.command == "run":
             from .bot.run import run_bot
 
@@ -213,6 +225,39 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     print_usage(report, Console())
+    return 0
+
+
+async def _server_settings(settings: Settings, args: argparse.Namespace) -> int:
+    from .server_settings import SERVER_SETTINGS, ServerSettings
+    from .store import Store
+
+    if args.action is not None and (args.guild is None or args.name is None
+                                    or (args.action == "set" and args.value is None)):
+        raise CliError("usage: zbot settings set GUILD NAME VALUE | zbot settings reset GUILD NAME")
+    store = await Store.open(settings.database)
+    try:
+        servers = ServerSettings(settings, store)
+        await servers.load()
+        if args.action == "set":
+            change = await servers.set(args.guild, args.name, args.value, 0, owner=True)
+            print(f"server {args.guild}: {args.name} = {change.new!r} (was {change.old or 'the default'})")
+        elif args.action == "reset":
+            change = await servers.reset(args.guild, args.name, 0)
+            print(f"server {args.guild}: {args.name} back to the default (was {change.old!r})")
+        else:
+            every = servers.all_values()
+            if not every:
+                print("no server has changed a setting; every server has the environment's")
+            for guild, values in sorted(every.items()):
+                print(f"server {guild}:")
+                for name in SERVER_SETTINGS:
+                    if name in values:
+                        print(f"  {name} = {values[name]}")
+    finally:
+        await store.close()
+    if args.action is not None:
+        print("a running zbot applies it within a minute")
     return 0
 
 

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     rate_limits: Annotated[tuple[Window, ...], NoDecode] = Field(
         default_factory=lambda: parse_windows("5/minute,100/day"),
         description="Per-user windows, comma-separated, e.g. 5/minute,100/day. Empty for none.")
+    max_server_rate_limits: Annotated[tuple[Window, ...], NoDecode] = Field(
+        default_factory=tuple, description="The most generous rate limits (and role tiers) a server's managers "
+        "may set with /settings, e.g. 20/minute,500/day; empty: ZBOT_RATE_LIMITS (they may only tighten them). "
+        "Bot owners may set any.")
+    limits_scope: Literal["server", "global"] = Field(
+        "server", description="server: each user's rate limits count their images in each server apart (and "
+        "over HTTP apart); global: all of them together.")
     max_pending_per_user: int = Field(2, ge=1, description="Unfinished jobs a user may have at once.")
     queue_size: int = Field(100, ge=1, description="Unfinished jobs the whole queue may hold.")
     max_prompt_chars: int = Field(1000, ge=1, le=10000, description="Longest prompt accepted.")
@@ -132,8 +139,8 @@ class Settings(BaseSettings):
     upscale_weight: int = Field(4, ge=1, description="Images an upscale (an image larger than every size in "
                                 "ZBOT_SIZES) counts as against the limits: about the work it is.")
     admin_ids: Annotated[list[int], NoDecode] = Field(
-        default_factory=list, description="Bot owners, comma-separated user ids: no per-user limits, /stats of "
-        "every server, may delete any image.")
+        default_factory=list, description="Bot owners, comma-separated user ids: no per-user limits, /settings and "
+        "/stats in every server, may delete any image.")
     exempt_managers: bool = Field(False, description="true: members with Manage Server are free of per-user "
                                   "limits in their server (they always see its /stats).")
 
@@ -259,7 +266,7 @@ class Settings(BaseSettings):
     def _list(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("rate_limits", mode="before")
+    @field_validator("rate_limits", "max_server_rate_limits", mode="before")
     @classmethod
     def _windows(cls, value: Any) -> Any:
         return parse_windows(value) if isinstance(value, str) else value

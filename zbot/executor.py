@@ -179,7 +179,7 @@ class Executor:
         times = list(self._render_times)
         return sum(times) / len(times) if times else self._default_render_s
 
-    def cancel(self, job_id: int) -> bool:
+    def cancel(self, job_id: int, *, by_admin: bool = False) -> bool:
         """Take a job that has not started out of the queue (its future raises Cancelled); False if it is
         running already, or unknown."""
         with self._cond:
@@ -190,7 +190,7 @@ class Executor:
                     break
             else:
                 return False
-        self._settle(job, error=Cancelled())
+        self._settle(job, error=Cancelled(by_admin))
         return True
 
     def position(self, job_id: int) -> int | None:

@@ -297,7 +297,11 @@ class BrokenImage(Exception):
 
 
 class Cancelled(Exception):
-    """The job was taken out of the queue before it started (its requester or an admin)."""
+    """The job was taken out of the queue before it started (its requester, or an admin: `by_admin`)."""
+
+    def __init__(self, by_admin: bool = False):
+        super().__init__("cancelled by an admin" if by_admin else "cancelled")
+        self.by_admin = by_admin
 
 
 class ShuttingDown(Exception):

@@ -19,11 +19,23 @@ _COUNTED = sql_set(COUNTED)
 _PENDING = sql_set(PENDING)
 
 
+EVERYWHERE = object()  # Policy.guild_id: count a user's images in every server
+
+
 @dataclass(frozen=True)
 class Policy:
     windows: tuple[Window, ...]
     max_pending: int
     queue_size: int
+    # The server whose images the windows count (None: those made outside a server, over HTTP or the
+    # command line); everywhere with ZBOT_LIMITS_SCOPE=global.
+    guild_id: Any = EVERYWHERE
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL that picks the rows the windows count, after `user_id = ?`."""
+        if self.guild_id is EVERYWHERE:
+            return "", []
+        return " AND guild_id IS ?", [self.guild_id]
 
 
 @dataclass(frozen=True)
@@ -54,10 +66,11 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
     if not exempt:
         conditions.append(f"(SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}) < ?")
         params += [user_id, policy.max_pending]
+        scope, scope_params = policy.where()
         for window in policy.windows:
-            conditions.append("(SELECT coalesce(sum(cost), 0) FROM generations WHERE user_id = ? AND created_at > ? "
-                              f"AND status IN {_COUNTED}) + ? <= ?")
-            params += [user_id, now - window.seconds, wanted, window.limit]
+            conditions.append(f"(SELECT coalesce(sum(cost), 0) FROM generations WHERE user_id = ?{scope} "
+                              f"AND created_at > ? AND status IN {_COUNTED}) + ? <= ?")
+            params += [user_id, *scope_params, now - window.seconds, wanted, window.limit]
     conditions.append(f"(SELECT count(*) FROM generations WHERE status IN {_PENDING}) < ?")
     params.append(policy.queue_size)
     for _ in range(3):
@@ -89,7 +102,7 @@ async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float, 
         if wanted > window.limit:  # more than the window ever allows: no waiting helps
             return RateLimited(f"You may draw at most {_per(window)}, and this counts as {wanted}; ask for "
                                f"{window.limit} or fewer (an upscale counts as several).")
-        counted = await _counted_since(store, user_id, now - window.seconds)
+        counted = await _counted_since(store, policy, user_id, now - window.seconds)
         used = sum(images for _, images in counted)
         if used + wanted <= window.limit:
             continue
@@ -114,10 +127,12 @@ def _frees_at(counted: list[tuple[float, int]], images: int) -> float:
     return counted[-1][0] if counted else 0.0
 
 
-async def _counted_since(store: Store, user_id: int, since: float) -> list[tuple[float, int]]:
+async def _counted_since(store: Store, policy: Policy, user_id: int, since: float) -> list[tuple[float, int]]:
     """(created_at, images) of the user's counted rows in a window, oldest first."""
-    rows = await store.query(f"SELECT created_at, cost FROM generations WHERE user_id = ? AND created_at > ? "
-                             f"AND status IN {_COUNTED} AND cost > 0 ORDER BY created_at", (user_id, since))
+    scope, scope_params = policy.where()
+    rows = await store.query(f"SELECT created_at, cost FROM generations WHERE user_id = ?{scope} AND created_at > ? "
+                             f"AND status IN {_COUNTED} AND cost > 0 ORDER BY created_at",
+                             (user_id, *scope_params, since))
     return [(row[0], row[1]) for row in rows]
 
 
@@ -126,7 +141,7 @@ async def quota(store: Store, policy: Policy, user_id: int, *, now: float) -> Qu
     usages = []
     conn = store.connection
     for window in policy.windows:
-        counted = await _counted_since(store, user_id, now - window.seconds)
+        counted = await _counted_since(store, policy, user_id, now - window.seconds)
         used = sum(images for _, images in counted)
         resets = counted[0][0] + window.seconds if counted else None
         usages.append(WindowUsage(window, used, max(0, window.limit - used), resets))

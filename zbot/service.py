@@ -35,7 +35,8 @@ from .jobs import (
     utc,
 )
 from .lifecycle import Lifecycle
-from .limits import Policy, Quota, admit, quota
+from .limits import EVERYWHERE, Policy, Quota, admit, quota
+from .server_settings import ServerSettings
 from .store import Store
 from .validation import validate
 
@@ -96,7 +97,7 @@ class Ticket:
 class Service:
     def __init__(self, settings: Settings, store: Store, executor: Executor, lifecycle: Lifecycle, *,
                  clock: Callable[[], float] = time.time, events: JobEvents | None = None,
-                 inspector: Callable[[Any], Any] | None = None):
+                 inspector: Callable[[Any], Any] | None = None, servers: ServerSettings | None = None):
         self.settings = settings
         self.store = store
         self.executor = executor
@@ -104,17 +105,23 @@ class Service:
         self.clock = clock
         self.events: JobEvents = events or NoEvents()
         self.inspector = inspector  # zbot.safety.Inspector: to check a kept image again before it is shown
+        self.servers = servers  # each server's own settings (/settings)
         self.closing = False
         self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown, Cancelled))
 
     # -- drawing ---------------------------------------------------------------------------------
 
-    def validate(self, request: DrawRequest) -> dict[str, Any]:
-        return validate(self.settings, request)
+    def settings_for(self, guild_id: int | None) -> Settings:
+        """The settings that apply in a server: the environment's, with the server's own on top."""
+        return self.servers.effective(guild_id) if self.servers is not None else self.settings
 
-    def policy(self, windows: tuple[Window, ...] | None = None) -> Policy:
-        s = self.settings
-        return Policy(s.rate_limits if windows is None else windows, s.max_pending_per_user, s.queue_size)
+    def validate(self, request: DrawRequest) -> dict[str, Any]:
+        return validate(self.settings_for(request.guild_id), request)
+
+    def policy(self, windows: tuple[Window, ...] | None = None, guild_id: int | None = None) -> Policy:
+        s = self.settings_for(guild_id)
+        scope = guild_id if self.settings.limits_scope == "server" else EVERYWHERE
+        return Policy(s.rate_limits if windows is None else windows, s.max_pending_per_user, s.queue_size, scope)
 
     async def submit(self, request: DrawRequest) -> Ticket:
         """Validate, admit and queue a request. Raises a Refused subclass saying why not."""
@@ -122,13 +129,14 @@ class Service:
             raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S))
         now = self.clock()
         try:
-            planned = await refining.plan(self.settings, self.store, request)
+            settings = self.settings_for(request.guild_id)
+            planned = await refining.plan(settings, self.store, request)
             if planned is not None:
                 request = planned.request
             row = self.validate(request)
             row.update(planned.row if planned is not None else
                        dict(cost=0 if row["operation"] == Operation.PICK else
-                            refining.cost_of(self.settings, row["width"], row["height"], row["count"])))
+                            refining.cost_of(settings, row["width"], row["height"], row["count"])))
             source = None
             if request.from_image is not None:
                 source = Source(png=request.from_image)
@@ -147,7 +155,8 @@ class Service:
             self._refused(request, refusal)
             raise
         try:
-            job_id = await admit(self.store, self.policy(request.rate_limits), {**row, "owner": self.lifecycle.owner},
+            job_id = await admit(self.store, self.policy(request.rate_limits, request.guild_id),
+                                 {**row, "owner": self.lifecycle.owner},
                                  now=now, exempt=request.is_admin, queue_retry_s=self._queue_retry_s())
         except Refused as refusal:
             self._refused(request, refusal)
@@ -228,13 +237,14 @@ class Service:
 
     # -- other use cases -----------------------------------------------------------------------
 
-    async def quota(self, user_id: int, windows: tuple[Window, ...] | None = None) -> Quota:
-        return await quota(self.store, self.policy(windows), user_id, now=self.clock())
+    async def quota(self, user_id: int, windows: tuple[Window, ...] | None = None,
+                    guild_id: int | None = None) -> Quota:
+        return await quota(self.store, self.policy(windows, guild_id), user_id, now=self.clock())
 
-    def cancel(self, job_id: int) -> bool:
+    def cancel(self, job_id: int, *, by_admin: bool = False) -> bool:
         """Take a queued job out of the queue: its ticket's result raises Cancelled, its row becomes
         cancelled and stops counting. False if it has started (or is unknown)."""
-        return self.executor.cancel(job_id)
+        return self.executor.cancel(job_id, by_admin=by_admin)
 
     def close(self) -> None:
         """Take no more requests (shutdown): they are refused with "restarting"."""

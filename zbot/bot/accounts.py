@@ -29,8 +29,9 @@ class Accounts(commands.Cog):
     @app_commands.command(name="quota", description="How many images you may still draw, and your pending ones")
     @app_commands.guild_only()
     async def quota(self, interaction: discord.Interaction) -> None:
-        role_id, windows = access.tier(self.settings, interaction)
-        quota = await self.service.quota(interaction.user.id, windows)
+        settings = self.service.settings_for(interaction.guild_id)
+        role_id, windows = access.tier(settings, interaction)
+        quota = await self.service.quota(interaction.user.id, windows, interaction.guild_id)
         if access.is_exempt(self.settings, interaction):
             text = messages.quota(quota, "no per-user limits apply to you")
         else:
@@ -42,16 +43,13 @@ class Accounts(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.guild_only()
     async def stats(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
-        if access.is_owner(self.settings, interaction):
-            guild_id = None  # bot owners: every server
-        elif access.is_manager(interaction):
-            guild_id = interaction.guild_id
-        else:
+        if not (access.is_owner(self.settings, interaction) or access.is_manager(interaction)):
             raise BadInput("Only server managers and the bot's owners can see usage statistics.")
+        guild_id = interaction.guild_id  # this server only; `zbot stats` has every server's totals
         await interaction.response.defer(ephemeral=True, thinking=True)
         report = await usage_report(self.service.store, now=time.time(), user_id=user.id if user else None,
                                     guild_id=guild_id)
-        where = "every server" if guild_id is None else (interaction.guild.name if interaction.guild else "this server")
+        where = interaction.guild.name if interaction.guild else "this server"
         title = f"Usage of {user.display_name} in {where}" if user else f"zbot usage in {where}"
         embed = messages.stats_embed(report, self.service.executor.depth, title)
         files = []

@@ -14,6 +14,7 @@ from ..config import Settings
 from ..service import Service
 from . import access
 from .accounts import Accounts
+from .admin import Admin
 from .drawing import Drawing
 from .errors import answer_error
 from .reports import Reports
@@ -55,6 +56,7 @@ class ZBot(commands.Bot):
         self.reports = Reports(self, settings, service)
         self.drawing = Drawing(self, settings, service, self.reports)
         self.accounts = Accounts(settings, service)
+        self.admin = Admin(settings, service)
         self.synced = False
 
     @property
@@ -65,6 +67,7 @@ class ZBot(commands.Bot):
         await self.add_cog(self.drawing)
         await self.add_cog(self.accounts)
         await self.add_cog(self.reports)
+        await self.add_cog(self.admin)
         await sync_commands(self.tree, self.service.store, self.settings.guild_ids)
         self.synced = True
         if not self.settings.served_guild_ids:

@@ -112,8 +112,9 @@ class Delivery:
     async def _finish(self, ticket: Ticket, result_task: asyncio.Future, where: Destination) -> None:
         try:
             result = result_task.result()
-        except Cancelled:
-            await self.poster.say(where, messages.CANCELLED, clear_view=True)
+        except Cancelled as cancel:
+            await self.poster.say(where, messages.CANCELLED_BY_ADMIN if cancel.by_admin else messages.CANCELLED,
+                                  clear_view=True)
             return
         except ShuttingDown:
             await self.poster.say(where, messages.STOPPED, clear_view=True)
@@ -128,8 +129,12 @@ class Delivery:
         where = Destination(user_id, channel_id)
         try:
             result = await ticket.result()
-        except (ShuttingDown, Cancelled):
-            return  # still queued (the next start draws it), or taken out of the queue
+        except Cancelled as cancel:
+            if cancel.by_admin:  # its requester cancelling saw it on their own click
+                await self.poster.say(where, messages.CANCELLED_BY_ADMIN)
+            return
+        except ShuttingDown:
+            return  # still queued: the next start draws it
         except RenderFailed as failure:
             await self.poster.say(where, messages.failed(failure.reason))
             return

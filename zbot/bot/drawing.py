@@ -32,8 +32,7 @@ class Drawing(commands.Cog):
         self.client = client
         self.settings = settings
         self.service = service
-        self.poster = Poster(client, service, self.view_for, give_up_s=settings.recovery_max_age,
-                             spoil_flagged=settings.safety_nsfw_channels == "spoiler")
+        self.poster = Poster(client, service, self.view_for, give_up_s=settings.recovery_max_age)
         self.delivery = Delivery(service, self.poster, cancel_view=lambda job_id: self.buttons.view(job_id, CANCEL))
         self.refine = Refine(settings, service, self.delivery)
         self.buttons = Buttons(
@@ -51,6 +50,10 @@ class Drawing(commands.Cog):
         params["count"] = dataclasses.replace(params["count"], min_value=1, max_value=settings.max_count)
         self.reroll_menu = app_commands.ContextMenu(name="Reroll", callback=self.reroll_message)
         self.reroll_menu.guild_only = True
+
+    def here(self, interaction: discord.Interaction) -> Settings:
+        """The settings of the server the interaction comes from (its /settings on the environment's)."""
+        return self.service.settings_for(interaction.guild_id)
 
     async def cog_load(self) -> None:
         self.client.tree.add_command(self.reroll_menu)
@@ -78,7 +81,7 @@ class Drawing(commands.Cog):
     async def draw(self, interaction: discord.Interaction, prompt: str, size: str | None = None,
                    seed: app_commands.Range[int, 0, SEED_LIMIT - 1] | None = None,
                    count: int | None = None) -> None:
-        request = access.draw_request(self.settings, interaction, prompt, size=size, seed=seed, count=count)
+        request = access.draw_request(self.here(interaction), interaction, prompt, size=size, seed=seed, count=count)
         await self.delivery.draw(interaction, request)
 
     @app_commands.command(name="reroll", description="Draw your latest image in this channel again with a new seed")
@@ -119,7 +122,7 @@ class Drawing(commands.Cog):
         seed = grid.seeds[index]
         png = await self.service.lifecycle.image(grid.id, index)
         if png is None:  # kept no longer: the same seed, size and steps draw the same image
-            request = access.draw_request(self.settings, interaction, grid.prompt, size=grid.size, seed=seed,
+            request = access.draw_request(self.here(interaction), interaction, grid.prompt, size=grid.size, seed=seed,
                                           steps=grid.steps, parent_id=grid.id, count=1, operation="pick")
             await self.delivery.draw(interaction, request)
             return
@@ -141,7 +144,7 @@ class Drawing(commands.Cog):
                 messages.picked(grid.prompt, seed, index, grid.size or "", grid.width, grid.height,
                                 interaction.user.id),
                 file=discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
-                                  spoiler=bool(verdict and verdict.flagged and self.poster.spoil_flagged)),
+                                  spoiler=bool(verdict and verdict.flagged and self.poster.spoils(interaction.channel_id))),
                 view=self.image_view(pick_id, grid.width, grid.height), allowed_mentions=NO_MENTIONS, wait=True)
         except BaseException:
             await self.service.lifecycle.failed(pick_id, "it could not be posted")  # nothing to resume
@@ -188,7 +191,7 @@ class Drawing(commands.Cog):
         if generation.status == Status.DELETED:
             raise BadInput("That image was deleted, so it can't be rerolled; use /draw.")
         # Same prompt, size, steps and number of images, new seeds; the clicker's own limits apply.
-        request = access.draw_request(self.settings, interaction, generation.prompt, size=generation.size,
+        request = access.draw_request(self.here(interaction), interaction, generation.prompt, size=generation.size,
                                       steps=generation.steps, parent_id=generation.id,
                                       count=max(1, generation.count))
         await self.delivery.draw(interaction, request)

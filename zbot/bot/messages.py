@@ -24,6 +24,18 @@ def when(at: datetime) -> str:
 CONTENT_LIMIT = 2000  # Discord's limit for a message's text
 
 
+def fit(text: str, limit: int = CONTENT_LIMIT) -> str:
+    """Text cut to Discord's message limit at a line's end, saying so."""
+    if length(text) <= limit:
+        return text
+    lines, kept = text.split("\n"), []
+    for line in lines:
+        if length("\n".join([*kept, line])) + 2 > limit:
+            break
+        kept.append(line)
+    return "\n".join([*kept, "…"])
+
+
 def length(text: str) -> int:
     """Length as counted against Discord's limits; UTF-16 units, which is never less than characters."""
     return len(text.encode("utf-16-le")) // 2
@@ -164,6 +176,7 @@ def lost(prompt: str) -> str:
 
 STOPPED = STAYS_QUEUED
 CANCELLED = "Cancelled: it left the queue, and it did not count against your limits."
+CANCELLED_BY_ADMIN = "An admin took this request out of the queue; it did not count against your limits."
 STARTED = "It's being drawn already, so it can't be cancelled now."
 UNPOSTABLE = ("Sorry, your image was drawn but Discord wouldn't let me post it here (missing permissions?); "
               "it did not count against your limits.")

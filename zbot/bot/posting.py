@@ -90,12 +90,11 @@ class Destination:
 class Poster:
     def __init__(self, client: discord.Client, service: Service,
                  view_for: Callable[[Result, frozenset[int]], discord.ui.View], *,
-                 give_up_s: float, spoil_flagged: bool = False):
+                 give_up_s: float):
         self.client = client
         self.service = service
         self.view_for = view_for
         self.give_up_s = max(MIN_GIVE_UP_S, give_up_s)
-        self.spoil_flagged = spoil_flagged  # flagged images in age-restricted channels go as spoilers
         self.backoff_s = BACKOFF_FIRST_S  # the first wait before trying again; it doubles up to BACKOFF_MAX_S
 
     async def post(self, result: Result, size: str, where: Destination) -> discord.Message | None:
@@ -108,7 +107,7 @@ class Poster:
         spoiler, withheld = False, frozenset()
         if result.flagged:
             if await self.age_restricted(where.channel_id):
-                spoiler = self.spoil_flagged
+                spoiler = self.spoils(where.channel_id)
             else:  # in a grid, the flagged tiles are grey and can't be picked; all of them: nothing posted
                 withheld = frozenset(i for i, picture in enumerate(result.pictures) if picture.flagged)
                 if len(withheld) == result.count:
@@ -221,6 +220,13 @@ class Poster:
             allowed_mentions=mention(where.user_id), suppress_embeds=True, nonce=f"zbot-{result.job_id}")
 
     # -- flagged images ------------------------------------------------------------------------------
+
+    def spoils(self, channel_id: int | None) -> bool:
+        """Whether flagged images go as spoilers in this channel's age-restricted channels
+        (ZBOT_SAFETY_NSFW_CHANNELS, or its server's own value)."""
+        channel = self.client.get_channel(channel_id) if channel_id is not None else None
+        guild = getattr(channel, "guild", None)
+        return self.service.settings_for(getattr(guild, "id", None)).safety_nsfw_channels == "spoiler"
 
     async def age_restricted(self, channel_id: int | None) -> bool:
         """Whether the channel is age-restricted (Discord's NSFW flag; a thread takes its parent's). When

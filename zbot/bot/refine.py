@@ -39,6 +39,9 @@ class Refine:
         self.service = service
         self.delivery = delivery
 
+    def here(self, interaction: discord.Interaction) -> Settings:
+        return self.service.settings_for(interaction.guild_id)
+
     @guarded
     async def vary_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         await self._request(interaction, generation_id, Operation.VARY)
@@ -76,6 +79,6 @@ class Refine:
     async def _request(self, interaction: discord.Interaction, generation_id: int, operation: Operation, *,
                        index: int = 0, prompt: str | None = None, size: str | None = None) -> None:
         parent = await self._parent(interaction, generation_id)
-        request = access.draw_request(self.settings, interaction, parent.prompt if prompt is None else prompt,
+        request = access.draw_request(self.here(interaction), interaction, parent.prompt if prompt is None else prompt,
                                       size=size, parent_id=parent.id, operation=operation, image=index)
         await self.delivery.draw(interaction, request)

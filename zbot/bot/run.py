@@ -170,6 +170,10 @@ async def adopt_periodically(core: Core, bot: ZBot, every_s: float = ADOPT_EVERY
             await resume_unfinished(core, bot)
         except Exception:  # the next round tries again
             log.exception("taking over the jobs of stopped processes failed")
+        try:  # what `zbot settings` or another zbot on this database changed
+            await core.service.servers.load()
+        except Exception:
+            log.exception("reading the servers' settings failed; the ones read before apply")
 
 
 def _size(job: Generation) -> str:

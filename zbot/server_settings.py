@@ -1,0 +1,196 @@
+"""Per-server settings: what a server's admins change from Discord (/settings) or an owner from the
+command line (`zbot settings`), on top of the environment's settings, which stay every server's default.
+
+A value is stored as the text one would put in the environment (`5/minute,100/day`) and checked by
+the same validators as ZBOT_* variables, so it is refused with the same sentence. A server manager
+stays within the owner's ceilings: rate limits (and role tiers) no more generous than
+ZBOT_MAX_SERVER_RATE_LIMITS (by default the environment's own ZBOT_RATE_LIMITS: managers may only
+tighten them), at most ZBOT_MAX_COUNT images a request; blocked words add to the environment's, never
+remove any. Every change is kept in `settings_audit`.
+
+The effective settings of each server are built once per change and cached: a request costs no read
+of its own. A running bot reads them all again every minute (zbot.bot.run), for changes made by
+`zbot settings` or another zbot on the same database.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from .config import Settings, Window, parse_windows
+from .docs import env_value
+from .jobs import BadInput
+from .store import Store
+
+# The settings a server may change, and what each is, for /settings and its autocomplete.
+SERVER_SETTINGS: dict[str, str] = {
+    "rate_limits": "Images per user in this server, e.g. 5/minute,100/day (empty: no limit, owners only)",
+    "role_rate_limits": 'Role tiers, JSON {"ROLE_ID": "20/minute,500/day"}',
+    "channel_ids": "Channels the bot draws in, comma-separated ids (empty: every channel)",
+    "blocked_words": "Words a prompt may not contain, comma-separated (added to the bot's own list)",
+    "default_count": "Images a /draw makes when it doesn't say (1-4)",
+    "max_count": "The most images one request may ask for (1-4)",
+    "default_size": "The size a /draw uses when it doesn't say",
+    "safety_nsfw_channels": "In age-restricted channels, flagged images are posted as they are (post) or as "
+                            "spoilers (spoiler)",
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    old: str | None  # the server's value before; None: it had the default
+    new: str | None  # None: back to the default
+
+
+def shown(settings: Settings, name: str) -> str:
+    """A setting's value as it would be written in the environment."""
+    value = getattr(settings, name)
+    if name == "rate_limits":
+        return ",".join(str(window) for window in value)
+    if name == "role_rate_limits":
+        return env_value({role: ",".join(str(w) for w in windows) for role, windows in value.items()})
+    return env_value(value)
+
+
+def most_in(windows: tuple[Window, ...], seconds: int) -> float:
+    """The most images `windows` let one user draw within `seconds`."""
+    if not windows:
+        return math.inf
+    return min(w.limit * math.ceil(seconds / w.seconds) if w.seconds < seconds else w.limit for w in windows)
+
+
+def within(windows: tuple[Window, ...], ceiling: tuple[Window, ...]) -> bool:
+    return all(most_in(windows, c.seconds) <= c.limit for c in ceiling)
+
+
+class ServerSettings:
+    def __init__(self, base: Settings, store: Store, *, clock=time.time):
+        self.base = base
+        self.store = store
+        self.clock = clock
+        self._values: dict[int, dict[str, str]] = {}
+        self._effective: dict[int, Settings] = {}
+
+    async def load(self) -> None:
+        """Read every server's values (at start). A value the environment now makes invalid (a size that
+        is gone) is skipped with the default in its place, and logged."""
+        rows = await self.store.query("SELECT guild_id, name, value FROM server_settings WHERE value IS NOT NULL "
+                                      "ORDER BY guild_id, name")
+        self._values, self._effective = {}, {}
+        for guild_id, name, value in rows:
+            self._values.setdefault(guild_id, {})[name] = value
+        for guild_id in self._values:
+            self._effective[guild_id] = self._build(self._values[guild_id], lenient=True)
+
+    def effective(self, guild_id: int | None) -> Settings:
+        """The settings that apply in a server (the environment's where it changed nothing)."""
+        if guild_id is None:
+            return self.base
+        return self._effective.get(guild_id, self.base)
+
+    def values(self, guild_id: int) -> dict[str, str]:
+        return dict(self._values.get(guild_id, {}))
+
+    def all_values(self) -> dict[int, dict[str, str]]:
+        return {guild: dict(values) for guild, values in self._values.items()}
+
+    def _build(self, values: dict[str, str], *, lenient: bool = False) -> Settings:
+        settings = self.base.model_copy(deep=True)
+        for name, raw in values.items():
+            try:
+                self._apply(settings, name, raw)
+            except (BadInput, ValidationError):
+                if not lenient:
+                    raise
+                import logging
+
+                logging.getLogger(__name__).warning("a server's %s=%r no longer fits the settings; the default "
+                                                    "applies", name, raw)
+        return settings
+
+    def _apply(self, settings: Settings, name: str, raw: str) -> None:
+        if name == "default_size":
+            if raw not in settings.sizes:
+                raise BadInput(f"Unknown size {raw[:40]!r}; choose one of: {', '.join(settings.sizes)}.")
+            settings.sizes = {raw: settings.sizes[raw], **{k: v for k, v in settings.sizes.items() if k != raw}}
+            return
+        Settings.__pydantic_validator__.validate_assignment(settings, name, raw)
+        if name == "blocked_words":  # the server's words come on top of the bot's own
+            settings.blocked_words = list(dict.fromkeys([*self.base.blocked_words, *settings.blocked_words]))
+
+    def check(self, guild_id: int, name: str, raw: str, *, owner: bool) -> Settings:
+        """The server's settings with `name` set to `raw`, or BadInput saying why not."""
+        if name not in SERVER_SETTINGS:
+            raise BadInput(f"There is no server setting {name[:40]!r}; the settings are: {', '.join(SERVER_SETTINGS)}.")
+        raw = raw.strip()
+        try:
+            settings = self._build({**self._values.get(guild_id, {}), name: raw})
+        except ValidationError as error:
+            first = error.errors()[0]
+            message = first["msg"].removeprefix("Value error, ")
+            raise BadInput(f"{name}: {message}.".replace("..", ".")) from None
+        if not owner:
+            self._check_ceilings(settings, name)
+        return settings
+
+    def _check_ceilings(self, settings: Settings, name: str) -> None:
+        ceiling = self.base.max_server_rate_limits or self.base.rate_limits
+        if name == "rate_limits" and not within(settings.rate_limits, ceiling):
+            raise BadInput(f"A server may allow at most {', '.join(map(str, ceiling))} (the bot owner's ceiling, "
+                           "ZBOT_MAX_SERVER_RATE_LIMITS); ask for that or less.")
+        if name == "role_rate_limits":
+            for role, windows in settings.role_rate_limits.items():
+                if not within(windows, ceiling):
+                    raise BadInput(f"The tier of role {role} allows more than {', '.join(map(str, ceiling))}, the "
+                                   "bot owner's ceiling (ZBOT_MAX_SERVER_RATE_LIMITS).")
+        if name == "max_count" and settings.max_count > self.base.max_count:
+            raise BadInput(f"A server may allow at most {self.base.max_count} images a request (ZBOT_MAX_COUNT).")
+
+    async def set(self, guild_id: int, name: str, raw: str, actor_id: int, *, owner: bool) -> Change:
+        settings = self.check(guild_id, name, raw, owner=owner)
+        old = self._values.get(guild_id, {}).get(name)
+        raw = raw.strip()
+        # One statement; the audit row is written by a trigger in the same transaction (migration 0007).
+        await self.store.write(
+            "INSERT INTO server_settings (guild_id, name, value, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
+            "updated_by = excluded.updated_by", (guild_id, name, raw, self.clock(), actor_id))
+        self._values.setdefault(guild_id, {})[name] = raw
+        self._effective[guild_id] = settings
+        return Change(name, old, raw)
+
+    async def reset(self, guild_id: int, name: str, actor_id: int) -> Change:
+        if name not in SERVER_SETTINGS:
+            raise BadInput(f"There is no server setting {name[:40]!r}; the settings are: {', '.join(SERVER_SETTINGS)}.")
+        old = self._values.get(guild_id, {}).get(name)
+        if old is None:
+            raise BadInput(f"{name} has the default value here already.")
+        # Back to the default: the row stays with no value, so that the trigger records who reset it.
+        await self.store.write("UPDATE server_settings SET value = NULL, updated_at = ?, updated_by = ? "
+                               "WHERE guild_id = ? AND name = ?", (self.clock(), actor_id, guild_id, name))
+        values = self._values.get(guild_id, {})
+        values.pop(name, None)
+        self._effective[guild_id] = self._build(values, lenient=True)
+        return Change(name, old, None)
+
+    def describe(self, guild_id: int) -> list[tuple[str, str, bool]]:
+        """(name, effective value, set by the server) for every server setting."""
+        settings, own = self.effective(guild_id), self._values.get(guild_id, {})
+        return [(name, own[name] if name == "blocked_words" and name in own else
+                 (settings.default_size if name == "default_size" else shown(settings, name)), name in own)
+                for name in SERVER_SETTINGS]
+
+    async def history(self, guild_id: int, limit: int = 10) -> list[tuple[float, int, str, str | None, str | None]]:
+        """The last changes in a server, newest first: (at, actor, name, old, new)."""
+        rows = await self.store.query(
+            "SELECT at, actor_id, name, old_value, new_value FROM settings_audit WHERE guild_id = ? "
+            "ORDER BY id DESC LIMIT ?", (guild_id, limit))
+        return [tuple(row) for row in rows]
+
+
+__all__ = ["SERVER_SETTINGS", "Change", "ServerSettings", "parse_windows", "within"]
