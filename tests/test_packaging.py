@@ -39,11 +39,17 @@ def test_a_wheel_installed_into_a_fresh_venv_creates_its_tables(tmp_path: Path):
     # setuptools installed here (the test extra brings it), from no index.
     source = tmp_path / "src"
     shutil.copytree(ROOT / "zbot", source / "zbot", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
         "-w", tmp_path / "dist", source, cwd=tmp_path)
     [wheel] = (tmp_path / "dist").glob("zbot-*.whl")
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:  # the licence travels with the package
+        [licence] = [name for name in archive.namelist() if name.endswith("LICENSE")]
+        assert "Apache License" in archive.read(licence).decode() and "Apache-2.0" in archive.read(
+            next(n for n in archive.namelist() if n.endswith("METADATA"))).decode()
     fresh = tmp_path / "fresh"
     run(sys.executable, "-m", "venv", "--without-pip", fresh, cwd=tmp_path)
     python = fresh / "bin" / "python"
