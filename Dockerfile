@@ -17,7 +17,7 @@ WORKDIR /app
 
 # The same install step CI exercises (pip install -e .). The dependencies go in a layer of their own,
 # installed against an empty package, so that a change to the code doesn't download them again.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 RUN mkdir zbot && touch zbot/__init__.py \
     && pip install -e . \
     && useradd --create-home --uid 10001 --user-group zbot \

@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--guild", type=int, help="one server's usage")
     stats.add_argument("--days", type=int, default=30, help="how many days of history (default 30)")
 
+    backup = commands.add_parser("backup", help="a consistent copy of the database, safe while the bot runs")
+    backup.add_argument("file", type=Path, help="the copy to write (replaced if it exists)")
+
+    prune = commands.add_parser("prune", help="remove old history from the database",
+                                description="Remove finished rows (and their reports) older than the span; "
+                                "rows a younger image was made from stay, and so does whatever still counts "
+                                "against a rate limit.")
+    prune.add_argument("--older-than", required=True, metavar="SPAN", help="e.g. 90d, 12w (a number alone: days)")
+    prune.add_argument("--dry-run", action="store_true", help="only say how many rows would go")
+
     server = commands.add_parser("settings", help="every server's own settings; set or reset one",
                                  description="With no arguments, print the settings each server changed with "
                                  "/settings. `set GUILD NAME VALUE` and `reset GUILD NAME` change one as a bot "
@@ -97,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_stats(settings, args))
         if args.command == "settings":
             return asyncio.run(_server_settings(settings, args))
+        if args.command == "backup":
+            return _backup(settings, args)
+        if args.command == "prune":
+            return asyncio.run(_prune(settings, args))
         if args.command == "run":
             from .bot.run import run_bot
 
@@ -225,6 +239,41 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     print_usage(report, Console())
+    return 0
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from .maintenance import backup
+
+    started = time.perf_counter()
+    done = backup(settings.database, args.file)
+    print(f"backed up {settings.database} to {done.path}: {done.generations} generations, "
+          f"{done.bytes / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s (integrity checked)")
+    print(f"the images kept for variations are in {settings.database.name}-drawn/; copy that folder too if "
+          "you want them")
+    return 0
+
+
+async def _prune(settings: Settings, args: argparse.Namespace) -> int:
+    from .maintenance import longest_window, parse_span, prune
+    from .server_settings import ServerSettings
+    from .store import Store
+
+    span = parse_span(args.older_than)
+    if not settings.database.exists():
+        raise CliError(f"no database at {settings.database}: nothing to prune")
+    store = await Store.open(settings.database)
+    try:
+        servers = ServerSettings(settings, store)
+        await servers.load()
+        longest = longest_window(settings, [servers.effective(g) for g in servers.all_values()])
+        pruned = await prune(store, older_than_s=span, now=time.time(), longest_window_s=longest,
+                             dry_run=args.dry_run)
+    finally:
+        await store.close()
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {pruned.generations} generations and {pruned.reports} reports older than {args.older_than}; "
+          f"kept {pruned.kept_for_lineage} old ones that younger images were made from")
     return 0
 
 
