@@ -154,3 +154,33 @@ async def test_limits_count_per_server_unless_the_scope_is_global(settings):
         with pytest.raises(RateLimited):
             await core.service.submit(DrawRequest(user_id=1, prompt="d", guild_id=30))
         await core.service.drain()
+
+
+async def test_managers_stay_within_the_owners_channels_spoilers_and_tiers(settings):
+    from zbot.server_settings import ServerSettings
+
+    base = settings.model_copy(update={"channel_ids": [1, 2], "safety_nsfw_channels": "spoiler",
+                                       "rate_limits": parse_windows("5/minute")})
+    async with open_core(base, [FakeRenderer()]) as core:
+        servers = ServerSettings(base, core.store)
+        refusals = []
+        for name, value in [("channel_ids", "1,3"), ("channel_ids", ""), ("safety_nsfw_channels", "post"),
+                            ("role_rate_limits", '{"7": [{"limit": 1000, "seconds": -1, "text": "5/minute"}]}'),
+                            ("role_rate_limits", '{"7": "100/second"}'), ("rate_limits", "")]:
+            with pytest.raises(Exception) as refused:
+                await servers.set(9, name, value, 42, owner=False)
+            refusals.append(str(refused.value))
+        await servers.set(9, "channel_ids", "2", 42, owner=False)  # a subset is fine
+        await servers.set(9, "role_rate_limits", '{"7": "3/minute"}', 42, owner=False)
+        assert servers.effective(9).channel_ids == [2]
+        await servers.set(9, "default_count", "2", 42, owner=False)
+        await core.store.write("UPDATE server_settings SET value = '1' WHERE name = 'max_count' AND guild_id = 9")
+        await core.store.write("INSERT INTO server_settings (guild_id, name, value, updated_at, updated_by) "
+                               "VALUES (9, 'max_count', '1', 0, 0)")  # made elsewhere: now inconsistent
+        await servers.load()
+        effective = servers.effective(9)
+    assert "choose among those only" in refusals[0] and "choose among those only" in refusals[1]
+    assert "can't show them plainly" in refusals[2]
+    assert "each tier is text" in refusals[3] and "the bot owner's ceiling" in refusals[4]
+    assert "at most 5/minute" in refusals[5]  # no limit at all is past any ceiling
+    assert (effective.max_count, effective.default_count) == (1, 1)  # the default that no longer fits is dropped

@@ -188,7 +188,9 @@ async def test_a_failed_database_write_after_the_render_keeps_the_image_and_post
         recorded = await rows(run)
         logged = [r.getMessage() for r in fake.take_logged_errors()]
     assert image_of(message).size == (64, 64) and recorded == [("posted", message.id)]
-    assert any("could not record job 1 drawn" in line for line in logged)
+    # Logged once, by the store, with the reason (the job's own retry is a warning).
+    assert [line for line in logged if "refuses writes" in line] == [
+        line for line in logged if "database or disk is full" in line] and len(logged) == 1
 
 
 async def test_a_deleted_image_is_gone_for_reroll_but_still_counts(fake, tmp_path, tiny_model):

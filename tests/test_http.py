@@ -127,7 +127,7 @@ async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_co
         response = await client.get("/healthz")
         assert response.status == 503
         assert await response.json() == {"ready": False, "model": False, "gateway": False, "accepting": True,
-                                          "safety": "off", "missing": ["model", "gateway"]}
+                                          "database": True, "safety": "off", "missing": ["model", "gateway"]}
 
         renderer.may_load.set()
         await core.executor.wait_ready()
@@ -138,7 +138,7 @@ async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_co
         response = await client.get("/healthz")
         assert response.status == 200
         assert await response.json() == {"ready": True, "model": True, "gateway": True, "accepting": True,
-                                          "safety": "off", "missing": []}
+                                          "database": True, "safety": "off", "missing": []}
 
         bot.ws.open = False  # dropped; discord.py is reconnecting
         response = await client.get("/healthz")

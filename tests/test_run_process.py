@@ -102,3 +102,45 @@ async def test_zbot_run_serves_health_metrics_and_images_and_logs_json_without_s
     entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(e.get("source") == "http" and e.get("outcome") == "done" for e in entries), output
     assert key not in output and fake.token not in output
+
+
+async def test_with_ray_workers_sigterm_still_stops_cleanly_with_status_0(tmp_path, tiny_model):
+    pytest.importorskip("ray")
+    async with FakeDiscord() as fake:
+        env = bot_env(fake, tmp_path, tiny_model, ZBOT_EXECUTOR="ray", ZBOT_WORKERS="1", ZBOT_DEVICE="cpu",
+                      RAY_ADDRESS="", RAY_USAGE_STATS_ENABLED="0")
+        process = await start(env, tmp_path)
+        try:
+            await fake.wait_for(lambda f: f.guild_commands.get(f.guild_id), timeout=120)
+            await fake.wait_connected(timeout=60)
+            message = await (await fake.slash("draw", {"prompt": "a fox on a ray worker"})).wait_original(
+                finished, timeout=120)
+        finally:
+            code, output = await stop(process, timeout=90)
+    assert "seed " in message.content
+    assert code == 0, output[-3000:]
+    assert "stopping: finishing the running job" in output
+
+
+async def test_a_database_folder_that_is_missing_or_a_file_and_a_busy_port_are_one_line_each(tmp_path, tiny_model):
+    (tmp_path / "a-file").write_text("not a folder")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    cases = [
+        (dict(ZBOT_DATABASE=str(tmp_path / "no" / "such" / "zbot.sqlite3")), "the folder"),
+        (dict(ZBOT_DATABASE=str(tmp_path / "a-file" / "zbot.sqlite3")), "the folder"),
+        (dict(ZBOT_HTTP_PORT=str(port)), f"could not listen on 127.0.0.1:{port}"),
+    ]
+    try:
+        async with FakeDiscord() as fake:
+            for extra, message in cases:
+                process = await start(bot_env(fake, tmp_path, tiny_model, **extra), tmp_path)
+                output, _ = await asyncio.wait_for(process.communicate(), 60)
+                lines = [line for line in output.decode().splitlines() if line.startswith("zbot:")]
+                assert process.returncode == 1, output.decode()
+                assert len(lines) == 1 and message in lines[0], output.decode()
+                assert "Traceback" not in output.decode()
+    finally:
+        busy.close()

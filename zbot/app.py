@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .config import Settings
@@ -68,6 +70,20 @@ async def load_checker(settings: Settings, checker: Checker | None = FROM_SETTIN
     return Inspector(checker, settings.safety_threshold)
 
 
+async def open_database(path: Path) -> Store:
+    """The store, or StartError in one line when the path can't hold a database (no such folder, not
+    a folder, no permission, a read-only disk)."""
+    folder = path.expanduser().parent
+    if not folder.is_dir():
+        raise StartError(f"ZBOT_DATABASE={path}: the folder {folder} doesn't exist (or isn't a folder); "
+                         "create it, or point ZBOT_DATABASE at a file in one that does")
+    try:
+        return await Store.open(path)
+    except (sqlite3.OperationalError, OSError) as exc:
+        raise StartError(f"can't open the database {path} ({exc}); ZBOT_DATABASE must be a file zbot may "
+                         "read and write, in a folder it may write to") from None
+
+
 @asynccontextmanager
 async def open_core(settings: Settings, renderers: list[Renderer] | None = None, *,
                     checker: Checker | None = FROM_SETTINGS) -> AsyncIterator[Core]:
@@ -75,7 +91,7 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
     background), and on exit finish the running job and leave queued ones in the database. `checker`:
     the settings' (default), None for none, or one of the caller's."""
     inspector = await load_checker(settings, checker)
-    store = await Store.open(settings.database)
+    store = await open_database(settings.database)
     instance = None
     try:
         instance = await asyncio.to_thread(Instance, settings.database)

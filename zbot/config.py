@@ -258,7 +258,15 @@ class Settings(BaseSettings):
         tiers = _json_map(value)
         if not isinstance(tiers, dict):
             raise ValueError('must be a JSON object like {"123456789": "20/minute,500/day"}')
-        return {int(role): parse_windows(text) if isinstance(text, str) else text for role, text in tiers.items()}
+        parsed = {}
+        for role, text in tiers.items():
+            if isinstance(text, str):
+                parsed[int(role)] = parse_windows(text)
+            elif isinstance(text, tuple) and all(isinstance(w, Window) for w in text):  # already parsed
+                parsed[int(role)] = text
+            else:
+                raise ValueError(f'each tier is text like "20/minute,500/day", not {type(text).__name__}')
+        return parsed
 
     @field_validator("admin_ids", "guild_ids", "allowed_guild_ids", "channel_ids", "api_keys", "api_keys_adult",
                      mode="before")

@@ -59,7 +59,8 @@ class Lifecycle:
     # -- transitions ---------------------------------------------------------------------------
 
     async def started(self, job_id: int, at: float) -> None:
-        await self._move(job_id, (Status.QUEUED,), Status.RUNNING, started_at=at)
+        await self._persist(f"job {job_id} started", lambda: self._move(
+            job_id, (Status.QUEUED,), Status.RUNNING, started_at=at))
 
     async def drawn(self, result: Result, *, keep: bool) -> None:
         """The render is done. With `keep`, its PNG is saved first, so that the job can be posted after
@@ -134,7 +135,7 @@ class Lifecycle:
             await write()
             return
         except sqlite3.Error as error:
-            log.error("could not record %s (%s); retrying in the background", what, error)
+            log.warning("could not record %s (%s); retrying in the background", what, error)
         self._retries.spawn(self._retry(what, write))
 
     async def _retry(self, what: str, write: Callable[[], Awaitable[object]]) -> None:

@@ -15,6 +15,8 @@ of its own. A running bot reads them all again every minute (zbot.bot.run), for 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from .config import Settings, Window, parse_windows
 from .docs import env_value
 from .jobs import BadInput
 from .store import Store
+
+log = logging.getLogger(__name__)
 
 # The settings a server may change, and what each is, for /settings and its autocomplete.
 SERVER_SETTINGS: dict[str, str] = {
@@ -59,8 +63,8 @@ def shown(settings: Settings, name: str) -> str:
 
 def most_in(windows: tuple[Window, ...], seconds: int) -> float:
     """The most images `windows` let one user draw within `seconds`."""
-    if not windows:
-        return math.inf
+    if not windows or any(w.seconds < 1 or w.limit < 0 for w in windows):
+        return math.inf  # no limit at all (or windows only code could make): never within a ceiling
     return min(w.limit * math.ceil(seconds / w.seconds) if w.seconds < seconds else w.limit for w in windows)
 
 
@@ -75,17 +79,22 @@ class ServerSettings:
         self.clock = clock
         self._values: dict[int, dict[str, str]] = {}
         self._effective: dict[int, Settings] = {}
+        self._lock = asyncio.Lock()  # a change (check, write, cache) or a reload at a time
 
     async def load(self) -> None:
-        """Read every server's values (at start). A value the environment now makes invalid (a size that
-        is gone) is skipped with the default in its place, and logged."""
+        """Read every server's values (at start, then every minute). A value the environment now makes
+        invalid (a size that is gone) is skipped with the default in its place, and logged."""
+        async with self._lock:
+            await self._load()
+
+    async def _load(self) -> None:
         rows = await self.store.query("SELECT guild_id, name, value FROM server_settings WHERE value IS NOT NULL "
                                       "ORDER BY guild_id, name")
-        self._values, self._effective = {}, {}
+        values: dict[int, dict[str, str]] = {}
         for guild_id, name, value in rows:
-            self._values.setdefault(guild_id, {})[name] = value
-        for guild_id in self._values:
-            self._effective[guild_id] = self._build(self._values[guild_id], lenient=True)
+            values.setdefault(guild_id, {})[name] = value
+        self._effective = {guild_id: self._build(own, lenient=True) for guild_id, own in values.items()}
+        self._values = values
 
     def effective(self, guild_id: int | None) -> Settings:
         """The settings that apply in a server (the environment's where it changed nothing)."""
@@ -101,16 +110,17 @@ class ServerSettings:
 
     def _build(self, values: dict[str, str], *, lenient: bool = False) -> Settings:
         settings = self.base.model_copy(deep=True)
-        for name, raw in values.items():
+        # The most allowed before the default, so that a default within it is checked against it.
+        for name in sorted(values, key=lambda name: name != "max_count"):
+            before = getattr(settings, name)
             try:
-                self._apply(settings, name, raw)
+                self._apply(settings, name, values[name])
             except (BadInput, ValidationError):
                 if not lenient:
                     raise
-                import logging
-
-                logging.getLogger(__name__).warning("a server's %s=%r no longer fits the settings; the default "
-                                                    "applies", name, raw)
+                # pydantic has set the field before a check across fields refused it: put it back.
+                settings.__dict__[name] = before
+                log.warning("a server's %s=%r no longer fits the settings; the default applies", name, values[name])
         return settings
 
     def _apply(self, settings: Settings, name: str, raw: str) -> None:
@@ -150,8 +160,20 @@ class ServerSettings:
                                    "bot owner's ceiling (ZBOT_MAX_SERVER_RATE_LIMITS).")
         if name == "max_count" and settings.max_count > self.base.max_count:
             raise BadInput(f"A server may allow at most {self.base.max_count} images a request (ZBOT_MAX_COUNT).")
+        if name == "channel_ids" and self.base.channel_ids and (
+                not settings.channel_ids or not set(settings.channel_ids) <= set(self.base.channel_ids)):
+            raise BadInput("The bot owner limits the bot to some channels (ZBOT_CHANNEL_IDS); a server may "
+                           "choose among those only.")
+        if name == "safety_nsfw_channels" and self.base.safety_nsfw_channels == "spoiler" \
+                and settings.safety_nsfw_channels != "spoiler":
+            raise BadInput("The bot owner has flagged images posted as spoilers (ZBOT_SAFETY_NSFW_CHANNELS); a "
+                           "server can't show them plainly.")
 
     async def set(self, guild_id: int, name: str, raw: str, actor_id: int, *, owner: bool) -> Change:
+        async with self._lock:
+            return await self._set(guild_id, name, raw, actor_id, owner=owner)
+
+    async def _set(self, guild_id: int, name: str, raw: str, actor_id: int, *, owner: bool) -> Change:
         settings = self.check(guild_id, name, raw, owner=owner)
         old = self._values.get(guild_id, {}).get(name)
         raw = raw.strip()
@@ -165,6 +187,10 @@ class ServerSettings:
         return Change(name, old, raw)
 
     async def reset(self, guild_id: int, name: str, actor_id: int) -> Change:
+        async with self._lock:
+            return await self._reset(guild_id, name, actor_id)
+
+    async def _reset(self, guild_id: int, name: str, actor_id: int) -> Change:
         if name not in SERVER_SETTINGS:
             raise BadInput(f"There is no server setting {name[:40]!r}; the settings are: {', '.join(SERVER_SETTINGS)}.")
         old = self._values.get(guild_id, {}).get(name)

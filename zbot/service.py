@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from .validation import validate
 log = logging.getLogger(__name__)
 
 RESTART_RETRY_S = 60  # what a request that arrives during a shutdown is told
+DATABASE_RETRY_S = 60
+DATABASE_REFUSES = "Sorry, I can't take requests right now: my database won't save them (the admins can see why)."
 STAYS_QUEUED = "The bot is restarting; your image stays in the queue and will be posted here when it's back."
 
 
@@ -124,7 +127,16 @@ class Service:
         return Policy(s.rate_limits if windows is None else windows, s.max_pending_per_user, s.queue_size, scope)
 
     async def submit(self, request: DrawRequest) -> Ticket:
-        """Validate, admit and queue a request. Raises a Refused subclass saying why not."""
+        """Validate, admit and queue a request. Raises a Refused subclass saying why not: also when the
+        database refuses to record it (a full disk), which the Store has logged once."""
+        try:
+            return await self._submit(request)
+        except sqlite3.Error:
+            refusal = NotReady(DATABASE_REFUSES, utc(self.clock() + DATABASE_RETRY_S))
+            self._refused(request, refusal)
+            raise refusal from None
+
+    async def _submit(self, request: DrawRequest) -> Ticket:
         if self.closing:
             raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S))
         now = self.clock()

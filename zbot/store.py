@@ -8,6 +8,7 @@ second process on the same file waits on SQLite's lock (busy timeout) or retries
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 import time
@@ -19,6 +20,8 @@ from typing import Any
 import aiosqlite
 
 from .jobs import Generation, Status
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # package data: wheels carry it too
 _MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
@@ -62,6 +65,9 @@ def statements(script: str) -> list[str]:
 class Store:
     def __init__(self, conn: aiosqlite.Connection):
         self._conn = conn
+        self.write_failure: str | None = None  # why writes fail, until they succeed for `recovery_s`
+        self.recovery_s = 60.0
+        self._failed_at = 0.0
         conn.row_factory = aiosqlite.Row
 
     @classmethod
@@ -154,20 +160,40 @@ class Store:
     # holds every other writer back for several hops of the event loop.
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
-        """Run one writing statement, retrying while another process holds the write lock."""
+        """Run one writing statement, retrying while another process holds the write lock. A write the
+        database refuses (a full disk, a read-only file) is logged once, when writes start failing, and
+        `write_failure` says why until one succeeds again (/healthz shows it)."""
         params = tuple(params)
         began = time.monotonic()
         for attempt in range(BUSY_RETRIES):
             try:
-                return await self._conn.execute(sql, params)
+                cursor = await self._conn.execute(sql, params)
             except sqlite3.OperationalError as error:
                 # Another connection wrote since this statement read (SQLITE_BUSY_SNAPSHOT), which the
                 # busy timeout does not cover: run the statement again on a fresh snapshot. A lock held
                 # past the busy timeout is the holder's problem: give up soon, don't wait minutes.
                 if attempt == BUSY_RETRIES - 1 or not _is_busy(error) or time.monotonic() - began > BUSY_DEADLINE_S:
+                    self._refused_write(error)
                     raise
                 await asyncio.sleep(0.005 * (attempt + 1))
+            except sqlite3.DatabaseError as error:
+                self._refused_write(error)
+                raise
+            else:
+                # A full database still takes some writes (an update in place) while refusing inserts: the
+                # trouble is over once nothing failed for `recovery_s`.
+                if self.write_failure is not None and time.monotonic() - self._failed_at > self.recovery_s:
+                    log.info("the database takes writes again (they failed with: %s)", self.write_failure)
+                    self.write_failure = None
+                return cursor
         raise AssertionError("unreachable")
+
+    def _refused_write(self, error: sqlite3.Error) -> None:
+        self._failed_at = time.monotonic()
+        if self.write_failure is None:
+            log.error("the database refuses writes: %s (a full disk, a read-only file or folder?); requests "
+                      "are refused until writes succeed again, jobs already taken are kept in memory", error)
+        self.write_failure = str(error)
 
     async def insert_where(self, values: dict[str, Any], condition: str, params: Iterable[Any] = ()) -> int | None:
         """Insert a generation row only if `condition` (SQL) holds, in one atomic statement; returns its

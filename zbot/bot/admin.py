@@ -52,7 +52,7 @@ class Admin(commands.Cog):
         _admin(self.settings, interaction)
         lines = ["**zbot in this server** (server: set here with /settings set; default: the bot's own)"]
         for name, value, own in self.servers.describe(interaction.guild_id):
-            lines.append(f"• `{name}` = `{value or '(empty)'}` ({'server' if own else 'default'})")
+            lines.append(f"• `{name}` = {_code(value)} ({'server' if own else 'default'})")
         await say_privately(interaction, messages.fit("\n".join(lines)))
 
     @settings_group.command(name="set", description="Change a setting in this server")
@@ -62,9 +62,9 @@ class Admin(commands.Cog):
         change = await self.servers.set(interaction.guild_id, name, value, interaction.user.id, owner=owner)
         log.info("user %s set %s=%r in server %s (was %r)", interaction.user.id, name, change.new,
                  interaction.guild_id, change.old, extra=dict(user_id=interaction.user.id))
-        was = f"`{change.old}`" if change.old is not None else "the default"
+        was = _code(change.old) if change.old is not None else "the default"
         await say_privately(interaction, messages.fit(
-            f"`{name}` is now `{change.new or '(empty)'}` in this server (it was {was}); the next request uses it."))
+            f"`{name}` is now {_code(change.new)} in this server (it was {was}); the next request uses it."))
 
     @settings_group.command(name="reset", description="Put a setting back to the bot's default in this server")
     @app_commands.describe(name="The setting")
@@ -75,7 +75,7 @@ class Admin(commands.Cog):
                  change.old, extra=dict(user_id=interaction.user.id))
         value = self._now(interaction.guild_id, name)
         await say_privately(interaction, messages.fit(
-            f"`{name}` is back to the default here: `{value or '(empty)'}` (it was `{change.old}`)."))
+            f"`{name}` is back to the default here: {_code(value)} (it was {_code(change.old)})."))
 
     @settings_group.command(name="history", description="The last changes to the settings in this server")
     async def history(self, interaction: discord.Interaction) -> None:
@@ -86,9 +86,10 @@ class Admin(commands.Cog):
             return
         lines = ["**Settings changes here**, newest first"]
         for at, actor, name, old, new in changes:
-            before = f"`{old}`" if old is not None else "default"
-            after = f"`{new}`" if new is not None else "default"
-            lines.append(f"• <t:{int(at)}:R> <@{actor}>: `{name}` {before} → {after}")
+            before = _code(old) if old is not None else "default"
+            after = _code(new) if new is not None else "default"
+            who = f"<@{actor}>" if actor else "the command line"
+            lines.append(f"• <t:{int(at)}:R> {who}: `{name}` {before} → {after}")
         await say_privately(interaction, messages.fit("\n".join(lines)))
 
     @set.autocomplete("name")
@@ -113,8 +114,10 @@ class Admin(commands.Cog):
             "role_rate_limits": [now, '{"ROLE_ID": "20/minute,500/day"}'],
             "blocked_words": [now],
         }.get(name, [])
-        seen = [value for value in dict.fromkeys(options) if value and current.lower() in value.lower()]
-        return [app_commands.Choice(name=value[:100], value=value[:100]) for value in seen][:25]
+        # Only whole values: Discord takes at most 100 characters, and a cut one would be saved cut.
+        seen = [value for value in dict.fromkeys(options)
+                if value and len(value) <= 100 and current.lower() in value.lower()]
+        return [app_commands.Choice(name=value, value=value) for value in seen][:25]
 
     def _now(self, guild_id: int | None, name: str | None) -> str:
         """A setting's value in a server now, as written in the environment."""
@@ -179,6 +182,13 @@ class CancelMenu(discord.ui.View):
             await self.admin.cancel_from_menu(interaction, int(self.select.values[0]))
         except Exception as error:  # noqa: BLE001 - answered, and logged when unexpected
             await answer_error(interaction, error)
+
+
+def _code(value: str | None, limit: int = 150) -> str:
+    """A setting's value as inline code, on one line, cut to `limit` (a long list of words would hide
+    the other settings), its backticks made harmless."""
+    text = " ".join((value or "").split()).replace("`", "ˋ") or "(empty)"
+    return f"`{text[:limit]}{'…' if len(text) > limit else ''}`"
 
 
 def _age(seconds: float) -> str:

@@ -144,7 +144,7 @@ class Drawing(commands.Cog):
                 messages.picked(grid.prompt, seed, index, grid.size or "", grid.width, grid.height,
                                 interaction.user.id),
                 file=discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
-                                  spoiler=bool(verdict and verdict.flagged and self.poster.spoils(interaction.channel_id))),
+                                  spoiler=bool(verdict and verdict.flagged and self.poster.spoils(interaction.guild_id))),
                 view=self.image_view(pick_id, grid.width, grid.height), allowed_mentions=NO_MENTIONS, wait=True)
         except BaseException:
             await self.service.lifecycle.failed(pick_id, "it could not be posted")  # nothing to resume

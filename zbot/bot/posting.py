@@ -105,9 +105,10 @@ class Poster:
         An image the safety check flagged is posted only in an age-restricted channel (as a spoiler with
         ZBOT_SAFETY_NSFW_CHANNELS=spoiler); elsewhere it is withheld and its requester told privately."""
         spoiler, withheld = False, frozenset()
+        origin, guild_id = await self._origin(result.job_id)
         if result.flagged:
             if await self.age_restricted(where.channel_id):
-                spoiler = self.spoils(where.channel_id)
+                spoiler = self.spoils(guild_id)
             else:  # in a grid, the flagged tiles are grey and can't be picked; all of them: nothing posted
                 withheld = frozenset(i for i, picture in enumerate(result.pictures) if picture.flagged)
                 if len(withheld) == result.count:
@@ -120,7 +121,6 @@ class Poster:
         if len(upload) > limit:  # a detailed upscale can pass Discord's 10 MiB as PNG; as JPEG it is ~2 MB
             upload, kind = await asyncio.to_thread(as_jpeg, upload), "jpg"
         view = self.view_for(result, withheld)
-        origin = await self._origin(result.job_id)
         deadline = time.monotonic() + self.give_up_s
         short = False  # after Discord refused the caption: the one-line caption, which always fits
         delay = self.backoff_s
@@ -182,19 +182,19 @@ class Poster:
             return message
         return None
 
-    async def _origin(self, job_id: int) -> str:
-        """"variation of <link to the parent's message>", for an image made from another; "" for a draw,
-        or when the database can't say right now (the image goes out anyway)."""
+    async def _origin(self, job_id: int) -> tuple[str, int | None]:
+        """("variation of <link to the parent's message>", the job's server): "" for a draw, or when the
+        database can't say right now (the image goes out anyway)."""
         try:
             job = await self.service.store.get(job_id)
             if job is None or job.parent_id is None:
-                return ""
+                return "", job.guild_id if job else None
             parent = await self.service.store.get(job.parent_id)
         except sqlite3.Error as error:
             log.warning("job %s: could not look up its parent (%s); posted without the link", job_id, error)
-            return ""
+            return "", None
         link = parent and messages.message_link(parent.guild_id, parent.channel_id, parent.message_id)
-        return messages.origin(job.operation, link)
+        return messages.origin(job.operation, link), job.guild_id
 
     async def _edit(self, result: Result, size: str, where: Destination, short: bool, attachment: discord.File,
                     view: discord.ui.View, origin: str = "") -> discord.Message:
@@ -221,12 +221,10 @@ class Poster:
 
     # -- flagged images ------------------------------------------------------------------------------
 
-    def spoils(self, channel_id: int | None) -> bool:
-        """Whether flagged images go as spoilers in this channel's age-restricted channels
-        (ZBOT_SAFETY_NSFW_CHANNELS, or its server's own value)."""
-        channel = self.client.get_channel(channel_id) if channel_id is not None else None
-        guild = getattr(channel, "guild", None)
-        return self.service.settings_for(getattr(guild, "id", None)).safety_nsfw_channels == "spoiler"
+    def spoils(self, guild_id: int | None) -> bool:
+        """Whether flagged images go as spoilers in a server's age-restricted channels
+        (ZBOT_SAFETY_NSFW_CHANNELS, or the server's own value)."""
+        return self.service.settings_for(guild_id).safety_nsfw_channels == "spoiler"
 
     async def age_restricted(self, channel_id: int | None) -> bool:
         """Whether the channel is age-restricted (Discord's NSFW flag; a thread takes its parent's). When

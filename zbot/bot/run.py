@@ -11,6 +11,7 @@ import asyncio
 import io
 import logging
 import signal
+import sqlite3
 import time
 
 import aiohttp
@@ -41,10 +42,16 @@ async def run_bot(settings: Settings) -> int:
     point_at(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
+    def stop_on_signals() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+    stop_on_signals()
     async with open_core(settings) as core:
+        # Again: ray.init (ZBOT_EXECUTOR=ray) puts in its own SIGTERM handler, which exits with status 15
+        # at once, with no shutdown; ours finishes the running job and exits 0.
+        stop_on_signals()
         bot = ZBot(settings, core.service)
         http = None
         try:
@@ -114,6 +121,7 @@ def bot_health(core: Core, bot: ZBot) -> Health:
             "model": executor.ready.is_set() and executor.load_error is None,
             "gateway": bot.is_ready() and not bot.is_closed() and ws is not None and bool(ws.open),
             "accepting": not core.service.closing,  # false while shutting down
+            "database": core.store.write_failure is None,  # false while writes fail (a full disk)
             "safety": core.inspector.checker.name if core.inspector.active else "off",
         }
 
@@ -174,6 +182,10 @@ async def adopt_periodically(core: Core, bot: ZBot, every_s: float = ADOPT_EVERY
             await core.service.servers.load()
         except Exception:
             log.exception("reading the servers' settings failed; the ones read before apply")
+        try:  # a write, so that /healthz sees a database that takes writes again even when nobody draws
+            await core.store.set_state("alive_at", str(time.time()))
+        except sqlite3.Error:
+            pass  # the Store logged it when writes started failing
 
 
 def _size(job: Generation) -> str:

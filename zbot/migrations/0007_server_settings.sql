@@ -28,6 +28,7 @@ BEGIN
 END;
 
 CREATE TRIGGER server_settings_updated AFTER UPDATE ON server_settings
+WHEN old.value IS NOT new.value
 BEGIN
     INSERT INTO settings_audit (guild_id, name, old_value, new_value, actor_id, at)
     VALUES (new.guild_id, new.name, old.value, new.value, new.updated_by, new.updated_at);
