@@ -72,6 +72,19 @@ class LagProbe:
                 "lag_ms_p99": round(1000 * samples[min(len(samples) - 1, int(0.99 * len(samples)))], 2)}
 
 
+def forget(fake: FakeDiscord, ix) -> None:
+    """The fake Discord lives in this process and keeps every message, attachment, interaction and
+    request it saw; drop a finished one's, so that what grows is the bot's, not the fake's records."""
+    message = ix.original
+    for attachment in message.attachments:
+        fake.attachments.pop(attachment.id, None)
+    fake.messages.pop(message.id, None)
+    fake.interactions.remove(ix)
+    fake._by_token.pop(ix.token, None)
+    fake._by_id.pop(ix.id, None)
+    fake.request_log.clear()
+
+
 async def soak(folder: Path, model: Path, renders: int, concurrency: int, warmup: int) -> dict:
     async with FakeDiscord(watch_loggers=("discord", "zbot")) as fake:
         users = [fake.add_member(name=f"user{i}") for i in range(concurrency)]
@@ -97,6 +110,7 @@ async def soak(folder: Path, model: Path, renders: int, concurrency: int, warmup
                 for n in range(count):
                     ix = await fake.slash("draw", {"prompt": f"soak {user} {n}", "size": "small"}, user_id=user)
                     await ix.wait_original(finished, timeout=120)
+                    forget(fake, ix)
                     done += 1
                     if done in marks:
                         sample(marks.pop(done))
