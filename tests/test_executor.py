@@ -223,3 +223,20 @@ async def test_a_job_of_several_images_runs_them_back_to_back_and_the_eta_counts
     assert renderer.ran == [1, 2, 2, 2, 3]  # the grid's three images with nothing in between
     assert [p.seed for p in results[1].pictures] == [2, 3, 4]
     assert (1, 3, 4) in seen and (3, 3, 4) in seen
+
+
+async def test_an_upscale_counts_its_weight_in_the_eta_and_the_images_ahead(running):
+    from dataclasses import replace
+
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    executor = await running(renderer)  # one second an image of work, by default
+    first = executor.submit(spec(1))
+    upscale = executor.submit(replace(spec(2), weight=4))
+    last = executor.submit(spec(3))
+    while executor.position(1) != 0:
+        await asyncio.sleep(0.01)
+    assert executor.images_ahead == 6
+    assert executor.eta(3) == pytest.approx(executor.eta(1) + 5, abs=0.05)  # the upscale is four images' work
+    renderer.gate.set()
+    await asyncio.gather(first, upscale, last)

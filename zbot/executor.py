@@ -169,13 +169,13 @@ class Executor:
 
     @property
     def images_ahead(self) -> int:
-        """Images of the jobs waiting and running."""
+        """Images of work in the jobs waiting and running (an upscale counts as its weight)."""
         with self._cond:
-            return sum(job.spec.count for job in (*self._queue, *self._running.values()))
+            return sum(job.spec.work for job in (*self._queue, *self._running.values()))
 
     @property
     def mean_render_s(self) -> float:
-        """Recent seconds per image."""
+        """Recent seconds per image of work (an upscale's time divided by its weight)."""
         times = list(self._render_times)
         return sum(times) / len(times) if times else self._default_render_s
 
@@ -215,7 +215,7 @@ class Executor:
             free += [0.0] * max(0, self.workers - len(free))  # idle workers
             heapq.heapify(free)
             for job in self._queue:
-                done = heapq.heappop(free) + job.spec.count * mean
+                done = heapq.heappop(free) + job.spec.work * mean
                 if job.spec.job_id == job_id:
                     return done
                 heapq.heappush(free, done)
@@ -223,7 +223,7 @@ class Executor:
 
     @staticmethod
     def _left(job: _Job, mean: float) -> float:
-        return max(0.0, job.spec.count * mean - (time.time() - (job.started_at or time.time())))
+        return max(0.0, job.spec.work * mean - (time.time() - (job.started_at or time.time())))
 
     # -- the worker threads ---------------------------------------------------------------------
 
@@ -292,7 +292,7 @@ class Executor:
             self._settle(job, error=RenderFailed(describe_failure(exc)))
             return False
         render_s = time.perf_counter() - began
-        self._render_times.append(render_s)
+        self._render_times.append(render_s / max(1, spec.weight))
         job.render_s += render_s
         # Encode on another thread: this one goes straight back to the GPU for the next image.
         try:

@@ -115,10 +115,16 @@ class RenderSpec:
     count: int = 1
     source: Source | None = None
     strength: float | None = None
+    weight: int = 1  # images of work each of its images is (ZBOT_UPSCALE_WEIGHT at an upscale's size): for ETAs
 
     @property
     def seeds(self) -> list[int]:
         return seeds_from(self.seed, self.count)
+
+    @property
+    def work(self) -> int:
+        """Images of work in the whole job, as the queue's ETA counts them."""
+        return self.count * self.weight
 
     @property
     def denoising_steps(self) -> int:

@@ -145,7 +145,8 @@ async def render_spec(store: Store, kept: Callable[[int, int], Awaitable[bytes |
                       depth: int = 0) -> RenderSpec:
     """The renderer's spec for a stored job; an image-to-image job's source is read (or planned to be
     drawn again) here, so that a restart resumes it the same way."""
-    spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps, max(1, job.count))
+    spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps, max(1, job.count),
+                      weight=max(1, job.cost // max(1, job.count)))
     if not job.refined:
         return spec
     return dataclasses.replace(spec, source=await source_of(store, kept, job.source_id, job.source_index or 0, depth),

@@ -174,7 +174,8 @@ class Service:
             self._refused(request, refusal)
             raise
         spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"], row["count"],
-                          source=source, strength=row.get("strength") if source is not None else None)
+                          source=source, strength=row.get("strength") if source is not None else None,
+                          weight=max(1, row["cost"] // max(1, row["count"])))
         try:
             return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
         except ShuttingDown:  # the shutdown began while this was being admitted
