@@ -119,6 +119,8 @@ class FakeDiscord(FakeDiscordRest):
         self.messages: dict[int, FakeMessage] = {}
         self.attachments: dict[int, FakeAttachment] = {}
         self.interactions: list[FakeInteraction] = []
+        self.user_locales: dict[int, str] = {}  # each user's client language (default en-US)
+        self.guild_locales: dict[int, str] = {}  # each server's preferred locale (default en-US)
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.request_log: list[LoggedRequest] = []
@@ -670,15 +672,15 @@ class FakeDiscord(FakeDiscordRest):
             "type": itype,
             "data": data,
             "guild_id": str(gid),
-            "guild": {"id": str(gid), "locale": "en-US", "features": []},
+            "guild": {"id": str(gid), "locale": self.guild_locales.get(gid, "en-US"), "features": []},
             "channel_id": str(cid),
             "channel": {**self.channels[cid], "permissions": _perm_str(perms)},
             "member": self.member_payload(gid, uid, roles=roles, permissions=perms),
             "token": token,
             "version": 1,
             "app_permissions": str(self.app_permissions),
-            "locale": "en-US",
-            "guild_locale": "en-US",
+            "locale": self.user_locales.get(uid, "en-US"),
+            "guild_locale": self.guild_locales.get(gid, "en-US"),
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(gid)},
             "context": 0,

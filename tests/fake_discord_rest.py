@@ -91,7 +91,7 @@ class FakeDiscordRest:
             "stage_instances": [],
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locales.get(guild_id, "en-US"),
             "verification_level": 0,
             "default_message_notifications": 0,
             "explicit_content_filter": 0,

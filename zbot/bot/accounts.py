@@ -18,6 +18,7 @@ from ..jobs import BadInput
 from ..service import Service
 from ..usage import usage_report
 from . import access, messages
+from .i18n import t, tr
 from .errors import say_privately
 
 
@@ -33,9 +34,11 @@ class Accounts(commands.Cog):
         role_id, windows = access.tier(settings, interaction)
         quota = await self.service.quota(interaction.user.id, windows, interaction.guild_id)
         if access.is_exempt(self.settings, interaction):
-            text = messages.quota(quota, "no per-user limits apply to you")
+            text = messages.quota(quota, t(interaction.locale, "no per-user limits apply to you"),
+                                  locale=interaction.locale)
         else:
-            text = messages.quota(quota, access.tier_name(interaction, role_id), self.settings.upscale_weight)
+            text = messages.quota(quota, tr(interaction.locale, access.tier_name(interaction, role_id)),
+                                  self.settings.upscale_weight, locale=interaction.locale)
         await say_privately(interaction, text)
 
     @app_commands.command(name="stats", description="Usage statistics (admins)")
@@ -51,7 +54,8 @@ class Accounts(commands.Cog):
                                     guild_id=guild_id)
         where = interaction.guild.name if interaction.guild else "this server"
         title = f"Usage of {user.display_name} in {where}" if user else f"zbot usage in {where}"
-        embed = messages.stats_embed(report, self.service.executor.depth, title)
+        embed = messages.stats_embed(report, self.service.executor.depth, tr(interaction.locale, title),
+                                     locale=interaction.locale)
         files = []
         if report.per_day:
             chart = await asyncio.to_thread(per_day_chart, report.per_day, date.fromisoformat(report.today))

@@ -17,6 +17,7 @@ from ..server_settings import SERVER_SETTINGS
 from ..service import Service
 from . import access, messages
 from .errors import answer_error, say_privately
+from .i18n import t
 from .posting import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class Admin(commands.Cog):
             lines.append(f"• {where} · <@{row['user_id']}> · {messages.quote_prompt(row['prompt'], 60)} · "
                          f"{_age(now - row['created_at'])}")
         waiting = [row for row in jobs if row["status"] == "queued"][:25]
-        view = CancelMenu(self, waiting) if waiting else discord.utils.MISSING
+        view = CancelMenu(self, waiting, interaction.locale) if waiting else discord.utils.MISSING
         await interaction.response.send_message(messages.fit("\n".join(lines)), view=view, ephemeral=True,
                                                 allowed_mentions=NO_MENTIONS)
 
@@ -165,10 +166,10 @@ class CancelMenu(discord.ui.View):
     """Under /queue's list: pick a waiting request to take out of the queue. The list is a snapshot, so
     the menu lives as long as the answer is likely looked at."""
 
-    def __init__(self, admin: Admin, waiting: list):
+    def __init__(self, admin: Admin, waiting: list, locale=None):
         super().__init__(timeout=10 * 60)
         self.admin = admin
-        select = discord.ui.Select(placeholder="Cancel a waiting request…", options=[
+        select = discord.ui.Select(placeholder=t(locale, "Cancel a waiting request…"), options=[
             discord.SelectOption(label=f"#{admin.service.executor.position(row['id']) or '?'} · "
                                        f"{' '.join(row['prompt'].split())}"[:100],
                                  description=f"job {row['id']} by user {row['user_id']}"[:100], value=str(row["id"]))

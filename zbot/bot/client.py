@@ -17,6 +17,7 @@ from .accounts import Accounts
 from .admin import Admin
 from .drawing import Drawing
 from .errors import answer_error
+from .i18n import Translator
 from .reports import Reports
 from .sync import sync_commands
 
@@ -68,6 +69,7 @@ class ZBot(commands.Bot):
         await self.add_cog(self.accounts)
         await self.add_cog(self.reports)
         await self.add_cog(self.admin)
+        await self.tree.set_translator(Translator())  # Chinese names and descriptions for Chinese clients
         await sync_commands(self.tree, self.service.store, self.settings.guild_ids)
         self.synced = True
         if not self.settings.served_guild_ids:

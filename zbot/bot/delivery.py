@@ -20,6 +20,7 @@ from ..jobs import Cancelled, DrawRequest, Progress, Refused, RenderFailed, Shut
 from ..service import Service, Ticket
 from . import messages
 from .errors import say_privately
+from .i18n import localize_view, tr
 from .posting import DISCORD_ERRORS, NO_MENTIONS, Destination, Poster, describe
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Delivery:
             await self._refuse(interaction, refusal)
             return
         where = Destination(request.user_id, ticket.channel_id, interaction, started)
-        text, view = self._status(ticket, None), self._view(ticket)
+        text, view = self._status(ticket, None, interaction.locale), localize_view(self._view(ticket), interaction.locale)
         try:
             if interaction.response.is_done():
                 await interaction.edit_original_response(content=text, view=view, allowed_mentions=NO_MENTIONS)
@@ -72,7 +73,7 @@ class Delivery:
         self.spawn(self._follow(ticket, where))
 
     async def _refuse(self, interaction: discord.Interaction, refusal: Refused) -> None:
-        text = refusal.sentence(messages.when)
+        text = messages.refusal(refusal, interaction.locale)
         try:
             if interaction.response.is_done():
                 # Deferred (publicly) before the answer was known: say it there.
@@ -87,12 +88,13 @@ class Delivery:
         latest: list[Progress | None] = [None]
         ticket.progress_listeners.append(lambda progress: latest.__setitem__(0, progress))
         result_task = asyncio.ensure_future(ticket.result())
-        shown, shown_view = self._status(ticket, None), self._view(ticket) is not None
+        shown, shown_view = self._status(ticket, None, where.locale()), self._view(ticket) is not None
         while not result_task.done():
             await asyncio.wait({result_task}, timeout=EDIT_INTERVAL_S)
             if result_task.done() or not where.interaction_usable():
                 continue
-            text, view = self._status(ticket, latest[0]), self._view(ticket)
+            text, view = (self._status(ticket, latest[0], where.locale()),
+                          localize_view(self._view(ticket), where.locale()))
             if text == shown and (view is not None) == shown_view:
                 continue
             try:
@@ -126,7 +128,7 @@ class Delivery:
 
     async def deliver_to_channel(self, ticket: Ticket, user_id: int, channel_id: int) -> None:
         """For jobs resumed after a restart: no interaction any more, so post with the bot token."""
-        where = Destination(user_id, channel_id)
+        where = Destination(user_id, channel_id, guild_locale=self.poster.guild_locale(channel_id))
         try:
             result = await ticket.result()
         except Cancelled as cancel:
@@ -146,11 +148,11 @@ class Delivery:
         position = ticket.position()
         return self.cancel_view(ticket.job_id) if self.cancel_view and position else None
 
-    def _status(self, ticket: Ticket, progress: Progress | None) -> str:
+    def _status(self, ticket: Ticket, progress: Progress | None, locale=None) -> str:
         position = ticket.position()
         if position == 0 and progress is not None:
-            return messages.drawing(progress)
-        return messages.queued(position, ticket.eta(), not self.service.executor.ready.is_set())
+            return tr(locale, messages.drawing(progress))
+        return tr(locale, messages.queued(position, ticket.eta(), not self.service.executor.ready.is_set()))
 
     def spawn(self, coro) -> asyncio.Task:
         return self._background.spawn(coro)

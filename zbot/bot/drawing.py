@@ -20,6 +20,7 @@ from . import access, messages
 from .delivery import Delivery
 from .errors import guarded
 from .posting import NO_MENTIONS, Poster
+from .i18n import localize_view
 from .refine import Refine
 from .reports import Reports
 from .views import CANCEL, DELETE, EDIT, PICK, REPORT, REROLL, UPSCALE, VARY, VARY_ONE, Buttons
@@ -142,10 +143,11 @@ class Drawing(commands.Cog):
         try:
             message = await interaction.followup.send(
                 messages.picked(grid.prompt, seed, index, grid.size or "", grid.width, grid.height,
-                                interaction.user.id),
+                                interaction.user.id, locale=interaction.locale),
                 file=discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
                                   spoiler=bool(verdict and verdict.flagged and self.poster.spoils(interaction.guild_id))),
-                view=self.image_view(pick_id, grid.width, grid.height), allowed_mentions=NO_MENTIONS, wait=True)
+                view=localize_view(self.image_view(pick_id, grid.width, grid.height), interaction.locale),
+                allowed_mentions=NO_MENTIONS, wait=True)
         except BaseException:
             await self.service.lifecycle.failed(pick_id, "it could not be posted")  # nothing to resume
             raise

@@ -11,6 +11,7 @@ import discord
 
 from ..jobs import Refused
 from . import messages
+from .i18n import tr
 from .posting import DISCORD_ERRORS
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 async def say_privately(interaction: discord.Interaction, text: str) -> None:
     """A one-line answer only the caller sees, whether or not the interaction was answered yet."""
+    text = tr(interaction.locale, text)  # in the user's language where the catalogue has the sentence
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
     else:
@@ -30,7 +32,7 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     if isinstance(error, discord.app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, Refused):
-        text = error.sentence(messages.when)
+        text = messages.refusal(error, interaction.locale)
     elif isinstance(error, discord.app_commands.CheckFailure):
         text = str(error) or "You can't use this command here."
     else:

@@ -12,8 +12,18 @@ from ..jobs import Progress, Result, Status
 from ..limits import Quota
 from ..service import STAYS_QUEUED
 from ..usage import UsageReport
+from .i18n import t, tr
 
 APOLOGY = "Sorry, something went wrong on my side (error `{error_id}`); the admins can find it in the logs."
+
+
+def refusal(refused, locale=None) -> str:
+    """A refusal in the reader's language: its sentence, then when to try again (Discord shows the time
+    as "in 40 seconds" in each reader's own language)."""
+    text = tr(locale, refused.message)
+    if refused.retry_at is None:
+        return text
+    return f"{text} {t(locale, 'Try again {}.', when(refused.retry_at))}"
 
 
 def when(at: datetime) -> str:
@@ -97,29 +107,35 @@ def message_link(guild_id: int | None, channel_id: int | None, message_id: int |
     return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
-def caption(result: Result, size: str, requester_id: int, limit: int = CONTENT_LIMIT, origin: str = "") -> str:
+def caption(result: Result, size: str, requester_id: int, limit: int = CONTENT_LIMIT, origin: str = "",
+            locale=None) -> str:
     """The text under an image, or a grid (each image's number and seed); never longer than `limit`,
-    however long the prompt. `origin`: what it was made from (`origin()`)."""
+    however long the prompt. `origin`: what it was made from (`origin()`); `locale`: its reader's."""
     if result.count == 1:
-        seeds = f"seed {result.seed}"
+        seeds = t(locale, "seed {}", result.seed)
     else:
-        seeds = "   ".join(f"**{index}** · seed {picture.seed}" for index, picture in enumerate(result.pictures, 1))
+        seeds = "   ".join(f"**{index}** · {t(locale, 'seed {}', picture.seed)}"
+                           for index, picture in enumerate(result.pictures, 1))
         seeds += "\n"
     details = (f"\n{seeds}{' · ' if result.count == 1 else ''}{size} {result.width}×{result.height} · "
-               f"{result.render_s:.1f} s · for <@{requester_id}>" + (f" · {origin}" if origin else ""))
+               f"{t(locale, '{} s', f'{result.render_s:.1f}')} · {t(locale, 'for {}', f'<@{requester_id}>')}"
+               + (f" · {tr(locale, origin)}" if origin else ""))
     return f"**{quote_prompt(result.prompt, limit - length(details) - 4)}**{details}"
 
 
-def picked(prompt: str, seed: int, index: int, size: str, width: int, height: int, requester_id: int) -> str:
+def picked(prompt: str, seed: int, index: int, size: str, width: int, height: int, requester_id: int,
+           locale=None) -> str:
     """The text under one image of a grid, posted on its own."""
-    details = f"\nseed {seed} · image {index + 1} of the grid · {size} {width}×{height} · for <@{requester_id}>"
+    details = (f"\n{t(locale, 'seed {}', seed)} · {t(locale, 'image {} of the grid', index + 1)} · {size} "
+               f"{width}×{height} · {t(locale, 'for {}', f'<@{requester_id}>')}")
     return f"**{quote_prompt(prompt, CONTENT_LIMIT - length(details) - 4)}**{details}"
 
 
-def short_caption(result: Result, size: str, requester_id: int) -> str:
+def short_caption(result: Result, size: str, requester_id: int, locale=None) -> str:
     """The caption without the prompt, for when Discord refuses the whole one."""
     seeds = ", ".join(str(picture.seed) for picture in result.pictures)
-    return f"seed{'s' if result.count > 1 else ''} {seeds} · {size} {result.width}×{result.height} · for <@{requester_id}>"
+    return (f"{t(locale, 'seeds {}' if result.count > 1 else 'seed {}', seeds)} · {size} {result.width}×"
+            f"{result.height} · {t(locale, 'for {}', f'<@{requester_id}>')}")
 
 
 def queued(position: int | None, eta: float | None, warming_up: bool) -> str:
@@ -190,41 +206,45 @@ def _seconds(value: float | None) -> str:
     return f"{math.ceil(value / 60)} min"
 
 
-def quota(q: Quota, tier: str, upscale_weight: int = 1) -> str:
-    lines = [f"**Your limits** ({tier})"]
+def quota(q: Quota, tier: str, upscale_weight: int = 1, locale=None) -> str:
+    lines = [t(locale, "**Your limits** ({})", tier)]
     for usage in q.windows:
-        line = f"• {usage.remaining} of {usage.window.limit} left ({usage.window})"
         if usage.resets_at is not None and usage.used:
-            line += f", next one frees up {when(datetime.fromtimestamp(usage.resets_at, timezone.utc))}"
-        lines.append(line)
+            lines.append(t(locale, "• {} of {} left ({}), next one frees up {}", usage.remaining, usage.window.limit,
+                           str(usage.window), when(datetime.fromtimestamp(usage.resets_at, timezone.utc))))
+        else:
+            lines.append(t(locale, "• {} of {} left ({})", usage.remaining, usage.window.limit, str(usage.window)))
     if not q.windows:
-        lines.append("• no rate limits")
-    lines.append(f"• {q.pending} of {q.max_pending} requests pending")
+        lines.append(t(locale, "• no rate limits"))
+    lines.append(t(locale, "• {} of {} requests pending", q.pending, q.max_pending))
     if upscale_weight != 1 and q.windows:
-        lines.append(f"An upscale counts as {upscale_weight} images (it is that much work), as does anything "
-                     "drawn at an upscale's size; a variation, an edit or another size as one.")
+        lines.append(t(locale, "An upscale counts as {} images (it is that much work), as does anything drawn at an "
+                       "upscale's size; a variation, an edit or another size as one.", upscale_weight))
     return "\n".join(lines)
 
 
-def stats_embed(report: UsageReport, queue_depth: int, title: str) -> discord.Embed:
+def stats_embed(report: UsageReport, queue_depth: int, title: str, locale=None) -> discord.Embed:
     def seconds(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f} s"
+        return "-" if value is None else t(locale, "{} s", f"{value:.2f}")
 
     embed = discord.Embed(title=title, colour=discord.Colour.blurple())
-    embed.add_field(name="Images", value=f"{report.images} in all\n{report.images_24h} in 24 h\n"
-                                          f"{report.images_7d} in 7 days")
-    embed.add_field(name="Wait (median / p95)", value=f"{seconds(report.wait.median)} / {seconds(report.wait.p95)}")
-    embed.add_field(name="Render (median / p95)",
+    embed.add_field(name=t(locale, "Images"), value=t(locale, "{} in all\n{} in 24 h\n{} in 7 days", report.images,
+                                                      report.images_24h, report.images_7d))
+    embed.add_field(name=t(locale, "Wait (median / p95)"),
+                    value=f"{seconds(report.wait.median)} / {seconds(report.wait.p95)}")
+    embed.add_field(name=t(locale, "Render (median / p95)"),
                     value=f"{seconds(report.render.median)} / {seconds(report.render.p95)}")
-    embed.add_field(name="Failures", value=f"{report.by_status.get(Status.FAILED.value, 0)} failed\n"
-                                            f"{report.by_status.get(Status.REJECTED.value, 0)} refused")
-    embed.add_field(name="Safety", value=f"{report.blocked} withheld\n{report.reports} reported")
-    embed.add_field(name="Queue now", value=f"{queue_depth} unfinished")
+    embed.add_field(name=t(locale, "Failures"), value=t(locale, "{} failed\n{} refused",
+                                                        report.by_status.get(Status.FAILED.value, 0),
+                                                        report.by_status.get(Status.REJECTED.value, 0)))
+    embed.add_field(name=t(locale, "Safety"), value=t(locale, "{} withheld\n{} reported", report.blocked,
+                                                      report.reports))
+    embed.add_field(name=t(locale, "Queue now"), value=t(locale, "{} unfinished", queue_depth))
     if report.operations:
-        embed.add_field(name="Made by", value="\n".join(f"{OPERATION_NAMES.get(name, name)}: {jobs}"
-                                                         for name, jobs in report.operations.items()))
+        embed.add_field(name=t(locale, "Made by"), value="\n".join(
+            f"{t(locale, OPERATION_NAMES.get(name, name))}: {jobs}" for name, jobs in report.operations.items()))
     if report.user_id is None and report.top_users:
         top = "\n".join(f"<@{u.user_id}>: {u.done}" + (f" ({u.failed} failed)" if u.failed else "")
                         for u in report.top_users[:10])
-        embed.add_field(name="Top users", value=top, inline=False)
+        embed.add_field(name=t(locale, "Top users"), value=top, inline=False)
     return embed

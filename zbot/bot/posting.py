@@ -27,6 +27,7 @@ from ..grid import compose
 from ..jobs import Result
 from ..service import Service
 from . import messages
+from .i18n import localize_view, tr
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,15 @@ class Destination:
     channel_id: int | None
     interaction: discord.Interaction | None = None
     started: float = 0.0
+    guild_locale: str | None = None  # the server's language, for what is posted in its channel
+
+    def __post_init__(self) -> None:
+        if self.interaction is not None and self.guild_locale is None:
+            self.guild_locale = getattr(self.interaction, "guild_locale", None)
+
+    def locale(self):
+        """Who reads what is said next: the user in the interaction's message, else the whole channel."""
+        return self.interaction.locale if self.interaction_usable() else self.guild_locale
 
     def interaction_usable(self) -> bool:
         return self.interaction is not None and time.monotonic() - self.started < TOKEN_LIFE_S
@@ -120,7 +130,7 @@ class Poster:
         limit = getattr(where.interaction, "filesize_limit", None) or UPLOAD_LIMIT
         if len(upload) > limit:  # a detailed upscale can pass Discord's 10 MiB as PNG; as JPEG it is ~2 MB
             upload, kind = await asyncio.to_thread(as_jpeg, upload), "jpg"
-        view = self.view_for(result, withheld)
+        view = localize_view(self.view_for(result, withheld), where.locale())
         deadline = time.monotonic() + self.give_up_s
         short = False  # after Discord refused the caption: the one-line caption, which always fits
         delay = self.backoff_s
@@ -198,8 +208,8 @@ class Poster:
 
     async def _edit(self, result: Result, size: str, where: Destination, short: bool, attachment: discord.File,
                     view: discord.ui.View, origin: str = "") -> discord.Message:
-        content = messages.short_caption(result, size, where.user_id) if short else messages.caption(
-            result, size, where.user_id, origin=origin)
+        content = messages.short_caption(result, size, where.user_id, where.locale()) if short else messages.caption(
+            result, size, where.user_id, origin=origin, locale=where.locale())
         return await where.interaction.edit_original_response(
             content=content, attachments=[attachment], view=view, allowed_mentions=NO_MENTIONS)
 
@@ -209,9 +219,9 @@ class Poster:
             raise RuntimeError(f"job {result.job_id} has no channel to be posted in")
         prefix = f"<@{where.user_id}> "
         if short:
-            content = prefix + messages.short_caption(result, size, where.user_id)
+            content = prefix + messages.short_caption(result, size, where.user_id, where.locale())
         else:
-            content = prefix + messages.caption(result, size, where.user_id, origin=origin,
+            content = prefix + messages.caption(result, size, where.user_id, origin=origin, locale=where.locale(),
                                                 limit=messages.CONTENT_LIMIT - messages.length(prefix))
         # The nonce makes Discord answer a repeated post (its first answer was lost) with the message the
         # first one made, instead of making a second.
@@ -220,6 +230,12 @@ class Poster:
             allowed_mentions=mention(where.user_id), suppress_embeds=True, nonce=f"zbot-{result.job_id}")
 
     # -- flagged images ------------------------------------------------------------------------------
+
+    def guild_locale(self, channel_id: int | None) -> str | None:
+        """The language of the server a channel is in (its Community "primary language"), if cached."""
+        channel = self.client.get_channel(channel_id) if channel_id is not None else None
+        guild = getattr(channel, "guild", None)
+        return getattr(getattr(guild, "preferred_locale", None), "value", None)
 
     def spoils(self, guild_id: int | None) -> bool:
         """Whether flagged images go as spoilers in a server's age-restricted channels
@@ -303,7 +319,9 @@ class Poster:
     async def say(self, where: Destination, text: str, *, tries: int = 3, clear_view: bool = False) -> None:
         """A short text for the job's user (a failure, a restart): in the interaction's message if it is
         usable, else in the channel with a mention; a few tries, then logged."""
+        english = text
         for attempt in range(tries):
+            text = tr(where.locale(), english)  # the user's language, or the server's in its channel
             try:
                 if where.interaction_usable():
                     await where.interaction.edit_original_response(

@@ -12,17 +12,18 @@ from ..service import Service
 from . import access
 from .delivery import Delivery
 from .errors import answer_error, guarded
+from .i18n import t
 
 
 class EditPromptForm(discord.ui.Modal, title="Edit the prompt"):
     """The image's prompt, to change; it is drawn again with the same seed and size."""
 
-    def __init__(self, refine: Refine, generation: Generation, max_chars: int):
-        super().__init__(timeout=30 * 60)
+    def __init__(self, refine: Refine, generation: Generation, max_chars: int, locale=None):
+        super().__init__(timeout=30 * 60, title=t(locale, "Edit the prompt"))
         self.refine = refine
         self.generation_id = generation.id
         longest = min(4000, max_chars)  # Discord's limit for a text input, and ours for a prompt
-        self.prompt = discord.ui.TextInput(label="Prompt", style=discord.TextStyle.paragraph, custom_id="zbot:prompt",
+        self.prompt = discord.ui.TextInput(label=t(locale, "Prompt"), style=discord.TextStyle.paragraph, custom_id="zbot:prompt",
                                            default=generation.prompt[:longest], max_length=longest)
         self.add_item(self.prompt)
 
@@ -59,7 +60,7 @@ class Refine:
     async def edit_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         """The form first (it must be the interaction's answer); the request when it is sent."""
         parent = await self._parent(interaction, generation_id)
-        await interaction.response.send_modal(EditPromptForm(self, parent, self.settings.max_prompt_chars))
+        await interaction.response.send_modal(EditPromptForm(self, parent, self.settings.max_prompt_chars, interaction.locale))
 
     async def edited(self, interaction: discord.Interaction, generation_id: int, prompt: str) -> None:
         await self._request(interaction, generation_id, Operation.EDIT, prompt=prompt)

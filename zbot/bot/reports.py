@@ -15,6 +15,7 @@ from ..config import Settings
 from ..jobs import BadInput, Generation, Status
 from ..service import Service
 from . import access, messages
+from .i18n import t
 from .errors import answer_error, guarded, say_privately
 from .posting import DISCORD_ERRORS, describe
 from .views import REMOVE_REPORTED, Buttons
@@ -28,8 +29,9 @@ class ReportForm(discord.ui.Modal, title="Report this image"):
     note = discord.ui.TextInput(label="What is wrong with it? (optional)", style=discord.TextStyle.paragraph,
                                 required=False, max_length=NOTE_LIMIT, custom_id="zbot:report-note")
 
-    def __init__(self, reports: Reports, generation_id: int):
-        super().__init__(timeout=15 * 60)
+    def __init__(self, reports: Reports, generation_id: int, locale=None):
+        super().__init__(timeout=15 * 60, title=t(locale, "Report this image"))
+        self.note.label = t(locale, self.note.label)
         self.reports = reports
         self.generation_id = generation_id
 
@@ -56,7 +58,7 @@ class Reports(commands.Cog):
         access.check_place(self.settings, interaction)
         if await self.service.store.get(generation_id) is None:
             raise BadInput("That image is no longer in my records.")
-        await interaction.response.send_modal(ReportForm(self, generation_id))
+        await interaction.response.send_modal(ReportForm(self, generation_id, interaction.locale))
 
     async def submit(self, interaction: discord.Interaction, generation_id: int, note: str) -> None:
         # Answer first: storing can wait on the database longer than Discord's 3 s.

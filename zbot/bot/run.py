@@ -139,7 +139,7 @@ async def resume_unfinished(core: Core, bot: ZBot) -> None:
             # a click on a grid, and can be clicked again.)
             await core.lifecycle.failed(job.id, "interrupted by a restart")
             continue
-        where = Destination(job.user_id, job.channel_id)
+        where = Destination(job.user_id, job.channel_id, guild_locale=bot.drawing.poster.guild_locale(job.channel_id))
         # A kept PNG exists only once a render is whole: post it, however old, whatever the row says
         # (a "drawn" write may have been lost with the process).
         pngs = await core.lifecycle.pictures(job.id, job.count)
