@@ -26,14 +26,14 @@ NOTE_LIMIT = 500
 
 
 class ReportForm(discord.ui.Modal, title="Report this image"):
-    note = discord.ui.TextInput(label="What is wrong with it? (optional)", style=discord.TextStyle.paragraph,
-                                required=False, max_length=NOTE_LIMIT, custom_id="zbot:report-note")
-
     def __init__(self, reports: Reports, generation_id: int, locale=None):
         super().__init__(timeout=15 * 60, title=t(locale, "Report this image"))
-        self.note.label = t(locale, self.note.label)
         self.reports = reports
         self.generation_id = generation_id
+        self.note = discord.ui.TextInput(label=t(locale, "What is wrong with it? (optional)"),
+                                         style=discord.TextStyle.paragraph, required=False, max_length=NOTE_LIMIT,
+                                         custom_id="zbot:report-note")
+        self.add_item(self.note)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self.reports.submit(interaction, self.generation_id, self.note.value or "")
