@@ -87,8 +87,8 @@ class Admin(commands.Cog):
             return
         lines = ["**Settings changes here**, newest first"]
         for at, actor, name, old, new in changes:
-            before = _code(old) if old is not None else "default"
-            after = _code(new) if new is not None else "default"
+            before = _code(old) if old is not None else t(interaction.locale, "default")
+            after = _code(new) if new is not None else t(interaction.locale, "default")
             who = f"<@{actor}>" if actor else "the command line"
             lines.append(f"• <t:{int(at)}:R> {who}: `{name}` {before} → {after}")
         await say_privately(interaction, messages.fit("\n".join(lines)))
@@ -143,9 +143,10 @@ class Admin(commands.Cog):
                  f"({self.service.executor.depth} in the whole queue)"]
         for row in jobs[:QUEUE_SHOWN]:
             position = self.service.executor.position(row["id"])
-            where = "drawing" if row["status"] == "running" or position == 0 else f"#{position}"
+            where = t(interaction.locale, "drawing now") if row["status"] == "running" or position == 0 \
+                else f"#{position}"
             lines.append(f"• {where} · <@{row['user_id']}> · {messages.quote_prompt(row['prompt'], 60)} · "
-                         f"{_age(now - row['created_at'])}")
+                         f"{t(interaction.locale, *_age(now - row['created_at']))}")
         waiting = [row for row in jobs if row["status"] == "queued"][:25]
         view = CancelMenu(self, waiting, interaction.locale) if waiting else discord.utils.MISSING
         await interaction.response.send_message(messages.fit("\n".join(lines)), view=view, ephemeral=True,
@@ -192,9 +193,10 @@ def _code(value: str | None, limit: int = 150) -> str:
     return f"`{text[:limit]}{'…' if len(text) > limit else ''}`"
 
 
-def _age(seconds: float) -> str:
+def _age(seconds: float) -> tuple[str, str]:
+    """A template and its value, for t()."""
     if seconds < 60:
-        return f"{int(seconds)} s ago"
+        return "{} s ago", str(int(seconds))
     if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+        return "{} min ago", str(int(seconds // 60))
+    return "{} h ago", f"{seconds / 3600:.1f}"

@@ -153,6 +153,11 @@ ZH_CN: dict[str, str] = {
     "{} is now {} in this server (it was {}); the next request uses it.": "{0} 在本服务器现在是 {1}（原来是 {2}）；下一个请求就会使用它。",
     "{} is back to the default here: {} (it was {}).": "{0} 已恢复为默认值：{1}（原来是 {2}）。",
     "the default": "默认值",
+    "default": "默认",
+    "drawing now": "正在画",
+    "{} s ago": "{0} 秒前",
+    "{} min ago": "{0} 分钟前",
+    "{} h ago": "{0} 小时前",
     # -- refusals from the core (zbot.validation, zbot.limits, zbot.refining, zbot.service...) ------------
     "I don't draw in this channel; try {}.": "我不在这个频道画图；请试试 {0}。",
     "Describe the image you want: the prompt is empty.": "请描述你想要的图片：提示词是空的。",
