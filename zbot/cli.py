@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -97,24 +98,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format, secret_values(settings))
-        if args.command == "draw":
-            return asyncio.run(_draw(settings, args))
-        if args.command == "batch":
-            return asyncio.run(_batch(settings, args))
-        if args.command == "download":
-            return _download(settings, args)
-        if args.command == "stats":
-            return asyncio.run(_stats(settings, args))
-        if args.command == "settings":
-            return asyncio.run(_server_settings(settings, args))
-        if args.command == "backup":
-            return _backup(settings, args)
-        if args.command == "prune":
-            return asyncio.run(_prune(settings, args))
         if args.command == "run":
             from .bot.run import run_bot
 
             return asyncio.run(run_bot(settings))
+        handler = COMMANDS[args.command]
+        done = handler(settings, args)
+        return asyncio.run(done) if inspect.iscoroutine(done) else done
     except KeyboardInterrupt:
         return 130
     except (SettingsError, CliError) as exc:
@@ -145,9 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 async def _draw(settings: Settings, args: argparse.Namespace) -> int:
     from .app import open_core
     from .jobs import DrawRequest
-    from .service import validate
-
     from .refining import plan_from_file
+    from .service import validate
 
     started = time.perf_counter()
     if args.strength is not None and args.source is None:
@@ -308,6 +297,11 @@ async def _server_settings(settings: Settings, args: argparse.Namespace) -> int:
     if args.action is not None:
         print("a running zbot applies it within a minute")
     return 0
+
+
+# `zbot COMMAND` -> its handler (settings, args) -> exit status; `run` and `tiny-model` are in main().
+COMMANDS = {"draw": _draw, "batch": _batch, "download": _download, "stats": _stats, "settings": _server_settings,
+            "backup": _backup, "prune": _prune}
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ DEFAULT_SIZES: dict[str, str] = {
     "wide": "1280x720",
 }
 
-_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 _WINDOW_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|week)s?\s*$", re.I)
 
 
@@ -53,7 +53,7 @@ def parse_windows(text: str) -> tuple[Window, ...]:
         limit, count, unit = int(match[1]), int(match[2] or 1), match[3].lower()
         if limit < 1 or count < 1:
             raise ValueError(f"{part!r} must allow at least 1 image per window")
-        windows.append(Window(limit, count * _UNIT_SECONDS[unit], part))
+        windows.append(Window(limit, count * UNIT_SECONDS[unit], part))
     return tuple(windows)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import io
 import hmac
 import logging
 import math
@@ -19,11 +18,10 @@ import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from PIL import Image
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError, field_validator
 
 from .app import Core
 from .jobs import (BadInput, DrawRequest, NotReady, Operation, QueueFull, RateLimited, Refused, RenderFailed,
@@ -47,6 +45,16 @@ _ADULT = web.AppKey("adult", frozenset)  # the users (keys) that are given flagg
 _OPENAPI = web.AppKey("openapi", dict)
 
 
+def _json_integer(value: Any) -> Any:
+    """42.0 is an integer to JSON Schema too; 42.5, "42" and true are not (pydantic's lax mode takes them)."""
+    if isinstance(value, (bool, str)):
+        raise ValueError("Input should be a valid integer")  # noqa: TRY004 - pydantic wants ValueError
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class ImageRequest(BaseModel):
     """The body of POST /v1/images. Types are checked here; what is allowed (sizes, prompt length,
     blocked words, the seed's range) is the Service's to say, as for Discord."""
@@ -55,8 +63,8 @@ class ImageRequest(BaseModel):
 
     prompt: StrictStr
     size: StrictStr | None = None
-    seed: int | None = None  # 42.0 is an integer to JSON Schema too; 42.5, "42" and true are not
-    count: int | None = None  # images of consecutive seeds; more than one: a JSON answer
+    seed: JsonInt | None = None
+    count: JsonInt | None = None  # images of consecutive seeds; more than one: a JSON answer
 
     @field_validator("size")
     @classmethod
@@ -65,12 +73,6 @@ class ImageRequest(BaseModel):
             raise ValueError("give a named size, or null (or nothing) for the default")
         return size
 
-    @field_validator("seed", "count", mode="before")
-    @classmethod
-    def _a_json_integer(cls, seed: Any) -> Any:
-        if isinstance(seed, (bool, str)):
-            raise ValueError("Input should be a valid integer")  # noqa: TRY004 - pydantic wants ValueError
-        return seed
 
     @field_validator("prompt")
     @classmethod
@@ -86,17 +88,11 @@ class RefineRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    image: int = 0  # which image of a grid, from 0
-    seed: int | None = None  # variations: random when left out
+    image: JsonInt = 0  # which image of a grid, from 0
+    seed: JsonInt | None = None  # variations: random when left out
     prompt: StrictStr | None = None  # edit: the new prompt
     size: StrictStr | None = None  # size: the named size to draw it at
 
-    @field_validator("image", "seed", mode="before")
-    @classmethod
-    def _a_json_integer(cls, value: Any) -> Any:
-        if isinstance(value, (bool, str)):
-            raise ValueError("Input should be a valid integer")  # noqa: TRY004 - pydantic wants ValueError
-        return value
 
 
 # The operations on an image the HTTP API offers, by the last part of their path.
@@ -205,13 +201,8 @@ async def _held_back(core: Core, grid, index: int) -> bool:
     png = await core.lifecycle.image(grid.id, index)
     if png is None:
         return False  # drawn again first, and the new image is checked like any other
-
-    def check() -> bool:
-        with Image.open(io.BytesIO(png)) as image:
-            verdict = core.inspector(image.convert("RGB"))
-        return verdict is not None and verdict.flagged
-
-    return await asyncio.to_thread(check)
+    verdict = await asyncio.to_thread(core.inspector.png, png)
+    return verdict is not None and verdict.flagged
 
 
 async def _draw(request: web.Request, draw: DrawRequest, headers: dict[str, str] | None = None) -> web.Response:

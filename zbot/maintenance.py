@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
+from .config import UNIT_SECONDS, Settings
 from .jobs import UNDELIVERED, BadInput, sql_set
 from .store import Store
 
@@ -61,8 +61,8 @@ def parse_span(text: str) -> int:
     match = _SPAN.match(text)
     if not match:
         raise BadInput(f"{text!r} is not a span like 90d, 12w or 48h.")
-    unit = (match[2] or "d")[0].lower()
-    return int(match[1]) * {"d": 86400, "w": 7 * 86400, "h": 3600}[unit]
+    unit = {"d": "day", "w": "week", "h": "hour"}[(match[2] or "d")[0].lower()]
+    return int(match[1]) * UNIT_SECONDS[unit]
 
 
 def longest_window(settings: Settings, server_values: list[Settings]) -> int:

@@ -17,11 +17,14 @@ What they look for is nudity; violence and other harms are not checked.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from PIL import Image
 
 from .jobs import BrokenImage
 
@@ -79,6 +82,11 @@ class Inspector:
         if not (math.isfinite(score) and 0.0 <= score <= 1.0):  # fail closed: never pass what wasn't judged
             raise ValueError(f"the {self.checker.name} checker gave the score {score}")
         return Verdict(round(score, 4), score >= self.threshold, self.checker.name)
+
+    def png(self, png: bytes) -> Verdict | None:
+        """Check an encoded image (a kept PNG, before it is shown again). Blocking: call it in a thread."""
+        with Image.open(io.BytesIO(png)) as image:
+            return self(image.convert("RGB"))
 
     @property
     def active(self) -> bool:

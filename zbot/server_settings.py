@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from .config import Settings, Window, parse_windows
+from .config import Settings, Window
 from .docs import env_value
 from .jobs import BadInput
 from .store import Store
@@ -217,6 +217,3 @@ class ServerSettings:
             "SELECT at, actor_id, name, old_value, new_value FROM settings_audit WHERE guild_id = ? "
             "ORDER BY id DESC LIMIT ?", (guild_id, limit))
         return [tuple(row) for row in rows]
-
-
-__all__ = ["SERVER_SETTINGS", "Change", "ServerSettings", "parse_windows", "within"]

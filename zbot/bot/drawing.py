@@ -11,8 +11,6 @@ import logging
 import discord
 from discord import app_commands
 from discord.ext import commands
-from PIL import Image
-
 from ..config import SEED_LIMIT, Settings
 from ..jobs import BadInput, Generation, Result, Status, upscaled_size
 from ..service import Service
@@ -131,7 +129,8 @@ class Drawing(commands.Cog):
         checker = getattr(self.service.inspector, "checker", None)
         if getattr(getattr(checker, "device", None), "type", None) == "cuda":
             await self.service.executor.ready.wait()  # not while the model captures its CUDA graphs
-        verdict = await asyncio.to_thread(self._inspect, png)
+        inspector = self.service.inspector
+        verdict = await asyncio.to_thread(inspector.png, png) if inspector is not None else None
         if verdict is not None and verdict.flagged and not await self.poster.age_restricted(interaction.channel_id):
             raise BadInput(messages.WITHHELD_PICK)  # answered privately
         pick_id = await self.service.store.record(
@@ -152,13 +151,6 @@ class Drawing(commands.Cog):
             await self.service.lifecycle.failed(pick_id, "it could not be posted")  # nothing to resume
             raise
         await self.service.delivered(pick_id, message.id)
-
-    def _inspect(self, png: bytes):
-        inspector = self.service.inspector
-        if inspector is None:
-            return None
-        with Image.open(io.BytesIO(png)) as image:
-            return inspector(image.convert("RGB"))
 
     @guarded
     async def cancel_button(self, interaction: discord.Interaction, generation_id: int) -> None:

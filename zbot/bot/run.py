@@ -8,7 +8,6 @@ channels on the next start; an image drawn but not yet posted is posted then, no
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import signal
 import sqlite3
@@ -17,13 +16,11 @@ import time
 import aiohttp
 import discord
 import yarl
-from PIL import Image
 
 from ..app import Core, StartError, open_core
 from ..config import Settings
 from ..http_api import Health, build_app, start_http
 from ..jobs import BadInput, BrokenImage, Generation, Picture, Result, Status
-from ..safety import Verdict
 from .client import ZBot, point_at
 from .messages import failed, lost
 from .posting import Destination
@@ -200,7 +197,7 @@ async def _post_kept(core: Core, bot: ZBot, job: Generation, pngs: list[bytes], 
         # Not while the model loads: capturing its CUDA graphs wants the GPU to itself.
         await core.executor.ready.wait()
     try:
-        verdicts = [await asyncio.to_thread(_inspect, core, png) for png in pngs]
+        verdicts = [await asyncio.to_thread(core.inspector.png, png) for png in pngs]
     except Exception as exc:  # noqa: BLE001 - an image that can't be checked is not posted
         reason = exc.reason if isinstance(exc, BrokenImage) else "it could not be checked"
         log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
@@ -210,11 +207,6 @@ async def _post_kept(core: Core, bot: ZBot, job: Generation, pngs: list[bytes], 
     pictures = tuple(Picture(seed, png, verdict) for seed, png, verdict in zip(job.seeds, pngs, verdicts, strict=True))
     await bot.drawing.poster.post(Result(job.id, pictures, job.width, job.height, job.steps, job.prompt,
                                          job.render_s or 0.0, 0.0), _size(job), where)
-
-
-def _inspect(core: Core, png: bytes) -> Verdict | None:
-    with Image.open(io.BytesIO(png)) as image:
-        return core.inspector(image.convert("RGB"))
 
 
 
