@@ -13,7 +13,8 @@ import pytest
 import torch
 from diffusers import ZImagePipeline
 
-from zbot.acceleration import RealRopeAttnProcessor, compiled_graphs, fp8_filter, use_compile_cache, use_real_rope
+from zbot.acceleration import (RealRopeAttnProcessor, compiled_graphs, fp8_filter, fuse_projections,
+                               use_compile_cache, use_real_rope)
 from zbot.engine import Engine, EngineUnavailable
 from zbot.jobs import RenderSpec, Source
 from zbot.prompts import BUCKETS, PromptEncoder, bucket_for, caption_length, caption_lengths
@@ -181,6 +182,24 @@ def test_the_real_rotary_embedding_matches_the_complex_one(pipe: ZImagePipeline,
     assert np.array_equal(pixels(engine.render(spec, lambda *_: None)), before)
 
 
+def test_fused_projections_draw_what_the_separate_ones_draw(pipe: ZImagePipeline, fixed_threads):
+    engine = Engine.from_pipeline(pipe, device="cpu")
+    engine.load()
+    spec = RenderSpec(1, "a red fox", 3, 64, 64, 3)
+    before = engine.latents(spec)
+    block = pipe.transformer.layers[0]
+    q, w1, w3 = (block.attention.to_q.weight.clone(), block.feed_forward.w1.weight.clone(),
+                 block.feed_forward.w3.weight.clone())
+    use_real_rope(pipe.transformer)
+    assert fuse_projections(pipe.transformer) == len(pipe.transformer.layers) + 4  # + 2 + 2 refiners
+    assert fuse_projections(pipe.transformer) == 0  # once only
+    assert not hasattr(block.attention, "to_q")  # no second copy of the weights is kept
+    assert torch.equal(block.attention.to_qkv.weight[:q.shape[0]], q)
+    assert torch.equal(block.feed_forward.w13.weight, torch.cat([w1, w3]))
+    after = engine.latents(spec)
+    assert float((after - before).norm() / before.norm()) < 1e-5
+
+
 def test_the_compile_cache_setting_points_inductor_at_the_folder(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/nowhere")  # restored after the test
@@ -199,7 +218,10 @@ def test_compiled_engine_serves_every_prompt_length_and_size_without_recompiling
     eager.load()
     engine = Engine(str(tiny_model), device="cuda", dtype="fp32", compile="on", sizes=sizes)
     engine.load()
+    assert engine.warmed_sizes == {(64, 64)} and engine.pending_warmups  # the rest while idle
+    engine.warm_up()
     assert engine.prompts.graphed  # the text encoder runs as CUDA graphs
+    assert engine.warmed_sizes == {(64, 64), (96, 64), (128, 128), (192, 128)}
     graphs = compiled_graphs()
     for caption in caption_lengths():
         for width, height in sizes:
@@ -220,7 +242,8 @@ def test_compiled_engine_serves_every_prompt_length_and_size_without_recompiling
 def test_compiled_engine_varies_and_upscales_without_recompiling(tiny_model: Path):
     engine = Engine(str(tiny_model), device="cuda", dtype="bf16", compile="on", sizes=[(64, 64), (96, 64)])
     assert engine.upscale_sizes == [(128, 128), (192, 128)]
-    engine.load()  # warms both up
+    engine.load()
+    engine.warm_up()  # both sizes and both upscales
     graphs = compiled_graphs()
     source = png_of(engine.render(RenderSpec(1, "a red fox", 1, 64, 64, 8), lambda *_: None))
     for width, height, strength in [(64, 64, 0.7), (128, 128, 0.4)]:
@@ -253,9 +276,37 @@ def test_fp8_engine_renders_close_to_bf16(tiny_model: Path):
     bf16.load()
     fp8 = Engine(str(tiny_model), device="cuda", compile="off", quantize="fp8")
     fp8.load()
-    weight = fp8.pipe.transformer.layers[0].attention.to_q.weight
+    weight = fp8.pipe.transformer.layers[0].attention.to_qkv.weight  # q, k and v fused, then float8
     assert "Float8" in type(weight).__name__
     ours, reference = fp8.latents(spec), bf16.latents(spec)
     assert torch.isfinite(ours).all()
     assert float((ours - reference).norm() / reference.norm()) < 0.25
     assert fp8.render(spec, lambda *_: None).size == (64, 64)
+
+
+@cuda
+def test_the_weights_load_straight_onto_the_gpu(tiny_model: Path):
+    engine = Engine(str(tiny_model), device="cuda", compile="off")
+    engine.load()
+    assert engine.timings["weights_s"] > 0
+    for part in (engine.pipe.transformer, engine.pipe.text_encoder, engine.pipe.vae):
+        assert {p.device.type for p in part.parameters()} == {"cuda"}
+        assert {p.dtype for p in part.parameters()} == {torch.bfloat16}
+    assert engine.pipe.hf_device_map is None  # one device: pipe.to() stays allowed
+    copied = Engine(str(tiny_model), device="cuda", compile="off")
+    copied.load_straight = False
+    copied.load()
+    spec = RenderSpec(1, "a red fox", 5, 64, 64, 3)
+    straight_image, copied_image = engine.render(spec, lambda *_: None), copied.render(spec, lambda *_: None)
+    assert np.array_equal(pixels(straight_image), pixels(copied_image))
+
+
+@cuda
+def test_a_size_not_warmed_up_yet_is_served_without_compiling(tiny_model: Path):
+    engine = Engine(str(tiny_model), device="cuda", compile="on", sizes=[(64, 64), (64, 48), (48, 64)])
+    engine.load()
+    graphs = compiled_graphs()
+    assert engine.render(RenderSpec(1, "a red fox", 5, 48, 64, 3), lambda *_: None).size == (48, 64)
+    assert compiled_graphs() == graphs and engine.recompiles == 0
+    engine.warm_up()
+    assert engine.ready_all_s is not None and not engine.pending_warmups

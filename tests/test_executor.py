@@ -240,3 +240,70 @@ async def test_an_upscale_counts_its_weight_in_the_eta_and_the_images_ahead(runn
     assert executor.eta(3) == pytest.approx(executor.eta(1) + 5, abs=0.05)  # the upscale is four images' work
     renderer.gate.set()
     await asyncio.gather(first, upscale, last)
+
+
+class WarmingRenderer(FakeRenderer):
+    """A renderer with warm-up left after load (as the engine has its other sizes): each step takes a
+    while and is recorded in `log` beside the jobs, so the test sees what ran when."""
+
+    def __init__(self, steps: int, step_s: float = 0.05, fail_at: int | None = None):
+        super().__init__()
+        self.left, self.step_s, self.fail_at = steps, step_s, fail_at
+        self.log: list[str] = []
+        self.warm_threads: set[int] = set()
+
+    def warm_up_next(self) -> bool:
+        self.warm_threads.add(threading.get_ident())
+        step = len([entry for entry in self.log if entry.startswith("warm")])
+        if step == self.fail_at:
+            self.log.append(f"warm{step} failed")
+            raise RuntimeError("compiler crashed")
+        threading.Event().wait(self.step_s)
+        self.left -= 1
+        self.log.append(f"warm{step}")
+        return self.left > 0
+
+    def render(self, spec, on_step):
+        self.log.append(f"job{spec.job_id}")
+        return super().render(spec, on_step)
+
+
+async def test_the_warm_up_left_after_load_runs_while_idle_and_a_job_waits_one_step_at_most(running):
+    renderer = WarmingRenderer(steps=4, step_s=0.1)
+    executor = await running(renderer)
+    await asyncio.sleep(0.03)  # the first step is under way
+    result = await executor.submit(spec(1))
+    assert result.job_id == 1
+    # The job went in right after the step that was running when it arrived, before the next ones.
+    assert renderer.log[:2] == ["warm0", "job1"]
+    for _ in range(100):
+        if renderer.left == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert renderer.log == ["warm0", "job1", "warm1", "warm2", "warm3"]
+    assert renderer.warm_threads == renderer.threads  # the pipeline's own thread, nothing else
+    assert (await executor.submit(spec(2))).job_id == 2  # nothing left to warm: jobs as before
+
+
+async def test_a_failing_warm_up_step_is_logged_and_serving_goes_on(running, caplog):
+    renderer = WarmingRenderer(steps=3, fail_at=1)
+    executor = await running(renderer)
+    for _ in range(100):
+        if "warm1 failed" in renderer.log:
+            break
+        await asyncio.sleep(0.02)
+    assert (await executor.submit(spec(1))).job_id == 1
+    assert renderer.log == ["warm0", "warm1 failed", "job1"]  # no further step after the failure
+    assert renderer.recovered == 1
+    assert "a warm-up step failed" in caplog.text
+
+
+async def test_shutdown_does_not_wait_for_a_warm_up_step():
+    renderer = WarmingRenderer(steps=2, step_s=1.5)
+    executor = Executor([renderer], encode_png)
+    executor.start()
+    await executor.wait_ready()
+    assert (await asyncio.wait_for(asyncio.shield(executor.submit(spec(1))), 10)).job_id == 1
+    began = asyncio.get_running_loop().time()
+    assert await executor.shutdown(timeout=10) == []
+    assert asyncio.get_running_loop().time() - began < 1.0  # not the 1.5 s step under way

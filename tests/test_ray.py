@@ -271,3 +271,36 @@ async def test_a_model_that_fails_to_load_in_the_actor_is_reported(ray_local, tm
     async with open_core(settings) as core:
         with pytest.raises(ModelNotFound, match="no such directory"):
             await asyncio.wait_for(core.executor.wait_ready(), 120)
+
+
+def test_an_actor_warms_up_between_renders_on_its_render_thread():
+    """RenderWorker (the actor's body, here without Ray): after load, the warm-up left runs one step at a
+    time on the render thread, and a render submitted meanwhile goes in after the step under way."""
+    from zbot.ray_workers import RenderWorker
+
+    log: list[str] = []
+    step_running = threading.Event()
+
+    class Warming(FakeRenderer):
+        left = 3
+
+        def warm_up_next(self) -> bool:
+            step_running.set()
+            time.sleep(0.05)
+            self.left -= 1
+            log.append(f"warm{2 - self.left}")
+            return self.left > 0
+
+        def render(self, spec, on_step):
+            log.append(f"job{spec.job_id}")
+            return super().render(spec, on_step)
+
+    worker = RenderWorker(Warming)
+    worker._thread.submit(worker._load).result()
+    assert step_running.wait(5)
+    image, step = worker.render(RenderSpec(1, "a fox", 1, 16, 16, 2))
+    assert image.size == (16, 16) and step == 2
+    deadline = time.monotonic() + 5
+    while len(log) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert log == ["warm0", "job1", "warm1", "warm2"]

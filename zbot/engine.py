@@ -27,9 +27,11 @@ from PIL import Image
 from .acceleration import (
     compile_pipeline,
     compiled_graphs,
+    fuse_projections,
     offload_text_encoder,
     quantize_fp8,
     use_compile_cache,
+    use_real_rope,
 )
 from .config import Settings
 from .jobs import BrokenImage, RenderSpec, Source, denoising_steps, upscaled_size
@@ -124,11 +126,14 @@ class Engine:
     """The renderer the executor runs: a diffusers ZImagePipeline on one device.
 
     compile: "on" compiles the transformer's repeated blocks (regional, a dynamic sequence length so
-    every prompt length shares one graph) and the VAE decoder, and records the text encoder as CUDA
-    graphs; "auto" does so on CUDA only. The compiling happens in `load()`, which renders each of
-    `sizes` (width, height; the first at the shortest and the longest caption) and image to image at
-    each size's upscale (`upscale_sizes`), so serving never waits for the compiler (`recompiles`
-    counts any graph built after the warm-up).
+    every prompt length shares one graph) and the VAE decoder (dynamic height and width: one graph for
+    every size), and records the text encoder as CUDA graphs; "auto" does so on CUDA only. `load()`
+    compiles by drawing the first of `sizes` (width, height: the default size) once, and returns: the
+    engine serves from then on. The rest of the warm-up (the text encoder's CUDA graphs, the longest
+    caption, every other size, image to image at each size's upscale) waits in `pending_warmups`, and
+    `warm_up_next()` does one step of it; the executor calls it while no job waits. A size drawn before
+    its warm-up step runs eagerly wherever its shapes would need a new graph, so no request waits for
+    the compiler (`recompiles` counts any graph built while serving).
     quantize: "fp8" puts torchao's float8 (dynamic activations, per-row scales) on the blocks' linear
     layers; needs `torchao` and a GPU of compute capability 8.9 or newer.
     offload: "model" keeps the text encoder in pinned CPU memory and streams it in while it runs
@@ -136,6 +141,11 @@ class Engine:
     compile_cache: a folder for torch.compile's caches (see `use_compile_cache`).
     pipeline: an already built ZImagePipeline to use instead of loading `model` (benchmarks, tests).
     """
+
+    # The benchmark switches these off to compare: weights from disk straight to the GPU, and one
+    # VAE-decoder graph for every size (else one per size).
+    load_straight = True
+    vae_dynamic = True
 
     def __init__(self, model: str, *, device: str = "auto", dtype: str = "auto", compile: str = "auto",
                  quantize: str = "none", offload: str = "none", compile_cache: Path | None = None,
@@ -165,6 +175,11 @@ class Engine:
         self.recompiles = 0  # graphs compiled after warm-up: shapes the warm-up missed
         self._graphs_ready: int | None = None
         self._img2img = None
+        self.warmed_sizes: set[tuple[int, int]] = set()  # sizes drawn by the warm-up: their graphs exist
+        self.pending_warmups: list[tuple[str, Callable[[], None]]] = []  # (what, step), in order
+        self.timings: dict[str, float] = {}  # seconds each part of the start took (the log says them too)
+        self.ready_all_s: float | None = None  # load start -> the last warm-up step done
+        self._load_started: float | None = None
 
     @classmethod
     def from_pipeline(cls, pipeline, **kwargs) -> Engine:
@@ -175,39 +190,65 @@ class Engine:
     # -- loading ------------------------------------------------------------------------------
 
     def load(self) -> None:
-        started = time.perf_counter()
+        started = self._load_started = time.perf_counter()
         self._check_setup()
         if self.compiled and self.compile_cache is not None:
             use_compile_cache(self.compile_cache)
         pipe = self._pipeline
         if pipe is None:
-            from diffusers import ZImagePipeline
-
-            path = resolve_model(self.model)
-            log.info("loading %s on %s (%s)", path, self.device, str(self.dtype).removeprefix("torch."))
-            pipe = ZImagePipeline.from_pretrained(str(path), dtype=self.dtype)
+            pipe = self._load_weights()
+            self._lap("weights_s", started)
         pipe.set_progress_bar_config(disable=True)
+        began = time.perf_counter()
         if self.offload == "model" and self.device.type == "cuda":
             offload_text_encoder(pipe, self.device)
         else:
             pipe.to(self.device)
+        fast = self.compiled or self.quantize != "none"
+        if fast and not getattr(pipe, "_zbot_fused", False):
+            use_real_rope(pipe.transformer)
+            fuse_projections(pipe.transformer)
+            pipe._zbot_fused = True
         if self.quantize == "fp8" and not getattr(pipe, "_zbot_fp8", False):
             quantize_fp8(pipe.transformer)
             pipe._zbot_fp8 = True
         if self.compiled and not getattr(pipe, "_zbot_compiled", False):
-            compile_pipeline(pipe, sizes=len(self.sizes) + len(self.upscale_sizes))
+            compile_pipeline(pipe, sizes=len(self.sizes) + len(self.upscale_sizes),
+                             vae_dynamic=self.vae_dynamic)
             pipe._zbot_compiled = True
         self.prompts = PromptEncoder(pipe.tokenizer, pipe.text_encoder, self.device, buckets=self.buckets)
-        if self.compiled and self.device.type == "cuda" and self.offload == "none":
-            try:
-                self.prompts.capture_graphs()
-            except Exception:  # an unexpected model or library version: eager is correct, only slower
-                log.warning("could not record the text encoder as CUDA graphs; it runs eagerly",
-                            exc_info=True)
         self.pipe = pipe
-        if self.compiled or self.quantize != "none":
-            self.warm_up()
+        self._lap("setup_s", began)
+        if fast:
+            began = time.perf_counter()
+            self._warm_first()
+            self._lap("first_warmup_s", began)
+            self.warmup_s = self.timings["first_warmup_s"]
+            self.pending_warmups = self._warmup_plan()
         self.load_s = time.perf_counter() - started
+        if not self.pending_warmups:
+            self.ready_all_s = self.load_s
+        parts = ", ".join(f"{name.removesuffix('_s')} {value:.1f} s" for name, value in self.timings.items())
+        follow = f"; {len(self.pending_warmups)} warm-up steps follow while idle" if self.pending_warmups else ""
+        log.info("ready to draw in %.1f s (%s)%s", self.load_s, parts, follow)
+
+    def _lap(self, name: str, began: float) -> None:
+        self.timings[name] = round(time.perf_counter() - began, 3)
+
+    def _load_weights(self):
+        """The pipeline from disk. On one CUDA GPU each weight goes from its safetensors file straight
+        to the GPU (device_map): no full copy in CPU memory first, then a second pass to the GPU."""
+        from diffusers import ZImagePipeline
+
+        path = resolve_model(self.model)
+        log.info("loading %s on %s (%s)", path, self.device, str(self.dtype).removeprefix("torch."))
+        straight = (self.load_straight and self.device.type == "cuda" and self.offload == "none"
+                    and (self.device.index is None or self.device.index == torch.cuda.current_device()))
+        if not straight:
+            return ZImagePipeline.from_pretrained(str(path), dtype=self.dtype)
+        pipe = ZImagePipeline.from_pretrained(str(path), dtype=self.dtype, device_map="cuda")
+        pipe.hf_device_map = None  # everything on one GPU: nothing to dispatch, and pipe.to() stays allowed
+        return pipe
 
     def _check_setup(self) -> None:
         if self.quantize == "fp8":
@@ -221,31 +262,74 @@ class Engine:
             if importlib.util.find_spec("torchao") is None:
                 raise EngineUnavailable("ZBOT_QUANTIZE=fp8 needs torchao: pip install 'zbot[fp8]'")
 
-    def warm_up(self) -> None:
-        """Render every configured size once (the first at the shortest and the longest caption) so
-        that torch.compile has built every graph serving will need."""
-        assert self.pipe is not None and self.prompts is not None
-        started = time.perf_counter()
+    def _warm_first(self) -> None:
+        """What the first image needs: the first size drawn once, which builds the transformer's graphs
+        (dynamic in the sequence length) and the VAE decoder's."""
+        assert self.prompts is not None
+        width, height = self.sizes[0]
+        self._warm_draw(width, height, caption_lengths()[0])
+        self._settle_graphs()
+
+    def _warmup_plan(self) -> list[tuple[str, Callable[[], None]]]:
+        """The warm-up steps after the first size, cheapest and most useful first."""
         captions = caption_lengths()
-        for index, (width, height) in enumerate(self.sizes):
-            for caption in ([captions[0], captions[-1]] if index == 0 else [captions[2]]):
-                began = time.perf_counter()
-                self._generate(self.prompts.prompt_for_caption(caption), width, height, WARMUP_STEPS, 0)
-                log.info("warm-up %dx%d, %d caption tokens: %.1f s", width, height, caption,
-                         time.perf_counter() - began)
-        for width, height in self.upscale_sizes:  # image to image at each upscale's size: its own VAE graphs
-            began = time.perf_counter()
-            grey = Image.new("RGB", (width, height), (128, 128, 128))
-            self._generate(self.prompts.prompt_for_caption(captions[2]), width, height, WARMUP_STEPS, 0,
-                           source=grey, strength=1.0)
-            log.info("warm-up upscale to %dx%d: %.1f s", width, height, time.perf_counter() - began)
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if self.compiled and self.device.type == "cuda" and self.offload == "none":
+            steps.append(("the text encoder's CUDA graphs", self._capture_text_encoder))
+        width, height = self.sizes[0]
+        steps.append((f"{width}x{height} at the longest caption",
+                      lambda: self._warm_draw(width, height, captions[-1])))
+        for w, h in self.sizes[1:]:
+            steps.append((f"{w}x{h}", lambda w=w, h=h: self._warm_draw(w, h, captions[2])))
+        for w, h in self.upscale_sizes:
+            steps.append((f"upscale to {w}x{h}",
+                          lambda w=w, h=h: self._warm_draw(w, h, captions[2], image=True)))
+        return steps
+
+    def _capture_text_encoder(self) -> None:
+        assert self.prompts is not None
+        try:
+            self.prompts.capture_graphs()
+        except Exception:  # an unexpected model or library version: eager is correct, only slower
+            log.warning("could not record the text encoder as CUDA graphs; it runs eagerly", exc_info=True)
         for bucket in self.buckets:  # the text encoder at each padded length
-            self.prompts.encode(self.prompts.prompt_for_caption(min(bucket, captions[-1])))
+            self.prompts.encode(self.prompts.prompt_for_caption(min(bucket, caption_lengths()[-1])))
+
+    def _warm_draw(self, width: int, height: int, caption: int, image: bool = False) -> None:
+        assert self.prompts is not None
+        prompt = self.prompts.prompt_for_caption(caption)
+        source = Image.new("RGB", (width, height), (128, 128, 128)) if image else None
+        self._generate(prompt, width, height, WARMUP_STEPS, 0, source=source, strength=1.0 if image else None,
+                       warming=True)
+        self.warmed_sizes.add((width, height))
+
+    def warm_up_next(self) -> bool:
+        """Do the next warm-up step (seconds: a compile, or a load from the compile cache); True while
+        more remain. Called on the pipeline's thread while no job waits."""
+        if not self.pending_warmups:
+            return False
+        what, step = self.pending_warmups.pop(0)
+        began = time.perf_counter()
+        try:
+            step()
+        finally:
+            self._settle_graphs()
+            log.info("warm-up: %s in %.1f s", what, time.perf_counter() - began)
+        if not self.pending_warmups and self._load_started is not None:
+            self.ready_all_s = time.perf_counter() - self._load_started
+            log.info("every size is warmed up, %.1f s after the start (%d compiled graphs)",
+                     self.ready_all_s, compiled_graphs())
+        return bool(self.pending_warmups)
+
+    def warm_up(self) -> None:
+        """Every warm-up step now (benchmarks, tests, a worker that must be fully ready before serving)."""
+        while self.warm_up_next():
+            pass
+
+    def _settle_graphs(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self._graphs_ready = compiled_graphs()
-        self.warmup_s = time.perf_counter() - started
-        log.info("warm-up done in %.1f s (%d compiled graphs)", self.warmup_s, self._graphs_ready)
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -286,10 +370,22 @@ class Engine:
         """The final latents (float32, before the VAE) for a spec: to compare numeric modes."""
         return self._generate(spec.prompt, spec.width, spec.height, spec.steps, spec.seed, output="latent")
 
-    @torch.inference_mode()
     def _generate(self, prompt: str, width: int, height: int, steps: int, seed: int,
                   on_step: Callable[[int, int], None] | None = None, output: str = "pil",
-                  source: Image.Image | None = None, strength: float | None = None):
+                  source: Image.Image | None = None, strength: float | None = None, warming: bool = False):
+        # A size the warm-up has not reached yet: whatever would need a new graph runs eagerly (seconds
+        # saved for this request; the warm-up builds the graph while the bot is idle).
+        eager_if_new = self.compiled and not warming and (width, height) not in self.warmed_sizes
+        with torch.compiler.set_stance("eager_on_recompile" if eager_if_new else "default"):
+            drawn = self._draw(prompt, width, height, steps, seed, on_step, output, source, strength)
+        if not warming:
+            self._count_recompiles()
+        return drawn
+
+    @torch.inference_mode()
+    def _draw(self, prompt: str, width: int, height: int, steps: int, seed: int,
+              on_step: Callable[[int, int], None] | None, output: str,
+              source: Image.Image | None, strength: float | None):
         assert self.pipe is not None and self.prompts is not None, "load() first"
         total = denoising_steps(steps, strength if source is not None else None)
 
@@ -316,7 +412,6 @@ class Engine:
             output_type=output_type,
             **extra,
         ).images
-        self._count_recompiles()
         if output == "latent":
             return images
         # The pipeline's own "pil" path, (x * 255).round() to uint8, done on the device: 3 MB cross to

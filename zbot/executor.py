@@ -34,6 +34,9 @@ class Renderer(Protocol):
     def recover(self) -> None:
         """Called after a failed render: free what the failure left behind (cached GPU memory)."""
 
+    # Optional: `warm_up_next() -> bool` does one step of warm-up left after `load` (the engine compiles
+    # its other sizes this way) and says whether more remain; the worker calls it while no job waits.
+
 
 class WorkerLost(Exception):
     """Raised by a renderer whose worker process died under a job (ZBOT_EXECUTOR=ray: the Ray actor was
@@ -83,6 +86,7 @@ class Executor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = 0
         self._serving: set[threading.Thread] = set()  # workers past loading, taking jobs
+        self._warming: set[threading.Thread] = set()  # workers in a warm-up step (no job in hand)
         self._stopping: asyncio.Future | None = None
         self.load_error: BaseException | None = None
         self.ready = asyncio.Event()
@@ -133,9 +137,11 @@ class Executor:
     def _join(self, timeout: float) -> None:
         # Only workers that loaded their renderer can be running a job. One still loading (a model, a Ray
         # actor waiting for a GPU) runs nothing, and its daemon thread ends with the process.
+        # One in a warm-up step holds no job either: its step (a compile, seconds) is not waited for.
         deadline = time.monotonic() + timeout
         for thread in list(self._serving):
-            thread.join(max(0.0, deadline - time.monotonic()))
+            while thread.is_alive() and thread not in self._warming and time.monotonic() < deadline:
+                thread.join(min(0.05, max(0.0, deadline - time.monotonic())))
 
     # -- the asyncio side -----------------------------------------------------------------------
 
@@ -239,18 +245,35 @@ class Executor:
             self._serving.add(threading.current_thread())
             if self._loaded == len(self._renderers):
                 self._call(self.ready.set)
+        warming = hasattr(renderer, "warm_up_next")
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
+                while not self._queue and not self._closing and not warming:
                     self._cond.wait()
                 if self._closing:
                     return
-                job = self._queue.popleft()
-                if job.future.cancelled():
-                    continue  # its awaiter gave up; nothing to do
-                job.started_at = time.time()
-                self._running[job.spec.job_id] = job
-            self._run(renderer, job)
+                job = self._queue.popleft() if self._queue else None
+                if job is not None:
+                    if job.future.cancelled():
+                        continue  # its awaiter gave up; nothing to do
+                    job.started_at = time.time()
+                    self._running[job.spec.job_id] = job
+            if job is None:  # idle: one warm-up step (a job arriving meanwhile waits for that step only)
+                self._warming.add(threading.current_thread())
+                try:
+                    warming = self._warm_up_step(renderer)
+                finally:
+                    self._warming.discard(threading.current_thread())
+            else:
+                self._run(renderer, job)
+
+    def _warm_up_step(self, renderer: Renderer) -> bool:
+        try:
+            return bool(renderer.warm_up_next())  # type: ignore[attr-defined]
+        except Exception:  # serving goes on: a size not warmed up runs eagerly where it would compile
+            log.exception("a warm-up step failed; the rest of the warm-up is skipped")
+            self._recover(renderer)
+            return False
 
     def _run(self, renderer: Renderer, job: _Job) -> None:
         """Draw the job's images one after the other, no other job in between; each goes to the encoder

@@ -71,7 +71,21 @@ class RenderWorker:
             engine = self._make_engine()
             engine.load()
             self._engine = engine
+            if hasattr(engine, "warm_up_next"):  # the rest of the warm-up, between renders
+                self._thread.submit(self._warm_up_step)
         return self._engine
+
+    def _warm_up_step(self) -> None:
+        """One warm-up step on the render thread, then the next one queued behind whatever render was
+        submitted meanwhile: a render waits for one step at most."""
+        try:
+            more = self._engine.warm_up_next()  # type: ignore[union-attr]
+        except Exception:
+            log.exception("a warm-up step failed; the rest of the warm-up is skipped")
+            self._engine.recover()  # type: ignore[union-attr]
+            return
+        if more:
+            self._thread.submit(self._warm_up_step)
 
     def render(self, spec: RenderSpec) -> tuple[Any, int]:
         """Draw the job: the image and the number of its last finished step."""

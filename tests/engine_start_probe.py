@@ -1,0 +1,57 @@
+"""Run as a script by tests/test_engine_start.py: the engine on the tiny model, compiled on the CPU with a
+compile-cache folder, started as the bot starts it. Prints one JSON line of what it saw.
+
+    python tests/engine_start_probe.py MODEL_DIR CACHE_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+started = time.perf_counter()
+
+import torch  # noqa: E402
+from torch._dynamo.utils import counters  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zbot.acceleration import compiled_graphs  # noqa: E402
+from zbot.engine import Engine  # noqa: E402
+from zbot.jobs import RenderSpec  # noqa: E402
+
+
+def main() -> None:
+    model, cache = sys.argv[1], Path(sys.argv[2])
+    torch.manual_seed(0)
+    engine = Engine(model, device="cpu", compile="on", compile_cache=cache, sizes=[(64, 64), (128, 128)])
+    engine.load()
+    seen: dict = {"warmed_after_load": sorted(engine.warmed_sizes),
+                  "pending_after_load": [what for what, _ in engine.pending_warmups],
+                  "timings": engine.timings}
+    # A request at a size the warm-up has not reached: its VAE graph doesn't fit, it must not compile.
+    graphs = compiled_graphs()
+    image = engine.render(RenderSpec(1, "a red fox", 3, 128, 128, 2), lambda *_: None)
+    seen["unwarmed_size"] = list(image.size)
+    seen["unwarmed_graphs_built"] = compiled_graphs() - graphs
+    graphs = compiled_graphs()
+    while engine.warm_up_next():
+        pass
+    seen["warm_up_graphs_built"] = compiled_graphs() - graphs
+    seen["warmed_in_the_end"] = sorted(engine.warmed_sizes)
+    graphs = compiled_graphs()
+    for width, height in ((64, 64), (128, 128), (256, 256)):
+        engine.render(RenderSpec(2, "a red fox", 3, width, height, 2), lambda *_: None)
+    seen["serving_graphs_built"] = compiled_graphs() - graphs
+    seen["recompiles"] = engine.recompiles
+    seen["ready_all_s"] = engine.ready_all_s
+    seen["fx_graph_cache_misses"] = int(counters["inductor"]["fxgraph_cache_miss"])
+    seen["fx_graph_cache_hits"] = int(counters["inductor"]["fxgraph_cache_hit"])
+    seen["process_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    main()

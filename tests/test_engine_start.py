@@ -1,0 +1,44 @@
+"""The engine's start on the CPU with the tiny model, compiled for real: ready after the first size, the
+rest warmed up step by step, a size not yet warmed served without compiling, and a second start (a
+restart) that takes every graph from the compile cache. Each start is a process of its own, as the
+bot's are: torch.compile's in-memory state would otherwise carry over."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE = Path(__file__).with_name("engine_start_probe.py")
+
+
+def start(model: Path, cache: Path) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(PROBE), str(model), str(cache)], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Inductor on the CPU needs a C++ compiler")
+def test_a_compiled_engine_serves_after_its_first_size_and_a_restart_compiles_nothing(
+        tiny_model: Path, tmp_path: Path):
+    cache = tmp_path / "compile-cache"
+    cold = start(tiny_model, cache)
+    assert cold["warmed_after_load"] == [[64, 64]]
+    assert cold["pending_after_load"] == ["64x64 at the longest caption", "128x128", "upscale to 256x256"]
+    assert cold["unwarmed_size"] == [128, 128] and cold["unwarmed_graphs_built"] == 0
+    assert cold["warm_up_graphs_built"] >= 1  # the graph the eager request above did without
+    assert cold["warmed_in_the_end"] == [[64, 64], [128, 128], [256, 256]]
+    assert cold["serving_graphs_built"] == 0 and cold["recompiles"] == 0
+    assert cold["fx_graph_cache_misses"] > 0
+
+    warm = start(tiny_model, cache)  # a restart on the same machine and software
+    assert warm["warmed_after_load"] == [[64, 64]] and warm["unwarmed_graphs_built"] == 0
+    assert warm["fx_graph_cache_misses"] == 0 and warm["fx_graph_cache_hits"] == cold["fx_graph_cache_misses"]
+    assert warm["serving_graphs_built"] == 0 and warm["recompiles"] == 0
+    assert warm["timings"]["first_warmup_s"] < cold["timings"]["first_warmup_s"]
