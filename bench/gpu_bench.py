@@ -22,8 +22,10 @@ Phases:
   refine   Vary and Upscale (img2img, 2x per side) through the engine against plain diffusers'
            img2img; in a call of its own (`--phases refine`): the baseline must run before any compile.
   sdpa     the attention of one block on each scaled_dot_product_attention backend.
-  start    the pipeline saved to local disk (so the weights sit in the page cache), then two fresh
-           processes with one new compile cache: process start -> first image, cold then warm.
+  start    the pipeline saved to local disk (so the weights sit in the page cache), then fresh
+           processes as the bot starts: process start -> first image and -> every size warmed, cold
+           (empty compile cache), warm (--warm-starts times), from torch's cache-artifacts file into an
+           empty cache, and with the weights copied through CPU memory (the old load) for comparison.
 Prints each figure as soon as it is known, then one JSON line with all of them, and writes that JSON to
 --out (default: $OUT if set, else bench/results) as gpu-<card>-<phases>.json.
 """
@@ -108,10 +110,17 @@ def phase_main(args, pipe, device) -> None:
                                   sizes=sizes, compile_cache=args.cache)
     began = time.perf_counter()
     engine.load()
+    say("first_size_warmup_s", round(engine.warmup_s or 0.0, 1), f"s (compiled={engine.compiled}, "
+        f"{width}x{height}: ready to serve)")
+    rest = time.perf_counter()
+    engine.warm_up()
+    say("rest_warmup_s", round(time.perf_counter() - rest, 1), f"s (the {len(sizes) - 1} other sizes, "
+        f"{len(engine.upscale_sizes)} upscale sizes, text encoder graphs: done while idle in the bot)")
+    setup = (engine.load_s or 0.0) - (engine.warmup_s or 0.0)
+    say("warmup_s", round(time.perf_counter() - began - setup, 1), "s (all of it)")
     tokens = engine.prompts.token_count(PROMPT)
     say("prompt_tokens", tokens)
     say("prompt_caption_tokens", caption_length(tokens))
-    say("warmup_s", round(engine.warmup_s or 0.0, 1), f"s (compiled={engine.compiled}, sizes={len(sizes)})")
     say("load_with_warmup_s", round(time.perf_counter() - began, 1), "s")
     say("compiled_graphs_after_warmup", compiled_graphs())
 
@@ -152,7 +161,31 @@ def phase_main(args, pipe, device) -> None:
             vae.decode(latents, return_dict=False)
             sync(device)
             dec.append(time.perf_counter() - began)
-    say("vae_decode_s", median(dec), "s")
+    say("vae_decode_s", median(dec), "s (one graph for every size: dynamic height and width)")
+    if engine.compiled:  # against a graph for this size only, and eager
+        static = torch.compile(vae.decoder.forward, dynamic=False, fullgraph=True)
+        with torch.inference_mode():
+            z = latents.to(vae.dtype)
+            for label, decode in (("static", lambda: static(z)), ("eager", lambda: vae.decoder.forward(z))):
+                decode()
+                times_ = []
+                for _ in range(args.repeats):
+                    sync(device)
+                    began = time.perf_counter()
+                    decode()
+                    sync(device)
+                    times_.append(time.perf_counter() - began)
+                say(f"vae_decoder_{label}_s", median(times_), "s (decoder only)")
+            times_ = []
+            for _ in range(args.repeats):
+                sync(device)
+                began = time.perf_counter()
+                vae.decoder(z)
+                sync(device)
+                times_.append(time.perf_counter() - began)
+            say("vae_decoder_dynamic_s", median(times_), "s (decoder only)")
+        engine._settle_graphs()  # the static graph above is the benchmark's, not a recompile
+    profile_render(engine, spec, device, "bf16")
 
     # No recompiles while serving: every caption length at the main size, one prompt at each other size.
     graphs = compiled_graphs()
@@ -215,6 +248,30 @@ def phase_encode(image, width: int, height: int) -> None:
     FIGURES["encode_photo_kind"] = kind
 
 
+def profile_render(engine: Engine, spec: RenderSpec, device, label: str, top: int = 12) -> None:
+    """Where one render's GPU time goes: the kernels with the most CUDA time (torch.profiler)."""
+    if device.type != "cuda":
+        return
+    from torch.profiler import ProfilerActivity, profile
+
+    engine.render(spec, lambda *_: None)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        engine.render(spec, lambda *_: None)
+        sync(device)
+    events = [e for e in prof.key_averages() if e.device_time_total > 0]
+    total = sum(e.self_device_time_total for e in events) or 1
+    events.sort(key=lambda e: e.self_device_time_total, reverse=True)
+    rows = []
+    print(f"-- profile ({label}): GPU kernel time {total / 1e3:.1f} ms per render, top {top}")
+    for event in events[:top]:
+        share = event.self_device_time_total / total
+        ms = event.self_device_time_total / 1e3
+        rows.append([event.key[:90], round(ms, 2), event.count, round(share, 4)])
+        print(f"{ms:9.2f} ms {100 * share:5.1f}% x{event.count:<5} {event.key[:90]}")
+    FIGURES[f"profile_{label}_kernel_ms"] = round(total / 1e3, 2)
+    FIGURES[f"profile_{label}_top"] = rows
+
+
 class TimedRenderer:
     """The engine, with the host time at which each render started and ended."""
 
@@ -235,7 +292,7 @@ class TimedRenderer:
         self.engine.recover()
 
 
-async def queue_run(engine: Engine, jobs: int, width: int, height: int) -> None:
+async def queue_run(engine: Engine, jobs: int, width: int, height: int, prefix: str = "") -> None:
     timed = TimedRenderer(engine)
     executor = Executor([timed], encode_png)
     executor.start()
@@ -270,21 +327,21 @@ async def queue_run(engine: Engine, jobs: int, width: int, height: int) -> None:
     gaps = [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
     renders = [end - start for start, end in spans]
     after_render = [settled[i] - spans[i][1] for i in range(len(spans))]  # encode + hand-over
-    say("queue_jobs", jobs)
-    say("queue_images_per_s", round(jobs / wall, 3), "images/s")
-    say("queue_wall_s", round(wall, 2), "s")
-    say("queue_render_median_s", median(renders), "s")
-    say("gpu_idle_between_jobs_median_ms", round(1000 * median(gaps), 2), "ms")
-    say("gpu_idle_between_jobs_max_ms", round(1000 * max(gaps), 2), "ms")
-    say("queue_overhead_per_job_ms", round(1000 * (wall / jobs - statistics.mean(renders)), 2),
+    say(prefix + "queue_jobs", jobs)
+    say(prefix + "queue_images_per_s", round(jobs / wall, 3), "images/s")
+    say(prefix + "queue_wall_s", round(wall, 2), "s")
+    say(prefix + "queue_render_median_s", median(renders), "s")
+    say(prefix + "gpu_idle_between_jobs_median_ms", round(1000 * median(gaps), 2), "ms")
+    say(prefix + "gpu_idle_between_jobs_max_ms", round(1000 * max(gaps), 2), "ms")
+    say(prefix + "queue_overhead_per_job_ms", round(1000 * (wall / jobs - statistics.mean(renders)), 2),
         "ms (wall / jobs - mean render)")
-    say("encode_after_render_median_ms", round(1000 * median(after_render), 2),
+    say(prefix + "encode_after_render_median_ms", round(1000 * median(after_render), 2),
         "ms (render end -> result on the loop, encoding overlapped with the next render)")
-    say("loop_lag_p50_ms", round(1000 * pct(lags, 0.50), 2), "ms")
-    say("loop_lag_p99_ms", round(1000 * pct(lags, 0.99), 2), "ms")
-    say("loop_lag_max_ms", round(1000 * max(lags), 2), "ms")
-    FIGURES["loop_lag_samples"] = len(lags)
-    FIGURES["progress_events"] = progress[0]
+    say(prefix + "loop_lag_p50_ms", round(1000 * pct(lags, 0.50), 2), "ms")
+    say(prefix + "loop_lag_p99_ms", round(1000 * pct(lags, 0.99), 2), "ms")
+    say(prefix + "loop_lag_max_ms", round(1000 * max(lags), 2), "ms")
+    FIGURES[prefix + "loop_lag_samples"] = len(lags)
+    FIGURES[prefix + "progress_events"] = progress[0]
     assert all(r.png.startswith(b"\x89PNG") for r in results)
 
 
@@ -363,6 +420,7 @@ def phase_fp8(args, model_dir: Path | None, device) -> None:
                                   sizes=[tuple(args.size)], compile_cache=args.cache)
     began = time.perf_counter()
     engine.load()
+    engine.warm_up()
     say("fp8_load_with_warmup_s", round(time.perf_counter() - began, 1), "s")
     say("fp8_warmup_s", round(engine.warmup_s or 0.0, 1), "s")
     torch.cuda.reset_peak_memory_stats(device)
@@ -385,24 +443,72 @@ def phase_fp8(args, model_dir: Path | None, device) -> None:
         prompt = engine.prompts.prompt_for_caption(caption)
         engine.render(RenderSpec(2, prompt, 7, width, height, 1), lambda *_: None)
     say("fp8_recompiles_while_serving", compiled_graphs() - graphs)
+    profile_render(engine, spec, device, "fp8")
+    asyncio.run(queue_run(engine, args.jobs, width, height, prefix="fp8_"))
 
 
 def phase_first_image(args, model_dir: Path, device, started: float) -> None:
-    """A fresh process: load the saved pipeline, compile (cache in args.cache), warm up, first image."""
+    """A fresh process, as the bot starts: load the saved pipeline, compile (cache in args.cache, or
+    from a cache-artifacts file), draw the first image; then a request at another size before the
+    warm-up reached it, then the rest of the warm-up as the idle bot does it."""
+    from torch._dynamo.utils import counters
+
     imported = time.time()
+    label = args.label
+    if args.artifacts:  # torch's portable compile cache, into an empty cache folder
+        began = time.perf_counter()
+        from zbot.acceleration import use_compile_cache
+
+        use_compile_cache(args.cache)
+        torch.compiler.load_cache_artifacts(Path(args.artifacts).read_bytes())
+        say(f"{label}_load_cache_artifacts_s", round(time.perf_counter() - began, 2), "s")
+    if args.copy_load:
+        Engine.load_straight = False
+    if args.vae_static:
+        Engine.vae_dynamic = False
     width, height = args.size
     engine = Engine(str(model_dir), device=str(device), compile="auto", compile_cache=args.cache,
                     sizes=args.sizes)
     engine.load()
+    ready = time.time()
     engine.render(RenderSpec(1, PROMPT, SEED, width, height, STEPS), lambda *_: None)
     first = time.time()
-    label = args.label
+    say(f"{label}_ready_s", round(ready - started, 2), "s (process start -> ready to draw)")
     say(f"{label}_imports_s", round(imported - started, 1),
         "s (process start -> torch, diffusers, zbot imported)")
-    say(f"{label}_load_s", round((engine.load_s or 0) - (engine.warmup_s or 0), 1),
-        "s (weights from the page cache)")
-    say(f"{label}_warmup_s", round(engine.warmup_s or 0, 1), f"s ({len(args.sizes)} sizes)")
-    say(f"{label}_first_image_s", round(first - started, 1), "s (process start -> first image)")
+    for name, value in engine.timings.items():
+        say(f"{label}_{name}", round(value, 2), "s")
+    say(f"{label}_first_image_s", round(first - started, 2), "s (process start -> first image)")
+    if args.copy_load:
+        return
+    other = [size for size in args.sizes if size not in engine.warmed_sizes]
+    if other:  # a request for a size the warm-up has not reached: served at once, nothing compiled
+        graphs = compiled_graphs()
+        w, h = other[0]
+        began = time.perf_counter()
+        engine.render(RenderSpec(2, PROMPT, SEED, w, h, STEPS), lambda *_: None)
+        sync(device)
+        say(f"{label}_unwarmed_size_render_s", round(time.perf_counter() - began, 3), f"s ({w}x{h}, before "
+            f"its warm-up)")
+        say(f"{label}_unwarmed_size_graphs_built", compiled_graphs() - graphs)
+    engine.warm_up()
+    say(f"{label}_all_sizes_ready_s", round(time.time() - started, 1),
+        f"s (process start -> every size and upscale warmed, {len(engine.warmed_sizes)} sizes)")
+    say(f"{label}_compiled_graphs", compiled_graphs())
+    say(f"{label}_fx_graph_cache_misses", int(counters["inductor"]["fxgraph_cache_miss"]),
+        "(0: nothing compiled again)")
+    say(f"{label}_fx_graph_cache_hits", int(counters["inductor"]["fxgraph_cache_hit"]))
+    graphs = compiled_graphs()
+    for w, h in args.sizes:  # every size served after the warm-up: no graph built
+        engine.render(RenderSpec(3, PROMPT, SEED, w, h, 2), lambda *_: None)
+    say(f"{label}_recompiles_serving_all_sizes", compiled_graphs() - graphs + engine.recompiles)
+    if args.save_artifacts:
+        began = time.perf_counter()
+        saved = torch.compiler.save_cache_artifacts()
+        if saved is not None:
+            Path(args.save_artifacts).write_bytes(saved[0])
+            say("cache_artifacts_mb", round(len(saved[0]) / 1e6, 1), "MB")
+        say("save_cache_artifacts_s", round(time.perf_counter() - began, 2), "s")
 
 
 def run_child(args, phase: str, extra: list[str], timeout: float) -> dict:
@@ -425,15 +531,42 @@ def run_child(args, phase: str, extra: list[str], timeout: float) -> dict:
 
 
 def phase_start(args, pipe, device, model_dir: Path) -> None:
+    """Cold (no compile cache) once, warm (the cache it left) --warm-starts times, from a cache-artifacts
+    file into an empty cache once, and with the weights copied through CPU memory (the old load) once."""
     cache = Path(args.work) / "compile-cache"
     shutil.rmtree(cache, ignore_errors=True)
+    artifacts = Path(args.work) / "cache-artifacts.bin"
     sizes = ",".join(f"{w}x{h}" for w, h in args.sizes)
-    cold = run_child(args, "first_image", ["--model-dir", str(model_dir), "--cache", str(cache),
-                                           "--label", "cold", "--sizes", sizes], args.child_timeout)
-    warm = run_child(args, "first_image", ["--model-dir", str(model_dir), "--cache", str(cache),
-                                           "--label", "warm", "--sizes", sizes], args.child_timeout)
-    if cold.get("cold_warmup_s") and warm.get("warm_warmup_s"):
-        say("warm_over_cold_warmup", round(warm["warm_warmup_s"] / cold["cold_warmup_s"], 3))
+    common = ["--model-dir", str(model_dir), "--sizes", sizes]
+    if args.compare_static_vae:  # first, one VAE graph per size instead of one for all: cold, then warm
+        static = Path(args.work) / "compile-cache-static-vae"
+        shutil.rmtree(static, ignore_errors=True)
+        for label in ("staticvae_cold", "staticvae_warm"):
+            run_child(args, "first_image",
+                      common + ["--cache", str(static), "--label", label, "--vae-static"], args.child_timeout)
+    cold = run_child(args, "first_image", common + ["--cache", str(cache), "--label", "cold",
+                                                    "--save-artifacts", str(artifacts)], args.child_timeout)
+    warm = []
+    for index in range(args.warm_starts):
+        label = f"warm{index}"
+        warm.append(run_child(args, "first_image", common + ["--cache", str(cache), "--label", label],
+                              args.child_timeout))
+    for key in ("first_image_s", "all_sizes_ready_s", "weights_s", "setup_s", "first_warmup_s", "imports_s"):
+        values = [w[f"warm{i}_{key}"] for i, w in enumerate(warm) if f"warm{i}_{key}" in w]
+        if values:
+            say(f"warm_{key}", median(values), f"s (median of {len(values)} warm starts)")
+            FIGURES[f"warm_{key}_all"] = values
+    if cold.get("cold_first_image_s") and warm:
+        ratio = FIGURES["warm_first_image_s"] / cold["cold_first_image_s"]
+        say("warm_over_cold_first_image", round(ratio, 3))
+    if artifacts.exists() and not args.no_extras:
+        empty = Path(args.work) / "compile-cache-from-artifacts"
+        shutil.rmtree(empty, ignore_errors=True)
+        run_child(args, "first_image", common + ["--cache", str(empty), "--label", "artifacts",
+                                                 "--artifacts", str(artifacts)], args.child_timeout)
+    if not args.no_extras:
+        run_child(args, "first_image", common + ["--cache", str(cache), "--label", "copyload", "--copy-load"],
+                  args.child_timeout)
 
 
 def save_pipeline(pipe, folder: Path) -> Path:
@@ -465,6 +598,15 @@ def main() -> None:
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--label", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--warm-starts", type=int, default=5, help="warm starts in the start phase")
+    parser.add_argument("--compare-static-vae", action="store_true",
+                        help="start phase: also a cold and a warm start with one VAE graph per size")
+    parser.add_argument("--artifacts", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--save-artifacts", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--copy-load", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--vae-static", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-extras", action="store_true",
+                        help="start phase: skip the cache-artifacts and copied-weights starts")
     parser.add_argument("--started", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     import logging
