@@ -572,6 +572,8 @@ def phase_start(args, pipe, device, model_dir: Path) -> None:
 def save_pipeline(pipe, folder: Path) -> Path:
     if (folder / "model_index.json").exists():
         return folder
+    # The engine fuses projections in place: such weights no longer load as a ZImagePipeline.
+    assert not getattr(pipe, "_zbot_fused", False), "run the start phase before main, or in a call of its own"
     began = time.perf_counter()
     pipe.save_pretrained(str(folder), safe_serialization=True)
     say("saved_pipeline_s", round(time.perf_counter() - began, 1), f"s ({folder})")

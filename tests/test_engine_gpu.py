@@ -200,6 +200,33 @@ def test_fused_projections_draw_what_the_separate_ones_draw(pipe: ZImagePipeline
     assert float((after - before).norm() / before.norm()) < 1e-5
 
 
+def test_fusion_leaves_what_it_cant_read_back_alone(pipe: ZImagePipeline):
+    block, other = pipe.transformer.layers[0], pipe.transformer.layers[1]
+    other.feed_forward.w3 = torch.nn.Linear(other.feed_forward.w3.in_features, 8, bias=False)
+    fuse_projections(pipe.transformer)  # diffusers' own attention processor still in place: it reads to_q
+    assert hasattr(block.attention, "to_q") and not hasattr(block.attention, "to_qkv")
+    assert hasattr(block.feed_forward, "w13")  # the feed-forward is ours to replace
+    use_real_rope(pipe.transformer)
+    fuse_projections(pipe.transformer)
+    assert hasattr(block.attention, "to_qkv") and hasattr(other.feed_forward, "w1")  # w3 of another width
+
+
+def test_a_failed_warm_up_step_is_logged_and_the_next_ones_still_run(pipe: ZImagePipeline, caplog):
+    engine = Engine.from_pipeline(pipe, device="cpu")
+    engine.load()
+    ran = []
+
+    def out_of_memory():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    engine.pending_warmups = [("upscale to 2048x2048", out_of_memory), ("1152x864", lambda: ran.append(1)),
+                              ("864x1152", lambda: ran.append(2))]
+    assert engine.warm_up_next() is True
+    assert "upscale to 2048x2048 failed" in caplog.text
+    engine.warm_up()
+    assert ran == [1, 2] and engine.ready_all_s is not None
+
+
 def test_the_compile_cache_setting_points_inductor_at_the_folder(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/nowhere")  # restored after the test

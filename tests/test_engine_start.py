@@ -30,7 +30,8 @@ def test_a_compiled_engine_serves_after_its_first_size_and_a_restart_compiles_no
     cache = tmp_path / "compile-cache"
     cold = start(tiny_model, cache)
     assert cold["warmed_after_load"] == [[64, 64]]
-    assert cold["pending_after_load"] == ["64x64 at the longest caption", "128x128", "upscale to 256x256"]
+    assert cold["pending_after_load"] == ["the text encoder at each length", "64x64 at the longest caption",
+                                          "128x128", "upscale to 256x256"]
     assert cold["unwarmed_size"] == [128, 128] and cold["unwarmed_graphs_built"] == 0
     assert cold["warm_up_graphs_built"] >= 1  # the graph the eager request above did without
     assert cold["warmed_in_the_end"] == [[64, 64], [128, 128], [256, 256]]

@@ -251,9 +251,11 @@ class WarmingRenderer(FakeRenderer):
         self.left, self.step_s, self.fail_at = steps, step_s, fail_at
         self.log: list[str] = []
         self.warm_threads: set[int] = set()
+        self.step_started = threading.Event()
 
     def warm_up_next(self) -> bool:
         self.warm_threads.add(threading.get_ident())
+        self.step_started.set()
         step = len([entry for entry in self.log if entry.startswith("warm")])
         if step == self.fail_at:
             self.log.append(f"warm{step} failed")
@@ -271,7 +273,7 @@ class WarmingRenderer(FakeRenderer):
 async def test_the_warm_up_left_after_load_runs_while_idle_and_a_job_waits_one_step_at_most(running):
     renderer = WarmingRenderer(steps=4, step_s=0.1)
     executor = await running(renderer)
-    await asyncio.sleep(0.03)  # the first step is under way
+    assert await asyncio.to_thread(renderer.step_started.wait, 5)  # the first step is under way
     result = await executor.submit(spec(1))
     assert result.job_id == 1
     # The job went in right after the step that was running when it arrived, before the next ones.
@@ -307,3 +309,14 @@ async def test_shutdown_does_not_wait_for_a_warm_up_step():
     began = asyncio.get_running_loop().time()
     assert await executor.shutdown(timeout=10) == []
     assert asyncio.get_running_loop().time() - began < 1.0  # not the 1.5 s step under way
+
+
+async def test_a_one_shot_executor_does_not_warm_up():
+    renderer = WarmingRenderer(steps=3)
+    executor = Executor([renderer], encode_png, warm_up_idle=False)  # `zbot draw`: draw and leave
+    executor.start()
+    await executor.wait_ready()
+    assert (await executor.submit(spec(1))).job_id == 1
+    await asyncio.sleep(0.1)
+    await executor.shutdown(timeout=10)
+    assert renderer.log == ["job1"]

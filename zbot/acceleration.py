@@ -126,15 +126,22 @@ class FusedFeedForward(torch.nn.Module):
         return self.w2(torch.nn.functional.silu(gate) * up)
 
 
+def _alike(layers: list) -> bool:
+    """Linear layers of one shape (in, out, bias or not): their stack splits back into equal parts."""
+    return all(isinstance(layer, torch.nn.Linear) for layer in layers) and \
+        len({(layer.in_features, layer.out_features, layer.bias is None) for layer in layers}) == 1
+
+
 def _stacked(*layers: torch.nn.Linear) -> torch.nn.Linear:
     """One linear layer computing what `layers` compute side by side (their outputs concatenated)."""
     first = layers[0]
     fused = torch.nn.Linear(first.in_features, sum(layer.out_features for layer in layers),
-                            bias=first.bias is not None, device=first.weight.device, dtype=first.weight.dtype)
-    with torch.no_grad():
-        fused.weight.copy_(torch.cat([layer.weight for layer in layers]))
+                            bias=first.bias is not None, device="meta", dtype=first.weight.dtype)
+    grad = first.weight.requires_grad
+    with torch.no_grad():  # one new copy of the weights, no random initialisation on the GPU first
+        fused.weight = torch.nn.Parameter(torch.cat([layer.weight for layer in layers]), requires_grad=grad)
         if first.bias is not None:
-            fused.bias.copy_(torch.cat([layer.bias for layer in layers]))
+            fused.bias = torch.nn.Parameter(torch.cat([layer.bias for layer in layers]), requires_grad=grad)
     return fused
 
 
@@ -150,15 +157,16 @@ def fuse_projections(transformer: torch.nn.Module) -> int:
         if attention is None or feed_forward is None:
             continue
         projections = [getattr(attention, name, None) for name in ("to_q", "to_k", "to_v")]
-        if all(isinstance(p, torch.nn.Linear) for p in projections) and \
-                len({(p.in_features, p.bias is None) for p in projections}) == 1:
+        # Only where our processor reads to_qkv: diffusers' own would look for to_q and fail.
+        if isinstance(getattr(attention, "processor", None), RealRopeAttnProcessor) and _alike(projections):
             attention.to_qkv = _stacked(*projections)
             del attention.to_q, attention.to_k, attention.to_v
             changed = True
         else:
             changed = False
         w1, w2, w3 = (getattr(feed_forward, name, None) for name in ("w1", "w2", "w3"))
-        if all(isinstance(p, torch.nn.Linear) for p in (w1, w2, w3)) and w1.in_features == w3.in_features:
+        if (type(feed_forward).__name__ == "FeedForward" and _alike([w1, w3])
+                and isinstance(w2, torch.nn.Linear) and w2.in_features == w1.out_features):
             module.feed_forward = FusedFeedForward(_stacked(w1, w3), w2)
             changed = True
         fused += changed

@@ -86,10 +86,12 @@ async def open_database(path: Path) -> Store:
 
 @asynccontextmanager
 async def open_core(settings: Settings, renderers: list[Renderer] | None = None, *,
-                    checker: Checker | None = FROM_SETTINGS) -> AsyncIterator[Core]:
+                    checker: Checker | None = FROM_SETTINGS,
+                    warm_up_idle: bool = True) -> AsyncIterator[Core]:
     """Load the safety check, open the database, start the GPU worker (it loads the model in the
     background), and on exit finish the running job and leave queued ones in the database. `checker`:
-    the settings' (default), None for none, or one of the caller's."""
+    the settings' (default), None for none, or one of the caller's. `warm_up_idle`: the worker warms up
+    the other sizes while idle (the bot); a one-shot command draws and leaves."""
     inspector = await load_checker(settings, checker)
     store = await open_database(settings.database)
     instance = None
@@ -108,7 +110,7 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
     made = not renderers
     if made:
         renderers = make_renderers(settings)
-    executor = Executor(renderers, encode_png, inspect=inspector)
+    executor = Executor(renderers, encode_png, inspect=inspector, warm_up_idle=warm_up_idle)
     executor.start()
     metrics = Metrics(lambda: executor.depth)
     service = Service(settings, store, executor, lifecycle, events=metrics, inspector=inspector, servers=servers)

@@ -149,7 +149,7 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
                           count=args.count, source="cli", is_admin=True, from_image=image, strength=args.strength)
     # Before the model loads, so a typo costs nothing.
     validate(settings, plan_from_file(settings, request).request if image is not None else request)
-    async with open_core(settings) as core:
+    async with open_core(settings, warm_up_idle=False) as core:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             loading = bar.add_task("loading the model", total=None)
@@ -187,7 +187,7 @@ async def _batch(settings: Settings, args: argparse.Namespace) -> int:
         lines = read_batch(settings, args.prompts, size=args.size, steps=args.steps)  # before the model loads
     except BatchError as exc:
         raise CliError(str(exc)) from None
-    async with open_core(settings) as core:
+    async with open_core(settings, warm_up_idle=False) as core:
         drawn = await run_batch(core, lines, args.out, size=args.size, steps=args.steps, console=console)
     Console().print(summary(drawn, args.out, time.perf_counter() - started))
     return 0 if all(d.result is not None for d in drawn) else 1

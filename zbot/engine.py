@@ -11,6 +11,7 @@ are in zbot/acceleration.py), and the pixels are converted to 8 bits on the devi
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import io
@@ -129,9 +130,10 @@ class Engine:
     every prompt length shares one graph) and the VAE decoder (dynamic height and width: one graph for
     every size), and records the text encoder as CUDA graphs; "auto" does so on CUDA only. `load()`
     compiles by drawing the first of `sizes` (width, height: the default size) once, and returns: the
-    engine serves from then on. The rest of the warm-up (the text encoder's CUDA graphs, the longest
-    caption, every other size, image to image at each size's upscale) waits in `pending_warmups`, and
-    `warm_up_next()` does one step of it; the executor calls it while no job waits. A size drawn before
+    engine serves from then on (the text encoder's CUDA graphs are recorded before that). The rest of
+    the warm-up (the text encoder at each length, the longest caption, every other size, image to image
+    at each size's upscale) waits in `pending_warmups`, and `warm_up_next()` does one step of it; the
+    executor calls it while no job waits. A size drawn before
     its warm-up step runs eagerly wherever its shapes would need a new graph, so no request waits for
     the compiler (`recompiles` counts any graph built while serving).
     quantize: "fp8" puts torchao's float8 (dynamic activations, per-row scales) on the blocks' linear
@@ -217,6 +219,14 @@ class Engine:
                              vae_dynamic=self.vae_dynamic)
             pipe._zbot_compiled = True
         self.prompts = PromptEncoder(pipe.tokenizer, pipe.text_encoder, self.device, buckets=self.buckets)
+        if self.compiled and self.device.type == "cuda" and self.offload == "none":
+            # Here, before any job: recording a CUDA graph fails if another thread (the safety check on
+            # the encoder thread) uses the GPU meanwhile, so not as a warm-up step between jobs.
+            try:
+                self.prompts.capture_graphs()
+            except Exception:  # an unexpected model or library version: eager is correct, only slower
+                log.warning("could not record the text encoder as CUDA graphs; it runs eagerly",
+                            exc_info=True)
         self.pipe = pipe
         self._lap("setup_s", began)
         if fast:
@@ -273,9 +283,8 @@ class Engine:
     def _warmup_plan(self) -> list[tuple[str, Callable[[], None]]]:
         """The warm-up steps after the first size, cheapest and most useful first."""
         captions = caption_lengths()
-        steps: list[tuple[str, Callable[[], None]]] = []
-        if self.compiled and self.device.type == "cuda" and self.offload == "none":
-            steps.append(("the text encoder's CUDA graphs", self._capture_text_encoder))
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("the text encoder at each length", self._warm_text_encoder)]
         width, height = self.sizes[0]
         steps.append((f"{width}x{height} at the longest caption",
                       lambda: self._warm_draw(width, height, captions[-1])))
@@ -286,13 +295,11 @@ class Engine:
                           lambda w=w, h=h: self._warm_draw(w, h, captions[2], image=True)))
         return steps
 
-    def _capture_text_encoder(self) -> None:
+    def _warm_text_encoder(self) -> None:
+        """The text encoder once at each padded length (its first run at a length pays for cuBLAS's
+        choices; recorded as CUDA graphs, this only checks them)."""
         assert self.prompts is not None
-        try:
-            self.prompts.capture_graphs()
-        except Exception:  # an unexpected model or library version: eager is correct, only slower
-            log.warning("could not record the text encoder as CUDA graphs; it runs eagerly", exc_info=True)
-        for bucket in self.buckets:  # the text encoder at each padded length
+        for bucket in self.buckets:
             self.prompts.encode(self.prompts.prompt_for_caption(min(bucket, caption_lengths()[-1])))
 
     def _warm_draw(self, width: int, height: int, caption: int, image: bool = False) -> None:
@@ -312,9 +319,12 @@ class Engine:
         began = time.perf_counter()
         try:
             step()
-        finally:
             self._settle_graphs()
             log.info("warm-up: %s in %.1f s", what, time.perf_counter() - began)
+        except Exception:  # out of memory at a big upscale, say: that size runs eagerly, the rest goes on
+            log.exception("warm-up: %s failed; requests at it run without compiling what they lack", what)
+            self.recover()
+            self._graphs_ready = compiled_graphs()
         if not self.pending_warmups and self._load_started is not None:
             self.ready_all_s = time.perf_counter() - self._load_started
             log.info("every size is warmed up, %.1f s after the start (%d compiled graphs)",
@@ -373,10 +383,12 @@ class Engine:
     def _generate(self, prompt: str, width: int, height: int, steps: int, seed: int,
                   on_step: Callable[[int, int], None] | None = None, output: str = "pil",
                   source: Image.Image | None = None, strength: float | None = None, warming: bool = False):
-        # A size the warm-up has not reached yet: whatever would need a new graph runs eagerly (seconds
-        # saved for this request; the warm-up builds the graph while the bot is idle).
-        eager_if_new = self.compiled and not warming and (width, height) not in self.warmed_sizes
-        with torch.compiler.set_stance("eager_on_recompile" if eager_if_new else "default"):
+        # While the warm-up is not done, or at a size it didn't reach: whatever would need a new graph runs
+        # eagerly (seconds saved for this request; the warm-up builds the graph while the bot is idle).
+        # set_stance is process-wide: one engine per process (the bot's worker, each Ray actor).
+        eager_if_new = self.compiled and not warming and (
+            bool(self.pending_warmups) or (width, height) not in self.warmed_sizes)
+        with torch.compiler.set_stance("eager_on_recompile") if eager_if_new else contextlib.nullcontext():
             drawn = self._draw(prompt, width, height, steps, seed, on_step, output, source, strength)
         if not warming:
             self._count_recompiles()

@@ -69,7 +69,8 @@ def describe_failure(exc: BaseException) -> str:
 
 class Executor:
     def __init__(self, renderers: list[Renderer], encode: Callable[[Any], bytes], *,
-                 inspect: Callable[[Any], Any] | None = None, default_render_s: float = 1.0, history: int = 20):
+                 inspect: Callable[[Any], Any] | None = None, default_render_s: float = 1.0,
+                 history: int = 20, warm_up_idle: bool = True):
         if not renderers:
             raise ValueError("an executor needs at least one renderer")
         self._renderers = renderers
@@ -87,6 +88,7 @@ class Executor:
         self._loaded = 0
         self._serving: set[threading.Thread] = set()  # workers past loading, taking jobs
         self._warming: set[threading.Thread] = set()  # workers in a warm-up step (no job in hand)
+        self._warm_up_idle = warm_up_idle
         self._stopping: asyncio.Future | None = None
         self.load_error: BaseException | None = None
         self.ready = asyncio.Event()
@@ -245,7 +247,7 @@ class Executor:
             self._serving.add(threading.current_thread())
             if self._loaded == len(self._renderers):
                 self._call(self.ready.set)
-        warming = hasattr(renderer, "warm_up_next")
+        warming = self._warm_up_idle and hasattr(renderer, "warm_up_next")
         while True:
             with self._cond:
                 while not self._queue and not self._closing and not warming:

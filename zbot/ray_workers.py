@@ -82,7 +82,10 @@ class RenderWorker:
             more = self._engine.warm_up_next()  # type: ignore[union-attr]
         except Exception:
             log.exception("a warm-up step failed; the rest of the warm-up is skipped")
-            self._engine.recover()  # type: ignore[union-attr]
+            try:
+                self._engine.recover()  # type: ignore[union-attr]
+            except Exception:
+                log.exception("recovering after the failed warm-up step failed too")
             return
         if more:
             self._thread.submit(self._warm_up_step)
