@@ -25,7 +25,8 @@ Phases:
   start    the pipeline saved to local disk (so the weights sit in the page cache), then fresh
            processes as the bot starts: process start -> first image and -> every size warmed, cold
            (empty compile cache), warm (--warm-starts times), from torch's cache-artifacts file into an
-           empty cache, and with the weights copied through CPU memory (the old load) for comparison.
+           empty cache, and with the weights copied through CPU memory (the old load) for comparison
+           (bench/gpu_start.py; before main or in a call of its own: main changes the weights in place).
 Prints each figure as soon as it is known, then one JSON line with all of them, and writes that JSON to
 --out (default: $OUT if set, else bench/results) as gpu-<card>-<phases>.json.
 """
@@ -37,9 +38,6 @@ import asyncio
 import gc
 import json
 import os
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,14 +51,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from zbot.acceleration import compiled_graphs  # noqa: E402
 from zbot.engine import Engine  # noqa: E402
-from zbot.executor import Executor  # noqa: E402
-from zbot.imaging import PNG_BACKEND, encode_png  # noqa: E402
 from zbot.jobs import RenderSpec  # noqa: E402
 from zbot.prompts import caption_length, caption_lengths  # noqa: E402
 
 from gpu_common import (BOT_SIZES, FIGURES, PROMPT, SEED, STEPS, build_pipeline, card_name, gib,  # noqa: E402
-                        median, parse_size, pct, photo_like, rel_error, say, slug, sync, time_render)
+                        median, parse_size, rel_error, run_child, say, slug, sync, time_render, timed)
 from gpu_refine import phase_refine  # noqa: E402
+from gpu_serving import phase_encode, profile_render, queue_run  # noqa: E402
+from gpu_start import phase_first_image, phase_start, save_pipeline  # noqa: E402
 
 
 # -- phases --------------------------------------------------------------------------------------
@@ -71,26 +69,16 @@ def phase_eager(args, pipe, device) -> None:
     pipe.set_progress_bar_config(disable=True)
     width, height = args.size
 
-    def once():
-        sync(device)
-        began = time.perf_counter()
-        image = pipe(prompt=PROMPT, height=height, width=width, num_inference_steps=STEPS, guidance_scale=0.0,
-                     generator=torch.Generator(device).manual_seed(SEED)).images[0]
-        sync(device)
-        return time.perf_counter() - began, image
+    def draw():
+        return pipe(prompt=PROMPT, height=height, width=width, num_inference_steps=STEPS, guidance_scale=0.0,
+                    generator=torch.Generator(device).manual_seed(SEED)).images[0]
 
-    once()
-    times = [once()[0] for _ in range(args.repeats)]
+    draw()
+    times, _ = timed(draw, args.repeats, device)
     say("baseline_eager_diffusers_s", median(times), "s (median, plain diffusers eager)")
     FIGURES["baseline_eager_diffusers_all_s"] = [round(t, 4) for t in times]
     # Its text encoder step alone (512 padded tokens) for the breakdown.
-    te = []
-    for _ in range(args.repeats):
-        sync(device)
-        began = time.perf_counter()
-        pipe._encode_prompt([PROMPT], device=device)
-        sync(device)
-        te.append(time.perf_counter() - began)
+    te, _ = timed(lambda: pipe._encode_prompt([PROMPT], device=device), args.repeats, device)
     say("baseline_text_encoder_512_s", median(te), "s")
 
 
@@ -136,54 +124,24 @@ def phase_main(args, pipe, device) -> None:
     say("latent_rel_error_compiled_vs_eager_bf16", rel_error(engine.latents(spec), reference))
 
     # Parts: the text encoder (bucketed), the latents (text encoder + steps), the rest (VAE + pixels).
-    te, lat = [], []
-    for _ in range(args.repeats):
-        sync(device)
-        began = time.perf_counter()
-        engine.prompts.encode(PROMPT)
-        sync(device)
-        te.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        engine.latents(spec)
-        sync(device)
-        lat.append(time.perf_counter() - began)
+    te, _ = timed(lambda: engine.prompts.encode(PROMPT), args.repeats, device)
+    lat, _ = timed(lambda: engine.latents(spec), args.repeats, device)
     say("text_encoder_bucketed_s", median(te), f"s (padded to {engine.prompts.tokenize(PROMPT)[0].shape[1]})")
     say("text_encoder_cuda_graphs", engine.prompts.graphed)
     say("latents_only_s", median(lat), "s (text encoder + transformer steps)")
     say("vae_and_pixels_s", round(median(times) - median(lat), 4), "s (GPU part - latents only)")
     vae = engine.pipe.vae
-    dec = []
     with torch.inference_mode():  # as in the engine: tensors made outside it would need other graphs
         latents = (engine.latents(spec).to(vae.dtype) / vae.config.scaling_factor) + vae.config.shift_factor
-        for _ in range(args.repeats):
-            sync(device)
-            began = time.perf_counter()
-            vae.decode(latents, return_dict=False)
-            sync(device)
-            dec.append(time.perf_counter() - began)
+        dec, _ = timed(lambda: vae.decode(latents, return_dict=False), args.repeats, device)
     say("vae_decode_s", median(dec), "s (one graph for every size: dynamic height and width)")
     if engine.compiled:  # against a graph for this size only, and eager
         static = torch.compile(vae.decoder.forward, dynamic=False, fullgraph=True)
         with torch.inference_mode():
-            z = latents.to(vae.dtype)
-            for label, decode in (("static", lambda: static(z)), ("eager", lambda: vae.decoder.forward(z))):
-                decode()
-                times_ = []
-                for _ in range(args.repeats):
-                    sync(device)
-                    began = time.perf_counter()
-                    decode()
-                    sync(device)
-                    times_.append(time.perf_counter() - began)
-                say(f"vae_decoder_{label}_s", median(times_), "s (decoder only)")
-            times_ = []
-            for _ in range(args.repeats):
-                sync(device)
-                began = time.perf_counter()
-                vae.decoder(z)
-                sync(device)
-                times_.append(time.perf_counter() - began)
-            say("vae_decoder_dynamic_s", median(times_), "s (decoder only)")
+            for label, decode in (("static", static), ("eager", vae.decoder.forward), ("dynamic", vae.decoder)):
+                decode(latents)  # a first call compiles
+                decoder_times, _ = timed(lambda: decode(latents), args.repeats, device)
+                say(f"vae_decoder_{label}_s", median(decoder_times), "s (decoder only)")
         engine._settle_graphs()  # the static graph above is the benchmark's, not a recompile
     profile_render(engine, spec, device, "bf16")
 
@@ -212,137 +170,6 @@ def phase_main(args, pipe, device) -> None:
     # Back to back through the real Executor, with the event loop's lag measured meanwhile.
     asyncio.run(queue_run(engine, args.jobs, width, height))
     FIGURES["_engine"] = engine  # for the offload phase (same compiled graphs)
-
-
-def phase_encode(image, width: int, height: int) -> None:
-    import io
-
-    def time_it(fn, n=7):
-        fn()
-        times = []
-        for _ in range(n):
-            began = time.perf_counter()
-            out = fn()
-            times.append(time.perf_counter() - began)
-        return median(times), len(out)
-
-    def pillow(img, **kw):
-        def encode():
-            buffer = io.BytesIO()
-            img.save(buffer, **kw)
-            return buffer.getvalue()
-        return encode
-
-    photo, kind = photo_like(width, height)
-    say("encode_png_backend", PNG_BACKEND)
-    for label, img in (("rendered", image), ("photo", photo)):
-        s, n = time_it(lambda: encode_png(img))
-        say(f"encode_png_{label}_s", s, f"s, {n / 1e6:.2f} MB (zbot.imaging)")
-        FIGURES[f"encode_png_{label}_mb"] = round(n / 1e6, 3)
-        s, n = time_it(pillow(img, format="PNG", compress_level=1))
-        say(f"encode_pillow_png1_{label}_s", s, f"s, {n / 1e6:.2f} MB")
-        s, n = time_it(pillow(img, format="PNG"))
-        say(f"encode_pillow_png6_{label}_s", s, f"s, {n / 1e6:.2f} MB")
-        s, n = time_it(pillow(img, format="JPEG", quality=95))
-        say(f"encode_jpeg95_{label}_s", s, f"s, {n / 1e6:.2f} MB (lossy, for reference)")
-    FIGURES["encode_photo_kind"] = kind
-
-
-def profile_render(engine: Engine, spec: RenderSpec, device, label: str, top: int = 12) -> None:
-    """Where one render's GPU time goes: the kernels with the most CUDA time (torch.profiler)."""
-    if device.type != "cuda":
-        return
-    from torch.profiler import ProfilerActivity, profile
-
-    engine.render(spec, lambda *_: None)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        engine.render(spec, lambda *_: None)
-        sync(device)
-    events = [e for e in prof.key_averages() if e.device_time_total > 0]
-    total = sum(e.self_device_time_total for e in events) or 1
-    events.sort(key=lambda e: e.self_device_time_total, reverse=True)
-    rows = []
-    print(f"-- profile ({label}): GPU kernel time {total / 1e3:.1f} ms per render, top {top}")
-    for event in events[:top]:
-        share = event.self_device_time_total / total
-        ms = event.self_device_time_total / 1e3
-        rows.append([event.key[:90], round(ms, 2), event.count, round(share, 4)])
-        print(f"{ms:9.2f} ms {100 * share:5.1f}% x{event.count:<5} {event.key[:90]}")
-    FIGURES[f"profile_{label}_kernel_ms"] = round(total / 1e3, 2)
-    FIGURES[f"profile_{label}_top"] = rows
-
-
-class TimedRenderer:
-    """The engine, with the host time at which each render started and ended."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.spans: list[tuple[float, float]] = []
-
-    def load(self) -> None:  # loaded already
-        pass
-
-    def render(self, spec, on_step):
-        began = time.perf_counter()
-        image = self.engine.render(spec, on_step)  # ends with the pixels on the host: the GPU is idle
-        self.spans.append((began, time.perf_counter()))
-        return image
-
-    def recover(self) -> None:
-        self.engine.recover()
-
-
-async def queue_run(engine: Engine, jobs: int, width: int, height: int, prefix: str = "") -> None:
-    timed = TimedRenderer(engine)
-    executor = Executor([timed], encode_png)
-    executor.start()
-    await executor.wait_ready()
-    lags: list[float] = []
-    running = True
-
-    async def probe() -> None:  # what the bot's event loop would feel: sleep 5 ms, measure the overshoot
-        while running:
-            began = time.perf_counter()
-            await asyncio.sleep(0.005)
-            lags.append(time.perf_counter() - began - 0.005)
-
-    settled: dict[int, float] = {}
-    progress = [0]
-    probe_task = asyncio.create_task(probe())
-    await asyncio.sleep(0.05)
-    began = time.perf_counter()
-    futures = []
-    for index in range(jobs):
-        spec = RenderSpec(100 + index, f"{PROMPT}, variation {index}", SEED + index, width, height, STEPS)
-        future = executor.submit(spec, on_progress=lambda p: progress.__setitem__(0, progress[0] + 1))
-        future.add_done_callback(lambda f, i=index: settled.__setitem__(i, time.perf_counter()))
-        futures.append(future)
-    results = await asyncio.gather(*futures)
-    wall = time.perf_counter() - began
-    running = False
-    await probe_task
-    await executor.shutdown()
-
-    spans = timed.spans
-    gaps = [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
-    renders = [end - start for start, end in spans]
-    after_render = [settled[i] - spans[i][1] for i in range(len(spans))]  # encode + hand-over
-    say(prefix + "queue_jobs", jobs)
-    say(prefix + "queue_images_per_s", round(jobs / wall, 3), "images/s")
-    say(prefix + "queue_wall_s", round(wall, 2), "s")
-    say(prefix + "queue_render_median_s", median(renders), "s")
-    say(prefix + "gpu_idle_between_jobs_median_ms", round(1000 * median(gaps), 2), "ms")
-    say(prefix + "gpu_idle_between_jobs_max_ms", round(1000 * max(gaps), 2), "ms")
-    say(prefix + "queue_overhead_per_job_ms", round(1000 * (wall / jobs - statistics.mean(renders)), 2),
-        "ms (wall / jobs - mean render)")
-    say(prefix + "encode_after_render_median_ms", round(1000 * median(after_render), 2),
-        "ms (render end -> result on the loop, encoding overlapped with the next render)")
-    say(prefix + "loop_lag_p50_ms", round(1000 * pct(lags, 0.50), 2), "ms")
-    say(prefix + "loop_lag_p99_ms", round(1000 * pct(lags, 0.99), 2), "ms")
-    say(prefix + "loop_lag_max_ms", round(1000 * max(lags), 2), "ms")
-    FIGURES[prefix + "loop_lag_samples"] = len(lags)
-    FIGURES[prefix + "progress_events"] = progress[0]
-    assert all(r.png.startswith(b"\x89PNG") for r in results)
 
 
 def phase_offload(args, pipe, device) -> None:
@@ -430,13 +257,7 @@ def phase_fp8(args, model_dir: Path | None, device) -> None:
     say("fp8_peak_gpu_memory_gib", gib(torch.cuda.max_memory_allocated(device)), "GiB allocated")
     say("fp8_latent_rel_error_vs_bf16", rel_error(engine.latents(spec), ref_latents),
         "(same noise, eager bf16 reference)")
-    lat = []
-    for _ in range(args.repeats):
-        sync(device)
-        t = time.perf_counter()
-        engine.latents(spec)
-        sync(device)
-        lat.append(time.perf_counter() - t)
+    lat, _ = timed(lambda: engine.latents(spec), args.repeats, device)
     say("fp8_latents_only_s", median(lat), "s")
     graphs = compiled_graphs()
     for caption in (caption_lengths()[0], caption_lengths()[5], caption_lengths()[-1]):
@@ -445,139 +266,6 @@ def phase_fp8(args, model_dir: Path | None, device) -> None:
     say("fp8_recompiles_while_serving", compiled_graphs() - graphs)
     profile_render(engine, spec, device, "fp8")
     asyncio.run(queue_run(engine, args.jobs, width, height, prefix="fp8_"))
-
-
-def phase_first_image(args, model_dir: Path, device, started: float) -> None:
-    """A fresh process, as the bot starts: load the saved pipeline, compile (cache in args.cache, or
-    from a cache-artifacts file), draw the first image; then a request at another size before the
-    warm-up reached it, then the rest of the warm-up as the idle bot does it."""
-    from torch._dynamo.utils import counters
-
-    imported = time.time()
-    label = args.label
-    if args.artifacts:  # torch's portable compile cache, into an empty cache folder
-        began = time.perf_counter()
-        from zbot.acceleration import use_compile_cache
-
-        use_compile_cache(args.cache)
-        torch.compiler.load_cache_artifacts(Path(args.artifacts).read_bytes())
-        say(f"{label}_load_cache_artifacts_s", round(time.perf_counter() - began, 2), "s")
-    if args.copy_load:
-        Engine.load_straight = False
-    if args.vae_static:
-        Engine.vae_dynamic = False
-    width, height = args.size
-    engine = Engine(str(model_dir), device=str(device), compile="auto", compile_cache=args.cache,
-                    sizes=args.sizes)
-    engine.load()
-    ready = time.time()
-    engine.render(RenderSpec(1, PROMPT, SEED, width, height, STEPS), lambda *_: None)
-    first = time.time()
-    say(f"{label}_ready_s", round(ready - started, 2), "s (process start -> ready to draw)")
-    say(f"{label}_imports_s", round(imported - started, 1),
-        "s (process start -> torch, diffusers, zbot imported)")
-    for name, value in engine.timings.items():
-        say(f"{label}_{name}", round(value, 2), "s")
-    say(f"{label}_first_image_s", round(first - started, 2), "s (process start -> first image)")
-    if args.copy_load:
-        return
-    other = [size for size in args.sizes if size not in engine.warmed_sizes]
-    if other:  # a request for a size the warm-up has not reached: served at once, nothing compiled
-        graphs = compiled_graphs()
-        w, h = other[0]
-        began = time.perf_counter()
-        engine.render(RenderSpec(2, PROMPT, SEED, w, h, STEPS), lambda *_: None)
-        sync(device)
-        say(f"{label}_unwarmed_size_render_s", round(time.perf_counter() - began, 3), f"s ({w}x{h}, before "
-            f"its warm-up)")
-        say(f"{label}_unwarmed_size_graphs_built", compiled_graphs() - graphs)
-    engine.warm_up()
-    say(f"{label}_all_sizes_ready_s", round(time.time() - started, 1),
-        f"s (process start -> every size and upscale warmed, {len(engine.warmed_sizes)} sizes)")
-    say(f"{label}_compiled_graphs", compiled_graphs())
-    say(f"{label}_fx_graph_cache_misses", int(counters["inductor"]["fxgraph_cache_miss"]),
-        "(0: nothing compiled again)")
-    say(f"{label}_fx_graph_cache_hits", int(counters["inductor"]["fxgraph_cache_hit"]))
-    graphs = compiled_graphs()
-    for w, h in args.sizes:  # every size served after the warm-up: no graph built
-        engine.render(RenderSpec(3, PROMPT, SEED, w, h, 2), lambda *_: None)
-    say(f"{label}_recompiles_serving_all_sizes", compiled_graphs() - graphs + engine.recompiles)
-    if args.save_artifacts:
-        began = time.perf_counter()
-        saved = torch.compiler.save_cache_artifacts()
-        if saved is not None:
-            Path(args.save_artifacts).write_bytes(saved[0])
-            say("cache_artifacts_mb", round(len(saved[0]) / 1e6, 1), "MB")
-        say("save_cache_artifacts_s", round(time.perf_counter() - began, 2), "s")
-
-
-def run_child(args, phase: str, extra: list[str], timeout: float) -> dict:
-    out = Path(args.work) / f"child-{phase}-{len(FIGURES)}.json"
-    command = [sys.executable, __file__, "--child", phase, "--child-out", str(out), "--work", str(args.work),
-               "--size", f"{args.size[0]}x{args.size[1]}", "--repeats", str(args.repeats),
-               "--started", repr(time.time())] + extra
-    if args.tiny:
-        command.append("--tiny")
-    print(f"[{phase}] {' '.join(command[2:])}", flush=True)
-    try:
-        subprocess.run(command, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        say(f"{phase}_timed_out_after_s", timeout)
-    if out.exists():
-        figures = json.loads(out.read_text())
-        FIGURES.update(figures)
-        return figures
-    return {}
-
-
-def phase_start(args, pipe, device, model_dir: Path) -> None:
-    """Cold (no compile cache) once, warm (the cache it left) --warm-starts times, from a cache-artifacts
-    file into an empty cache once, and with the weights copied through CPU memory (the old load) once."""
-    cache = Path(args.work) / "compile-cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    artifacts = Path(args.work) / "cache-artifacts.bin"
-    sizes = ",".join(f"{w}x{h}" for w, h in args.sizes)
-    common = ["--model-dir", str(model_dir), "--sizes", sizes]
-    if args.compare_static_vae:  # first, one VAE graph per size instead of one for all: cold, then warm
-        static = Path(args.work) / "compile-cache-static-vae"
-        shutil.rmtree(static, ignore_errors=True)
-        for label in ("staticvae_cold", "staticvae_warm"):
-            run_child(args, "first_image",
-                      common + ["--cache", str(static), "--label", label, "--vae-static"], args.child_timeout)
-    cold = run_child(args, "first_image", common + ["--cache", str(cache), "--label", "cold",
-                                                    "--save-artifacts", str(artifacts)], args.child_timeout)
-    warm = []
-    for index in range(args.warm_starts):
-        label = f"warm{index}"
-        warm.append(run_child(args, "first_image", common + ["--cache", str(cache), "--label", label],
-                              args.child_timeout))
-    for key in ("first_image_s", "all_sizes_ready_s", "weights_s", "setup_s", "first_warmup_s", "imports_s"):
-        values = [w[f"warm{i}_{key}"] for i, w in enumerate(warm) if f"warm{i}_{key}" in w]
-        if values:
-            say(f"warm_{key}", median(values), f"s (median of {len(values)} warm starts)")
-            FIGURES[f"warm_{key}_all"] = values
-    if cold.get("cold_first_image_s") and warm:
-        ratio = FIGURES["warm_first_image_s"] / cold["cold_first_image_s"]
-        say("warm_over_cold_first_image", round(ratio, 3))
-    if artifacts.exists() and not args.no_extras:
-        empty = Path(args.work) / "compile-cache-from-artifacts"
-        shutil.rmtree(empty, ignore_errors=True)
-        run_child(args, "first_image", common + ["--cache", str(empty), "--label", "artifacts",
-                                                 "--artifacts", str(artifacts)], args.child_timeout)
-    if not args.no_extras:
-        run_child(args, "first_image", common + ["--cache", str(cache), "--label", "copyload", "--copy-load"],
-                  args.child_timeout)
-
-
-def save_pipeline(pipe, folder: Path) -> Path:
-    if (folder / "model_index.json").exists():
-        return folder
-    # The engine fuses projections in place: such weights no longer load as a ZImagePipeline.
-    assert not getattr(pipe, "_zbot_fused", False), "run the start phase before main, or in a call of its own"
-    began = time.perf_counter()
-    pipe.save_pretrained(str(folder), safe_serialization=True)
-    say("saved_pipeline_s", round(time.perf_counter() - began, 1), f"s ({folder})")
-    return folder
 
 
 # -- main ----------------------------------------------------------------------------------------

@@ -3,9 +3,11 @@ helpers, and the Z-Image pipeline at full size with random weights (or the tiny 
 
 from __future__ import annotations
 
+import json
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ PROMPT = ("a red fox sitting in the snow at sunset, highly detailed fur, soft go
 STEPS = 8
 SEED = 1234
 FIGURES: dict = {}
+SCRIPT = Path(__file__).with_name("gpu_bench.py")  # what run_child runs
 
 
 def say(name: str, value, unit: str = "") -> None:
@@ -154,15 +157,41 @@ def photo_like(width: int, height: int):
         return Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(0.7)), "synthetic"
 
 
-def time_render(engine: Engine, spec: RenderSpec, repeats: int) -> tuple[list[float], object]:
-    times, image = [], None
+def timed(call, repeats: int, device: torch.device) -> tuple[list[float], object]:
+    """Seconds each of `repeats` calls took, the device synchronised around each; and the last result."""
+    times, result = [], None
     for _ in range(repeats):
-        sync(engine.device)
+        sync(device)
         began = time.perf_counter()
-        image = engine.render(spec, lambda done, total: None)
-        sync(engine.device)
+        result = call()
+        sync(device)
         times.append(time.perf_counter() - began)
-    return times, image
+    return times, result
+
+
+def time_render(engine: Engine, spec: RenderSpec, repeats: int) -> tuple[list[float], object]:
+    return timed(lambda: engine.render(spec, lambda done, total: None), repeats, engine.device)
+
+
+def run_child(args, phase: str, extra: list[str], timeout: float) -> dict:
+    """bench/gpu_bench.py again in a process of its own for one phase; its figures join FIGURES."""
+    out = Path(args.work) / f"child-{phase}-{len(FIGURES)}.json"
+    command = [sys.executable, str(SCRIPT), "--child", phase, "--child-out", str(out),
+               "--work", str(args.work),
+               "--size", f"{args.size[0]}x{args.size[1]}", "--repeats", str(args.repeats),
+               "--started", repr(time.time())] + extra
+    if args.tiny:
+        command.append("--tiny")
+    print(f"[{phase}] {' '.join(command[2:])}", flush=True)
+    try:
+        subprocess.run(command, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        say(f"{phase}_timed_out_after_s", timeout)
+    if out.exists():
+        figures = json.loads(out.read_text())
+        FIGURES.update(figures)
+        return figures
+    return {}
 
 
 def card_name(device: torch.device) -> str:

@@ -16,16 +16,17 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-
 from botkit import Running, bot_settings, finished, image_of, seed_in
 from conftest import FakeRenderer
 from fake_discord import FakeDiscord
+
 from zbot.app import open_core
 from zbot.bot.client import ZBot
-from zbot.engine import Engine, ModelNotFound
+from zbot.engine import Engine
 from zbot.executor import Executor, WorkerLost
 from zbot.imaging import encode_png
 from zbot.jobs import RenderFailed, RenderSpec, ShuttingDown
+from zbot.model_files import ModelNotFound
 
 
 def spec(job_id: int, steps: int = 4, size: int = 64) -> RenderSpec:

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:
         from .app import StartError
-        from .engine import ModelNotFound
+        from .model_files import ModelNotFound
         from .jobs import Refused, RenderFailed
         from .safety import SafetyUnavailable
         from .store import SchemaError
@@ -194,7 +194,7 @@ async def _batch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _download(settings: Settings, args: argparse.Namespace) -> int:
-    from .engine import resolve_model
+    from .model_files import resolve_model
 
     model = args.model or settings.model
     # The same steps `zbot run` takes at start: a complete cached snapshot is used as it is (no network),

@@ -15,7 +15,6 @@ import contextlib
 import gc
 import importlib.util
 import io
-import json
 import logging
 import os
 import time
@@ -36,82 +35,10 @@ from .acceleration import (
 )
 from .config import Settings
 from .jobs import BrokenImage, RenderSpec, Source, denoising_steps, upscaled_size
+from .model_files import ModelNotFound, resolve_device, resolve_dtype, resolve_model
 from .prompts import BUCKETS, PromptEncoder, caption_lengths
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-class ModelNotFound(Exception):
-    """The model id or directory can't be used; the message says what to do."""
-
-
-def resolve_device(setting: str) -> torch.device:
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(setting)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelNotFound(f"ZBOT_DEVICE={setting} but this machine has no usable CUDA GPU")
-    return device
-
-
-def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
-    if setting == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return _DTYPES[setting]
-
-
-def snapshot_is_complete(path: Path) -> bool:
-    """A diffusers pipeline folder with every component's config and every weight shard present."""
-    index = path / "model_index.json"
-    if not index.is_file():
-        return False
-    for name, value in json.loads(index.read_text()).items():
-        if name.startswith("_") or not isinstance(value, list) or value[0] is None:
-            continue
-        part = path / name
-        if not part.is_dir() or not any(part.iterdir()):
-            return False
-        for shard_index in part.glob("*.index.json"):
-            shards = set(json.loads(shard_index.read_text()).get("weight_map", {}).values())
-            if any(not (part / shard).is_file() for shard in shards):
-                return False
-    return True
-
-
-def resolve_model(model: str) -> Path:
-    """A local directory as it is; otherwise a ModelScope id, taken from the cache ($MODELSCOPE_CACHE)
-    without touching the network when the snapshot there is complete, else downloaded."""
-    local = Path(model).expanduser()
-    looks_local = model.startswith(("/", ".", "~")) or model.count("/") != 1
-    if looks_local and not local.exists():
-        raise ModelNotFound(f"ZBOT_MODEL={model}: no such directory (or use a ModelScope id like Org/Name)")
-    if local.exists():
-        if not snapshot_is_complete(local):
-            raise ModelNotFound(f"{local} is not a complete diffusers Z-Image pipeline folder "
-                                "(model_index.json and each component's files)")
-        return local
-    from modelscope.hub.snapshot_download import snapshot_download
-
-    try:
-        cached = Path(snapshot_download(model, local_files_only=True))
-        if snapshot_is_complete(cached):
-            return cached
-    except Exception:  # not cached yet (modelscope raises CacheNotFound)
-        pass
-    cache = os.environ.get("MODELSCOPE_CACHE", "~/.cache/modelscope")
-    log.info("downloading %s into %s (about 20 GB, once)", model, cache)
-    try:
-        path = Path(snapshot_download(model))
-    except Exception as exc:
-        reason = str(exc).split(":")[0][:120]
-        raise ModelNotFound(f"could not download {model} from ModelScope ({type(exc).__name__}: {reason}); "
-                            "check the network, or point ZBOT_MODEL at a local copy") from exc
-    if not snapshot_is_complete(path):
-        raise ModelNotFound(f"the download of {model} into {path} is incomplete; run the command again")
-    return path
-
 
 class EngineUnavailable(ModelNotFound):
     """The engine can't run as configured (fp8 without torchao or a capable GPU, say); the message says

@@ -26,9 +26,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .engine import ModelNotFound, engine_for
+from .engine import engine_for
 from .executor import Renderer, WorkerLost
 from .jobs import RenderSpec
+from .model_files import ModelNotFound
 
 try:
     import ray
