@@ -47,6 +47,8 @@ def phase_first_image(args, model_dir: Path, device, started: float) -> None:
     for name, value in engine.timings.items():
         say(f"{label}_{name}", round(value, 2), "s")
     say(f"{label}_first_image_s", round(first - started, 2), "s (process start -> first image)")
+    say(f"{label}_engine_to_first_image_s", round(first - imported, 2),
+        "s (imports done -> first image: the engine's part)")
     if args.copy_load:
         return
     other = [size for size in args.sizes if size not in engine.warmed_sizes]
@@ -100,7 +102,7 @@ def phase_start(args, pipe, device, model_dir: Path) -> None:
         label = f"warm{index}"
         warm.append(run_child(args, "first_image", common + ["--cache", str(cache), "--label", label],
                               args.child_timeout))
-    for key in ("first_image_s", "all_sizes_ready_s", "weights_s", "setup_s", "first_warmup_s", "imports_s"):
+    for key in ("first_image_s", "engine_to_first_image_s", "all_sizes_ready_s", "weights_s", "setup_s", "first_warmup_s", "imports_s"):
         values = [w[f"warm{i}_{key}"] for i, w in enumerate(warm) if f"warm{i}_{key}" in w]
         if values:
             say(f"warm_{key}", median(values), f"s (median of {len(values)} warm starts)")

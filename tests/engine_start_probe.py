@@ -28,7 +28,7 @@ def main() -> None:
     torch.manual_seed(0)
     engine = Engine(model, device="cpu", compile="on", compile_cache=cache, sizes=[(64, 64), (128, 128)])
     engine.load()
-    seen: dict = {"warmed_after_load": sorted(engine.warmed_sizes),
+    seen: dict = {"warmed_after_load": sorted(engine.warmed_sizes), "graphs_after_load": compiled_graphs(),
                   "pending_after_load": [what for what, _ in engine.pending_warmups],
                   "timings": engine.timings}
     # A request at a size the warm-up has not reached: its VAE graph doesn't fit, it must not compile.

@@ -173,17 +173,21 @@ def fuse_projections(transformer: torch.nn.Module) -> int:
     return fused
 
 
-def compile_pipeline(pipe, *, sizes: int, vae_dynamic: bool = True) -> None:
-    """torch.compile where it pays, regionally (each repeated block once, not the whole model):
-    - the transformer's 34 blocks (~95% of the time), with the rotary embedding in real arithmetic
-      (RealRopeAttnProcessor); dynamic=True makes the sequence length (4096
-      image tokens at 1024^2 plus 32..512 caption tokens) symbolic, so every prompt length and size
-      reuses one graph per block variant instead of recompiling;
-    - the VAE decoder with dynamic height and width (`vae_dynamic`): one graph for every size, so a
-      new size never waits for the compiler; static shapes build one graph per size instead.
+def _repeated_blocks(transformer: torch.nn.Module) -> list[torch.nn.Module]:
+    names = set(getattr(transformer, "_repeated_blocks", ()))
+    return [module for module in transformer.modules() if type(module).__name__ in names]
+
+
+def compile_transformer(pipe, *, sizes: int) -> None:
+    """torch.compile where the first image needs it, regionally (each repeated block once, not the
+    whole model): the transformer's image blocks (the noise refiner and the 30 main layers, ~95% of the
+    time), with the rotary embedding in real arithmetic (RealRopeAttnProcessor). dynamic=True makes
+    the sequence length (4096 image tokens at 1024^2 plus 32..512 caption tokens) symbolic, so every
+    prompt length and size reuses one graph instead of recompiling. The caption refiner's blocks and
+    the VAE decoder wait for `compile_rest` (a warm-up step while the bot is idle): until then they run
+    eagerly, ~0.04 s more per image, and the first image doesn't wait for two more graphs.
     (The text encoder is recorded as CUDA graphs instead: `PromptEncoder.capture_graphs`; its
-    layers can't be compiled regionally, transformers' output-capturing hooks break the graph.)
-    The graphs are built on first use: `Engine.load` draws the first size, `Engine.warm_up_next` the rest."""
+    layers can't be compiled regionally, transformers' output-capturing hooks break the graph.)"""
     import torch._dynamo.config as dynamo_config
 
     import torch.fx.experimental._config as shape_config
@@ -192,8 +196,23 @@ def compile_pipeline(pipe, *, sizes: int, vae_dynamic: bool = True) -> None:
     # Without this a square first size (1024x1024) gives height and width one symbol, and the first
     # size that isn't square compiles the VAE decoder again ("duck sizing": equal sizes, one symbol).
     shape_config.use_duck_shape = False
+    # A float the graph reads (a norm's eps) starts symbolic, and tracing restarts to specialise it:
+    # every start, cold or warm, traced each graph twice. Specialised from the start: the same graphs.
+    dynamo_config.specialize_float = True
     use_real_rope(pipe.transformer)
-    pipe.transformer.compile_repeated_blocks(fullgraph=True, dynamic=True)
+    for block in _repeated_blocks(pipe.transformer):
+        if getattr(block, "modulation", True):
+            block.compile(fullgraph=True, dynamic=True)
+
+
+def compile_rest(pipe, *, vae_dynamic: bool = True) -> None:
+    """What `compile_transformer` left: the caption refiner's blocks (no modulation, at most 512
+    tokens: a few milliseconds an image) and the VAE decoder, with dynamic height and width
+    (`vae_dynamic`): one graph for every size, so a new size never waits for the compiler; static
+    shapes build one graph per size instead. The graphs are built on their next use."""
+    for block in _repeated_blocks(pipe.transformer):
+        if not getattr(block, "modulation", True):
+            block.compile(fullgraph=True, dynamic=True)
     pipe.vae.decoder.compile(fullgraph=True, dynamic=vae_dynamic)
 
 

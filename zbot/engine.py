@@ -5,7 +5,7 @@ state (scheduler timesteps, tokenizer) and must never be called from two threads
 
 The fast path on a GPU (bench/gpu_bench.py measures it): the prompt is encoded at a bucketed length
 instead of 512 tokens (zbot/prompts.py), the transformer's blocks and the VAE decoder are compiled with
-torch.compile and warmed up in `load()`, optionally float8 on the transformer (the speed-ups themselves
+torch.compile and warmed up (the image blocks in `load()`, the rest while idle), optionally float8 on the transformer (the speed-ups themselves
 are in zbot/acceleration.py), and the pixels are converted to 8 bits on the device.
 """
 
@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 
 from .acceleration import (
-    compile_pipeline,
+    compile_rest,
+    compile_transformer,
     compiled_graphs,
     fuse_projections,
     offload_text_encoder,
@@ -56,10 +57,11 @@ class Engine:
     compile: "on" compiles the transformer's repeated blocks (regional, a dynamic sequence length so
     every prompt length shares one graph) and the VAE decoder (dynamic height and width: one graph for
     every size), and records the text encoder as CUDA graphs; "auto" does so on CUDA only. `load()`
-    compiles by drawing the first of `sizes` (width, height: the default size) once, and returns: the
-    engine serves from then on (the text encoder's CUDA graphs are recorded before that). The rest of
-    the warm-up (the text encoder at each length, the longest caption, every other size, image to image
-    at each size's upscale) waits in `pending_warmups`, and `warm_up_next()` does one step of it; the
+    compiles the transformer's image blocks by drawing the first of `sizes` (width, height: the default
+    size) once, and returns: the engine serves from then on (the text encoder's CUDA graphs are recorded
+    before that). The rest of the warm-up (the VAE decoder and the caption refiner compiled, the text
+    encoder at each length, the longest caption, every other size, image to image at each size's
+    upscale) waits in `pending_warmups`, and `warm_up_next()` does one step of it; the
     executor calls it while no job waits. A size drawn before
     its warm-up step runs eagerly wherever its shapes would need a new graph, so no request waits for
     the compiler (`recompiles` counts any graph built while serving).
@@ -142,8 +144,7 @@ class Engine:
             quantize_fp8(pipe.transformer)
             pipe._zbot_fp8 = True
         if self.compiled and not getattr(pipe, "_zbot_compiled", False):
-            compile_pipeline(pipe, sizes=len(self.sizes) + len(self.upscale_sizes),
-                             vae_dynamic=self.vae_dynamic)
+            compile_transformer(pipe, sizes=len(self.sizes) + len(self.upscale_sizes))
             pipe._zbot_compiled = True
         self.prompts = PromptEncoder(pipe.tokenizer, pipe.text_encoder, self.device, buckets=self.buckets)
         if self.compiled and self.device.type == "cuda" and self.offload == "none":
@@ -200,8 +201,8 @@ class Engine:
                 raise EngineUnavailable("ZBOT_QUANTIZE=fp8 needs torchao: pip install 'zbot[fp8]'")
 
     def _warm_first(self) -> None:
-        """What the first image needs: the first size drawn once, which builds the transformer's graphs
-        (dynamic in the sequence length) and the VAE decoder's."""
+        """What the first image needs: the first size drawn once, which builds the graph of the
+        transformer's image blocks (dynamic in the sequence length)."""
         assert self.prompts is not None
         width, height = self.sizes[0]
         self._warm_draw(width, height, caption_lengths()[0])
@@ -210,9 +211,11 @@ class Engine:
     def _warmup_plan(self) -> list[tuple[str, Callable[[], None]]]:
         """The warm-up steps after the first size, cheapest and most useful first."""
         captions = caption_lengths()
-        steps: list[tuple[str, Callable[[], None]]] = [
-            ("the text encoder at each length", self._warm_text_encoder)]
         width, height = self.sizes[0]
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if self.compiled and not getattr(self.pipe, "_zbot_compiled_rest", False):
+            steps.append(("the VAE decoder and the caption refiner compiled", self._compile_rest))
+        steps.append(("the text encoder at each length", self._warm_text_encoder))
         steps.append((f"{width}x{height} at the longest caption",
                       lambda: self._warm_draw(width, height, captions[-1])))
         for w, h in self.sizes[1:]:
@@ -221,6 +224,12 @@ class Engine:
             steps.append((f"upscale to {w}x{h}",
                           lambda w=w, h=h: self._warm_draw(w, h, captions[2], image=True)))
         return steps
+
+    def _compile_rest(self) -> None:
+        compile_rest(self.pipe, vae_dynamic=self.vae_dynamic)
+        self.pipe._zbot_compiled_rest = True
+        width, height = self.sizes[0]
+        self._warm_draw(width, height, caption_lengths()[0])
 
     def _warm_text_encoder(self) -> None:
         """The text encoder once at each padded length (its first run at a length pays for cuBLAS's
