@@ -189,6 +189,7 @@ def phase_offload(args, pipe, device) -> None:
     engine = Engine.from_pipeline(pipe, device=str(device), compile=compile_mode, offload="model",
                                   sizes=[tuple(args.size)])
     engine.load()
+    engine.warm_up()  # what the idle bot compiles after the first image (the VAE decoder among it)
     say("offload_warmup_s", round(engine.warmup_s or 0.0, 1), "s")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -63,6 +63,7 @@ def phase_refine(args, pipe, device) -> None:
                                   sizes=[tuple(args.size)], compile_cache=args.cache)
     began = time.perf_counter()
     engine.load()
+    engine.warm_up()  # the VAE decoder, the other sizes and the upscale sizes, as the idle bot does
     say("engine_upscale_sizes", [f"{w}x{h}" for w, h in engine.upscale_sizes])
     say("warmup_s", round(engine.warmup_s or 0.0, 1), f"s (compiled={engine.compiled}, text-to-image and "
         "upscale sizes)")

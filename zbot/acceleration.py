@@ -184,7 +184,8 @@ def compile_transformer(pipe, *, sizes: int) -> None:
     time), with the rotary embedding in real arithmetic (RealRopeAttnProcessor). dynamic=True makes
     the sequence length (4096 image tokens at 1024^2 plus 32..512 caption tokens) symbolic, so every
     prompt length and size reuses one graph instead of recompiling. The caption refiner's blocks and
-    the VAE decoder wait for `compile_rest` (a warm-up step while the bot is idle): until then they run
+    the VAE decoder wait for `compile_caption_refiner` and `compile_vae_decoder` (warm-up steps while the
+    bot is idle): until then they run
     eagerly, ~0.04 s more per image, and the first image doesn't wait for two more graphs.
     (The text encoder is recorded as CUDA graphs instead: `PromptEncoder.capture_graphs`; its
     layers can't be compiled regionally, transformers' output-capturing hooks break the graph.)"""
@@ -205,15 +206,18 @@ def compile_transformer(pipe, *, sizes: int) -> None:
             block.compile(fullgraph=True, dynamic=True)
 
 
-def compile_rest(pipe, *, vae_dynamic: bool = True) -> None:
-    """What `compile_transformer` left: the caption refiner's blocks (no modulation, at most 512
-    tokens: a few milliseconds an image) and the VAE decoder, with dynamic height and width
-    (`vae_dynamic`): one graph for every size, so a new size never waits for the compiler; static
-    shapes build one graph per size instead. The graphs are built on their next use."""
+def compile_caption_refiner(pipe) -> None:
+    """The caption refiner's blocks, left by `compile_transformer` (no modulation, at most 512 tokens: a
+    few milliseconds an image). Compiled on their next use."""
     for block in _repeated_blocks(pipe.transformer):
         if not getattr(block, "modulation", True):
             block.compile(fullgraph=True, dynamic=True)
-    pipe.vae.decoder.compile(fullgraph=True, dynamic=vae_dynamic)
+
+
+def compile_vae_decoder(pipe, *, dynamic: bool = True) -> None:
+    """The VAE decoder, with dynamic height and width: one graph for every size, so a new size never
+    waits for the compiler; static shapes build one graph per size instead. Compiled on its next use."""
+    pipe.vae.decoder.compile(fullgraph=True, dynamic=dynamic)
 
 
 def offload_text_encoder(pipe, device: torch.device) -> None:

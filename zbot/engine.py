@@ -25,8 +25,9 @@ import torch
 from PIL import Image
 
 from .acceleration import (
-    compile_rest,
+    compile_caption_refiner,
     compile_transformer,
+    compile_vae_decoder,
     compiled_graphs,
     fuse_projections,
     offload_text_encoder,
@@ -213,8 +214,14 @@ class Engine:
         captions = caption_lengths()
         width, height = self.sizes[0]
         steps: list[tuple[str, Callable[[], None]]] = []
-        if self.compiled and not getattr(self.pipe, "_zbot_compiled_rest", False):
-            steps.append(("the VAE decoder and the caption refiner compiled", self._compile_rest))
+        if self.compiled:
+            # Each its own step: on a cold compile cache each takes tens of seconds, and a job that
+            # arrives meanwhile waits for the step under way only.
+            for what, part, options in (("the VAE decoder", compile_vae_decoder, {"dynamic": self.vae_dynamic}),
+                                        ("the caption refiner", compile_caption_refiner, {})):
+                if not getattr(self.pipe, f"_zbot_compiled_{part.__name__}", False):
+                    steps.append((f"{what} compiled", lambda part=part, options=options:
+                                  self._compile_then_draw(part, **options)))
         steps.append(("the text encoder at each length", self._warm_text_encoder))
         steps.append((f"{width}x{height} at the longest caption",
                       lambda: self._warm_draw(width, height, captions[-1])))
@@ -225,9 +232,9 @@ class Engine:
                           lambda w=w, h=h: self._warm_draw(w, h, captions[2], image=True)))
         return steps
 
-    def _compile_rest(self) -> None:
-        compile_rest(self.pipe, vae_dynamic=self.vae_dynamic)
-        self.pipe._zbot_compiled_rest = True
+    def _compile_then_draw(self, compile_part: Callable[..., None], **options) -> None:
+        compile_part(self.pipe, **options)
+        setattr(self.pipe, f"_zbot_compiled_{compile_part.__name__}", True)  # not planned again by a reload
         width, height = self.sizes[0]
         self._warm_draw(width, height, caption_lengths()[0])
 
