@@ -19,8 +19,12 @@ def phase_first_image(args, model_dir: Path, device, started: float) -> None:
     """A fresh process, as the bot starts: load the saved pipeline, compile (cache in args.cache, or
     from a cache-artifacts file), draw the first image; then a request at another size before the
     warm-up reached it, then the rest of the warm-up as the idle bot does it."""
+    from diffusers import ZImageImg2ImgPipeline, ZImagePipeline  # noqa: F401
     from torch._dynamo.utils import counters
+    from transformers import Qwen3Model  # noqa: F401
 
+    # The engine imports the pipeline's classes as it loads (as the bot does); here before the clock
+    # splits, so that "weights" is the weights and "imports" all of the imports.
     imported = time.time()
     label = args.label
     if args.artifacts:  # torch's portable compile cache, into an empty cache folder

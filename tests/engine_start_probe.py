@@ -14,7 +14,7 @@ from pathlib import Path
 started = time.perf_counter()
 
 import torch  # noqa: E402
-from torch._dynamo.utils import counters  # noqa: E402
+from torch._dynamo.utils import compilation_time_metrics, counters  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,6 +49,9 @@ def main() -> None:
     seen["ready_all_s"] = engine.ready_all_s
     seen["fx_graph_cache_misses"] = int(counters["inductor"]["fxgraph_cache_miss"])
     seen["fx_graph_cache_hits"] = int(counters["inductor"]["fxgraph_cache_hit"])
+    # Tracing that restarts (a float specialised late) shows as a second attempt: every graph traced twice.
+    seen["trace_restarts"] = sum(len(times) for name, times in compilation_time_metrics.items()
+                                 if name.startswith("compile_attempt_") and name != "compile_attempt_0")
     seen["process_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(seen))
 

@@ -40,6 +40,7 @@ def test_a_compiled_engine_serves_after_its_first_size_and_a_restart_compiles_no
     assert cold["warmed_in_the_end"] == [[64, 64], [128, 128], [256, 256]]
     assert cold["serving_graphs_built"] == 0 and cold["recompiles"] == 0
     assert cold["fx_graph_cache_misses"] > 0
+    assert cold["trace_restarts"] == 0  # each graph traced once (floats specialised from the start)
 
     warm = start(tiny_model, cache)  # a restart on the same machine and software
     assert warm["warmed_after_load"] == [[64, 64]] and warm["unwarmed_graphs_built"] == 0
