@@ -27,6 +27,8 @@ Phases:
            (empty compile cache), warm (--warm-starts times), from torch's cache-artifacts file into an
            empty cache, and with the weights copied through CPU memory (the old load) for comparison
            (bench/gpu_start.py; before main or in a call of its own: main changes the weights in place).
+           --clean-env: those processes see only the installed packages zbot's dependencies need
+           (bench/clean_env.py), not the rest of the machine's image, as a zbot install would.
 Prints each figure as soon as it is known, then one JSON line with all of them, and writes that JSON to
 --out (default: $OUT if set, else bench/results) as gpu-<card>-<phases>.json.
 """
@@ -299,6 +301,9 @@ def main() -> None:
     parser.add_argument("--no-extras", action="store_true",
                         help="start phase: skip the cache-artifacts and copied-weights starts")
     parser.add_argument("--started", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--clean-env", action="store_true",
+                        help="start phase: the fresh processes see only the installed packages zbot's "
+                             "dependencies need (bench/clean_env.py), as a zbot install would")
     args = parser.parse_args()
     import logging
 

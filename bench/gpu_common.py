@@ -4,6 +4,7 @@ helpers, and the Z-Image pipeline at full size with random weights (or the tiny 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import statistics
@@ -173,18 +174,22 @@ def time_render(engine: Engine, spec: RenderSpec, repeats: int) -> tuple[list[fl
     return timed(lambda: engine.render(spec, lambda done, total: None), repeats, engine.device)
 
 
-def run_child(args, phase: str, extra: list[str], timeout: float) -> dict:
-    """bench/gpu_bench.py again in a process of its own for one phase; its figures join FIGURES."""
+def run_child(args, phase: str, extra: list[str], timeout: float, *, site: Path | None = None) -> dict:
+    """bench/gpu_bench.py again in a process of its own for one phase; its figures join FIGURES. With
+    `site`, the process imports from that folder only (`python -S`, bench/clean_env.py)."""
     out = Path(args.work) / f"child-{phase}-{len(FIGURES)}.json"
-    command = [sys.executable, str(SCRIPT), "--child", phase, "--child-out", str(out),
+    python, env = [sys.executable], None
+    if site is not None:
+        python, env = [sys.executable, "-S"], {**os.environ, "PYTHONPATH": str(site)}
+    command = python + [str(SCRIPT), "--child", phase, "--child-out", str(out),
                "--work", str(args.work),
                "--size", f"{args.size[0]}x{args.size[1]}", "--repeats", str(args.repeats),
                "--started", repr(time.time())] + extra
     if args.tiny:
         command.append("--tiny")
-    print(f"[{phase}] {' '.join(command[2:])}", flush=True)
+    print(f"[{phase}] {' '.join(command[len(python) + 1:])}", flush=True)
     try:
-        subprocess.run(command, timeout=timeout, check=False)
+        subprocess.run(command, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
         say(f"{phase}_timed_out_after_s", timeout)
     if out.exists():

@@ -93,20 +93,23 @@ def phase_start(args, pipe, device, model_dir: Path) -> None:
     artifacts = Path(args.work) / "cache-artifacts.bin"
     sizes = ",".join(f"{w}x{h}" for w, h in args.sizes)
     common = ["--model-dir", str(model_dir), "--sizes", sizes]
+    site = clean_site(Path(args.work)) if args.clean_env else None
     if args.compare_static_vae:  # first, one VAE graph per size instead of one for all: cold, then warm
         static = Path(args.work) / "compile-cache-static-vae"
         shutil.rmtree(static, ignore_errors=True)
         for label in ("staticvae_cold", "staticvae_warm"):
-            run_child(args, "first_image",
-                      common + ["--cache", str(static), "--label", label, "--vae-static"], args.child_timeout)
+            run_child(args, "first_image", common + ["--cache", str(static), "--label", label, "--vae-static"],
+                      args.child_timeout, site=site)
     cold = run_child(args, "first_image", common + ["--cache", str(cache), "--label", "cold",
-                                                    "--save-artifacts", str(artifacts)], args.child_timeout)
+                                                    "--save-artifacts", str(artifacts)],
+                     args.child_timeout, site=site)
     warm = []
     for index in range(args.warm_starts):
         label = f"warm{index}"
         warm.append(run_child(args, "first_image", common + ["--cache", str(cache), "--label", label],
-                              args.child_timeout))
-    for key in ("first_image_s", "engine_to_first_image_s", "all_sizes_ready_s", "weights_s", "setup_s", "first_warmup_s", "imports_s"):
+                              args.child_timeout, site=site))
+    for key in ("first_image_s", "engine_to_first_image_s", "all_sizes_ready_s", "weights_s", "setup_s",
+                "first_warmup_s", "imports_s"):
         values = [w[f"warm{i}_{key}"] for i, w in enumerate(warm) if f"warm{i}_{key}" in w]
         if values:
             say(f"warm_{key}", median(values), f"s (median of {len(values)} warm starts)")
@@ -118,10 +121,26 @@ def phase_start(args, pipe, device, model_dir: Path) -> None:
         empty = Path(args.work) / "compile-cache-from-artifacts"
         shutil.rmtree(empty, ignore_errors=True)
         run_child(args, "first_image", common + ["--cache", str(empty), "--label", "artifacts",
-                                                 "--artifacts", str(artifacts)], args.child_timeout)
+                                                 "--artifacts", str(artifacts)],
+                  args.child_timeout, site=site)
     if not args.no_extras:
         run_child(args, "first_image", common + ["--cache", str(cache), "--label", "copyload", "--copy-load"],
-                  args.child_timeout)
+                  args.child_timeout, site=site)
+
+
+def clean_site(work: Path) -> Path:
+    """The installed packages zbot's dependencies need, linked into one folder (bench/clean_env.py)."""
+    from importlib import metadata
+
+    from clean_env import canonical, clean_site_packages, requirement_closure, zbot_requirements
+
+    keep = requirement_closure(zbot_requirements())
+    folder = work / "clean-site"
+    shutil.rmtree(folder, ignore_errors=True)
+    clean_site_packages(folder, keep)
+    installed = {canonical(dist.metadata["Name"] or "") for dist in metadata.distributions()}
+    say("clean_env_distributions", len(keep), f"of {len(installed)} installed (the rest hidden from the starts)")
+    return folder
 
 
 def save_pipeline(pipe, folder: Path) -> Path:
