@@ -1,0 +1,107 @@
+"""Exploration: can one of the transformer's image blocks be compiled ahead of time with
+torch.compile(...).aot_compile, saved, and loaded by a later process without dynamo tracing it again?
+(A warm start spends most of its compile time tracing: bench/results/gpu-nvidia-h200-start-probes-2026-12-03.txt.)
+
+    python bench/probes/aot_block.py save [--device cuda --dim 3840 --heads 30]
+    python bench/probes/aot_block.py load [same options]
+    python bench/probes/aot_block.py jit    (twice: the engine's way, cold then from the cache)
+
+What it needed on torch 2.13 (CPU, a tiny block): floats specialised from the start (else tracing
+restarts, which aot_compile can't), and the attention's processor called directly (diffusers'
+Attention.forward inspects the processor's signature, which leaves a guard on a code object that can't
+be saved). The compiled function takes the block as its first argument, so one artifact serves every
+block of that shape, and a dynamic sequence length serves every caption length. torch 2.11 (the GPU
+machine's) needs torch._dynamo.config.enable_aot_compile = True, set here. Not part of the engine yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import torch._dynamo.config as dynamo_config  # noqa: E402
+from diffusers.models.attention_processor import Attention  # noqa: E402
+from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock  # noqa: E402
+
+from zbot.acceleration import RealRopeAttnProcessor, use_compile_cache  # noqa: E402
+
+
+class DirectAttention(Attention):
+    """Attention that calls its processor with Z-Image's arguments, without inspecting its signature."""
+
+    def forward(self, hidden_states, attention_mask=None, freqs_cis=None):
+        return self.processor(self, hidden_states, None, attention_mask, freqs_cis)
+
+
+def block(dim: int, heads: int, device: str, dtype: torch.dtype, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    with torch.device(device):
+        made = ZImageTransformerBlock(seed, dim, heads, heads, 1e-5, True, modulation=True).to(dtype).eval()
+    made.attention.set_processor(RealRopeAttnProcessor())
+    made.attention.__class__ = DirectAttention
+    return made
+
+
+def inputs(tokens: int, dim: int, heads: int, device: str, dtype: torch.dtype, seed: int):
+    generator = torch.Generator(device).manual_seed(seed)
+    half = dim // heads // 2
+    return (torch.randn(1, tokens, dim, generator=generator, device=device).to(dtype),
+            torch.ones(1, tokens, dtype=torch.bool, device=device),
+            torch.polar(torch.ones(1, tokens, half, device=device),
+                        torch.randn(1, tokens, half, generator=generator, device=device)),
+            torch.randn(1, min(dim, 256), generator=generator, device=device).to(dtype))
+
+
+def error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=("save", "load", "jit"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--tokens", type=int, default=96)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/zbot-aot-block"))
+    args = parser.parse_args()
+    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
+    dynamo_config.specialize_float = True
+    dynamo_config.enable_aot_compile = True  # torch 2.11 only exposes aot_compile with it
+    use_compile_cache(args.work / "cache")
+    artifact = args.work / "block.bin"
+    first, second = (block(args.dim, args.heads, args.device, dtype, seed) for seed in (0, 1))
+    forward = type(first).forward
+    with torch.inference_mode():
+        x = inputs(args.tokens, args.dim, args.heads, args.device, dtype, 1)
+        if args.mode == "jit":  # the engine's way, for comparison: run it twice, the second is a warm start
+            began = time.perf_counter()
+            torch.compile(first, fullgraph=True, dynamic=True)(*x)
+            print(f"jit_first_call_s: {time.perf_counter() - began:.2f}")
+        elif args.mode == "save":
+            began = time.perf_counter()
+            compiled = torch.compile(forward, fullgraph=True, dynamic=True).aot_compile(((first, *x), {}))
+            print(f"aot_compile_s: {time.perf_counter() - began:.1f}")
+            compiled.save_compiled_function(str(artifact))
+            print(f"artifact_bytes: {artifact.stat().st_size}")
+        else:
+            began = time.perf_counter()
+            with artifact.open("rb") as file:
+                compiled = torch.compiler.load_compiled_function(file)
+            print(f"load_s: {time.perf_counter() - began:.2f}")
+            compiled(first, *x)
+            print(f"load_and_first_call_s: {time.perf_counter() - began:.2f}")
+            longer = inputs(args.tokens + 64, args.dim, args.heads, args.device, dtype, 2)
+            print(f"error: {error(compiled(first, *x), forward(first, *x)):.2e}")
+            print(f"error_other_length: {error(compiled(first, *longer), forward(first, *longer)):.2e}")
+            print(f"error_other_block: {error(compiled(second, *x), forward(second, *x)):.2e}")
+
+
+if __name__ == "__main__":
+    main()
