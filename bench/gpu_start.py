@@ -98,7 +98,8 @@ def phase_start(args, pipe, device, model_dir: Path) -> None:
         static = Path(args.work) / "compile-cache-static-vae"
         shutil.rmtree(static, ignore_errors=True)
         for label in ("staticvae_cold", "staticvae_warm"):
-            run_child(args, "first_image", common + ["--cache", str(static), "--label", label, "--vae-static"],
+            run_child(args, "first_image",
+                      common + ["--cache", str(static), "--label", label, "--vae-static"],
                       args.child_timeout, site=site)
     cold = run_child(args, "first_image", common + ["--cache", str(cache), "--label", "cold",
                                                     "--save-artifacts", str(artifacts)],
@@ -139,7 +140,8 @@ def clean_site(work: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     clean_site_packages(folder, keep)
     installed = {canonical(dist.metadata["Name"] or "") for dist in metadata.distributions()}
-    say("clean_env_distributions", len(keep), f"of {len(installed)} installed (the rest hidden from the starts)")
+    say("clean_env_distributions", len(keep),
+        f"of {len(installed)} installed (the rest hidden from the starts)")
     return folder
 
 

@@ -185,8 +185,8 @@ def compile_transformer(pipe, *, sizes: int) -> None:
     the sequence length (4096 image tokens at 1024^2 plus 32..512 caption tokens) symbolic, so every
     prompt length and size reuses one graph instead of recompiling. The caption refiner's blocks and
     the VAE decoder wait for `compile_caption_refiner` and `compile_vae_decoder` (warm-up steps while the
-    bot is idle): until then they run
-    eagerly, ~0.04 s more per image, and the first image doesn't wait for two more graphs.
+    bot is idle): until then they run eagerly, ~0.04 s more per image, and the first image doesn't wait
+    for two more graphs.
     (The text encoder is recorded as CUDA graphs instead: `PromptEncoder.capture_graphs`; its
     layers can't be compiled regionally, transformers' output-capturing hooks break the graph.)"""
     import torch._dynamo.config as dynamo_config

@@ -5,8 +5,9 @@ state (scheduler timesteps, tokenizer) and must never be called from two threads
 
 The fast path on a GPU (bench/gpu_bench.py measures it): the prompt is encoded at a bucketed length
 instead of 512 tokens (zbot/prompts.py), the transformer's blocks and the VAE decoder are compiled with
-torch.compile and warmed up (the image blocks in `load()`, the rest while idle), optionally float8 on the transformer (the speed-ups themselves
-are in zbot/acceleration.py), and the pixels are converted to 8 bits on the device.
+torch.compile and warmed up (the image blocks in `load()`, the rest while idle), optionally float8 on the
+transformer (the speed-ups themselves are in zbot/acceleration.py), and the pixels are converted to 8
+bits on the device.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -168,7 +170,8 @@ class Engine:
         if not self.pending_warmups:
             self.ready_all_s = self.load_s
         parts = ", ".join(f"{name.removesuffix('_s')} {value:.1f} s" for name, value in self.timings.items())
-        follow = f"; {len(self.pending_warmups)} warm-up steps follow while idle" if self.pending_warmups else ""
+        follow = (f"; {len(self.pending_warmups)} warm-up steps follow while idle"
+                  if self.pending_warmups else "")
         log.info("ready to draw in %.1f s (%s)%s", self.load_s, parts, follow)
 
     def _lap(self, name: str, began: float) -> None:
@@ -217,11 +220,12 @@ class Engine:
         if self.compiled:
             # Each its own step: on a cold compile cache each takes tens of seconds, and a job that
             # arrives meanwhile waits for the step under way only.
-            for what, part, options in (("the VAE decoder", compile_vae_decoder, {"dynamic": self.vae_dynamic}),
-                                        ("the caption refiner", compile_caption_refiner, {})):
-                if not getattr(self.pipe, f"_zbot_compiled_{part.__name__}", False):
-                    steps.append((f"{what} compiled", lambda part=part, options=options:
-                                  self._compile_then_draw(part, **options)))
+            done = getattr(self.pipe, "_zbot_compiled_parts", set())  # by an earlier load() of this pipeline
+            later = (("the VAE decoder", partial(compile_vae_decoder, dynamic=self.vae_dynamic)),
+                     ("the caption refiner", compile_caption_refiner))
+            for what, compile_part in later:
+                if what not in done:
+                    steps.append((f"{what} compiled", partial(self._compile_then_draw, what, compile_part)))
         steps.append(("the text encoder at each length", self._warm_text_encoder))
         steps.append((f"{width}x{height} at the longest caption",
                       lambda: self._warm_draw(width, height, captions[-1])))
@@ -232,9 +236,9 @@ class Engine:
                           lambda w=w, h=h: self._warm_draw(w, h, captions[2], image=True)))
         return steps
 
-    def _compile_then_draw(self, compile_part: Callable[..., None], **options) -> None:
-        compile_part(self.pipe, **options)
-        setattr(self.pipe, f"_zbot_compiled_{compile_part.__name__}", True)  # not planned again by a reload
+    def _compile_then_draw(self, what: str, compile_part: Callable[[object], None]) -> None:
+        compile_part(self.pipe)
+        self.pipe._zbot_compiled_parts = getattr(self.pipe, "_zbot_compiled_parts", set()) | {what}
         width, height = self.sizes[0]
         self._warm_draw(width, height, caption_lengths()[0])
 

@@ -1,6 +1,7 @@
 """Exploration: can one of the transformer's image blocks be compiled ahead of time with
 torch.compile(...).aot_compile, saved, and loaded by a later process without dynamo tracing it again?
-(A warm start spends most of its compile time tracing: bench/results/gpu-nvidia-h200-start-probes-2026-12-03.txt.)
+(A warm start spends most of its compile time tracing:
+bench/results/gpu-nvidia-h200-start-probes-2026-12-03.txt.)
 
     python bench/probes/aot_block.py save [--device cuda --dim 3840 --heads 30]
     python bench/probes/aot_block.py load [same options]

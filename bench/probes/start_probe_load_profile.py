@@ -1,5 +1,6 @@
 """Exploration (2026-12-03, one H200 call): where a warm start's time goes, how fast the weights can
-come off the page cache, what the imports cost, and whether torch.compile's aot_compile works on a block.
+come off the page cache, what the imports cost, and whether torch 2.11 has torch.compile(...).aot_compile
+(its block test, which failed for want of it, is now bench/probes/aot_block.py).
 Run from the repository root on the GPU machine: `python3 bench/probes/start_probe_load_profile.py`.
 It ran against the engine of 4fc0454, before the staged compile; its output and what it showed are in
 bench/results/gpu-nvidia-h200-start-probes-2026-12-03.txt. Not part of the benchmark proper: its
@@ -35,8 +36,6 @@ if mode == "main":
     say("import_torch_diffusers_transformers_s", o.strip()); 
     s, o = sh(f"python3 {__file__} start cold", 400); print(o[-4000:], flush=True); say("cold_wall_s", round(s, 1))
     s, o = sh(f"python3 {__file__} start warm", 300); print(o[-12000:], flush=True); say("warm_wall_s", round(s, 1))
-    s, o = sh(f"python3 {__file__} aot save", 300); print(o[-5000:], flush=True)
-    s, o = sh(f"python3 {__file__} aot load", 300); print(o[-5000:], flush=True)
     files = sorted(glob.glob(str(MODEL / "*" / "*.safetensors")))
     say("files", {f.split("/model/")[1]: round(os.path.getsize(f) / 1e9, 2) for f in files})
     tot = sum(os.path.getsize(f) for f in files)
@@ -120,60 +119,3 @@ elif mode == "start":
         prof.dump_stats(str(OUT / "warm.prof"))
         for key in ("cumulative", "tottime"):
             s = io.StringIO(); pstats.Stats(prof, stream=s).sort_stats(key).print_stats(45); print(s.getvalue()[-9000:] if key == "tottime" else s.getvalue()[:12000], flush=True)
-
-elif mode == "aot":
-    import torch
-    from zbot.acceleration import use_compile_cache, RealRopeAttnProcessor, fuse_projections
-    from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock
-    use_compile_cache(W / "aot-cache")
-    torch.manual_seed(0)
-    with torch.device("cuda"):
-        blk = ZImageTransformerBlock(0, 3840, 30, 30, 1e-5, True, modulation=True).to(torch.bfloat16).eval()
-    blk.attention.set_processor(RealRopeAttnProcessor())
-    class Holder(torch.nn.Module):
-        def __init__(s): super().__init__(); s.b = torch.nn.ModuleList([blk])
-        attention = None
-    n = 4096 + 64
-    g = torch.Generator("cuda").manual_seed(1)
-    x = torch.randn(1, n, 3840, device="cuda", dtype=torch.bfloat16, generator=g)
-    mask = torch.ones(1, n, dtype=torch.bool, device="cuda")
-    freqs = torch.polar(torch.ones(1, n, 64, device="cuda"), torch.randn(1, n, 64, device="cuda", generator=g))
-    ada = torch.randn(1, 256, device="cuda", dtype=torch.bfloat16, generator=g)
-    path = W / "block.aot"
-    fwd = type(blk).forward
-    with torch.inference_mode():
-        ref = fwd(blk, x, mask, freqs, ada)
-        if sys.argv[2] == "save":
-            t = time.time()
-            try:
-                c = torch.compile(fwd, fullgraph=True, dynamic=True).aot_compile(((blk, x, mask, freqs, ada), {}))
-                say("aot_compile_s", round(time.time() - t, 1))
-                out = c(blk, x, mask, freqs, ada); say("aot_err", float((out - ref).float().norm() / ref.float().norm()))
-                t = time.time(); c.save_compiled_function(str(path)); say("aot_save_s", round(time.time() - t, 2)); say("aot_bytes", path.stat().st_size)
-            except Exception as ex:
-                import traceback; traceback.print_exc(); say("aot_compile_error", repr(ex)[:500])
-        else:
-            t = time.time()
-            try:
-                with open(path, "rb") as fh: c = torch.compiler.load_compiled_function(fh)
-                say("aot_load_s", round(time.time() - t, 2))
-                t = time.time(); out = c(blk, x, mask, freqs, ada); torch.cuda.synchronize(); say("aot_first_call_s", round(time.time() - t, 2))
-                say("aot_err", float((out - ref).float().norm() / ref.float().norm()))
-                n2 = 4096 + 256
-                x2 = torch.randn(1, n2, 3840, device="cuda", dtype=torch.bfloat16, generator=g); m2 = torch.ones(1, n2, dtype=torch.bool, device="cuda")
-                f2 = torch.polar(torch.ones(1, n2, 64, device="cuda"), torch.randn(1, n2, 64, device="cuda", generator=g))
-                out2 = c(blk, x2, m2, f2, ada); say("aot_other_len_err", float((out2 - fwd(blk, x2, m2, f2, ada)).float().norm() / out2.float().norm()))
-                # a second block instance with other weights: same compiled function
-                with torch.device("cuda"):
-                    blk2 = ZImageTransformerBlock(1, 3840, 30, 30, 1e-5, True, modulation=True).to(torch.bfloat16).eval()
-                blk2.attention.set_processor(RealRopeAttnProcessor())
-                o3 = c(blk2, x, mask, freqs, ada); say("aot_other_block_err", float((o3 - fwd(blk2, x, mask, freqs, ada)).float().norm() / o3.float().norm()))
-                t = time.time()
-                for _ in range(10): c(blk, x, mask, freqs, ada)
-                torch.cuda.synchronize(); say("aot_block_ms", round((time.time() - t) * 100, 2))
-                cc = torch.compile(blk, fullgraph=True, dynamic=True); t = time.time(); cc(x, mask, freqs, ada); torch.cuda.synchronize(); say("jit_first_call_s", round(time.time() - t, 2))
-                t = time.time()
-                for _ in range(10): cc(x, mask, freqs, ada)
-                torch.cuda.synchronize(); say("jit_block_ms", round((time.time() - t) * 100, 2))
-            except Exception as ex:
-                import traceback; traceback.print_exc(); say("aot_load_error", repr(ex)[:500])
