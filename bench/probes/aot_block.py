@@ -30,7 +30,12 @@ import torch._dynamo.config as dynamo_config  # noqa: E402
 from diffusers.models.attention_processor import Attention  # noqa: E402
 from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock  # noqa: E402
 
-from zbot.acceleration import RealRopeAttnProcessor, use_compile_cache  # noqa: E402
+from zbot.acceleration import (  # noqa: E402
+    RealRopeAttnProcessor,
+    fuse_projections,
+    quantize_fp8,
+    use_compile_cache,
+)
 
 
 class DirectAttention(Attention):
@@ -40,11 +45,16 @@ class DirectAttention(Attention):
         return self.processor(self, hidden_states, None, attention_mask, freqs_cis)
 
 
-def block(dim: int, heads: int, device: str, dtype: torch.dtype, seed: int) -> torch.nn.Module:
+def block(dim: int, heads: int, device: str, dtype: torch.dtype, seed: int, fp8: bool) -> torch.nn.Module:
+    """One image block as the engine runs it: real-arithmetic rotary embedding, fused projections, and
+    optionally float8 on its linears."""
     torch.manual_seed(seed)
     with torch.device(device):
         made = ZImageTransformerBlock(seed, dim, heads, heads, 1e-5, True, modulation=True).to(dtype).eval()
     made.attention.set_processor(RealRopeAttnProcessor())
+    fuse_projections(made)
+    if fp8:
+        quantize_fp8(made)
     made.attention.__class__ = DirectAttention
     return made
 
@@ -56,11 +66,25 @@ def inputs(tokens: int, dim: int, heads: int, device: str, dtype: torch.dtype, s
             torch.ones(1, tokens, dtype=torch.bool, device=device),
             torch.polar(torch.ones(1, tokens, half, device=device),
                         torch.randn(1, tokens, half, generator=generator, device=device)),
-            torch.randn(1, min(dim, 256), generator=generator, device=device).to(dtype))
+            torch.randn(1, min(dim, 256), generator=generator, device=device).to(dtype),
+            None, None, None)  # as the transformer calls its layers: no per-token noise mask
 
 
 def error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def timed_ms(call, device: str, repeats: int = 20) -> float:
+    """Milliseconds per call, after one untimed call."""
+    call()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(repeats):
+        call()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - began) * 1000 / repeats
 
 
 def main() -> None:
@@ -71,20 +95,23 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--work", type=Path, default=Path("/tmp/zbot-aot-block"))
+    parser.add_argument("--fp8", action="store_true", help="torchao float8 on the block's linears (CUDA)")
     args = parser.parse_args()
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
     dynamo_config.specialize_float = True
     dynamo_config.enable_aot_compile = True  # torch 2.11 only exposes aot_compile with it
     use_compile_cache(args.work / "cache")
-    artifact = args.work / "block.bin"
-    first, second = (block(args.dim, args.heads, args.device, dtype, seed) for seed in (0, 1))
+    artifact = args.work / ("block-fp8.bin" if args.fp8 else "block.bin")
+    first, second = (block(args.dim, args.heads, args.device, dtype, seed, args.fp8) for seed in (0, 1))
     forward = type(first).forward
     with torch.inference_mode():
         x = inputs(args.tokens, args.dim, args.heads, args.device, dtype, 1)
         if args.mode == "jit":  # the engine's way, for comparison: run it twice, the second is a warm start
             began = time.perf_counter()
-            torch.compile(first, fullgraph=True, dynamic=True)(*x)
+            jit = torch.compile(first, fullgraph=True, dynamic=True)
+            jit(*x)
             print(f"jit_first_call_s: {time.perf_counter() - began:.2f}")
+            print(f"jit_call_ms: {timed_ms(lambda: jit(*x), args.device):.3f}")
         elif args.mode == "save":
             began = time.perf_counter()
             compiled = torch.compile(forward, fullgraph=True, dynamic=True).aot_compile(((first, *x), {}))
@@ -97,7 +124,11 @@ def main() -> None:
                 compiled = torch.compiler.load_compiled_function(file)
             print(f"load_s: {time.perf_counter() - began:.2f}")
             compiled(first, *x)
+            if args.device == "cuda":
+                torch.cuda.synchronize()
             print(f"load_and_first_call_s: {time.perf_counter() - began:.2f}")
+            print(f"loaded_call_ms: {timed_ms(lambda: compiled(first, *x), args.device):.3f}")
+            print(f"eager_call_ms: {timed_ms(lambda: forward(first, *x), args.device):.3f}")
             longer = inputs(args.tokens + 64, args.dim, args.heads, args.device, dtype, 2)
             print(f"error: {error(compiled(first, *x), forward(first, *x)):.2e}")
             print(f"error_other_length: {error(compiled(first, *longer), forward(first, *longer)):.2e}")
