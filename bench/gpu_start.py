@@ -76,6 +76,13 @@ def phase_first_image(args, model_dir: Path, device, started: float) -> None:
     for w, h in args.sizes:  # every size served after the warm-up: no graph built
         engine.render(RenderSpec(3, PROMPT, SEED, w, h, 2), lambda *_: None)
     say(f"{label}_recompiles_serving_all_sizes", compiled_graphs() - graphs + engine.recompiles)
+    if engine.ahead is not None:
+        say(f"{label}_ahead_loaded", int(engine.ahead.loaded), "(1: the image blocks' code came ahead of time)")
+        say(f"{label}_ahead_misfits", sum(call.misfits for call in engine.ahead.calls),
+            "(calls its guards refused: 0)")
+        say(f"{label}_ahead_saved", int(engine.ahead.path.exists()))
+        if engine.ahead.failed_marker.exists():
+            say(f"{label}_ahead_failed", engine.ahead.failed_marker.read_text().strip()[:300])
     if args.save_artifacts:
         began = time.perf_counter()
         saved = torch.compiler.save_cache_artifacts()
@@ -110,7 +117,7 @@ def phase_start(args, pipe, device, model_dir: Path) -> None:
         warm.append(run_child(args, "first_image", common + ["--cache", str(cache), "--label", label],
                               args.child_timeout, site=site))
     for key in ("first_image_s", "engine_to_first_image_s", "all_sizes_ready_s", "weights_s", "setup_s",
-                "first_warmup_s", "imports_s"):
+                "ahead_load_s", "first_warmup_s", "imports_s"):
         values = [w[f"warm{i}_{key}"] for i, w in enumerate(warm) if f"warm{i}_{key}" in w]
         if values:
             say(f"warm_{key}", median(values), f"s (median of {len(values)} warm starts)")

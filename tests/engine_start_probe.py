@@ -7,6 +7,7 @@ compile-cache folder, started as the bot starts it. Prints one JSON line of what
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,12 +24,30 @@ from zbot.engine import Engine  # noqa: E402
 from zbot.jobs import RenderSpec  # noqa: E402
 
 
+def misfit_served(engine: Engine) -> bool:
+    """A call the saved code's guards refuse (two images at once: it was compiled for one) runs the
+    just-in-time way instead (here eagerly, so nothing compiles), with the same result per image."""
+    call = engine.ahead.calls[0]
+    call.keep_next = True  # the arguments of the block's next real call
+    engine.render(RenderSpec(4, "a red fox", 3, 64, 64, 1), lambda *_: None)
+    args, kwargs = call.example
+    call.example = None
+    doubled = tuple(torch.cat([arg, arg]) if isinstance(arg, torch.Tensor) else arg for arg in args)
+    misfits = call.misfits
+    with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
+        one, two = call.block(*args, **kwargs), call.block(*doubled, **kwargs)
+    same = all(torch.allclose(half, one, atol=1e-5) for half in two.split(1))
+    return call.misfits == misfits + 1 and same
+
+
 def main() -> None:
     model, cache = sys.argv[1], Path(sys.argv[2])
     torch.manual_seed(0)
     engine = Engine(model, device="cpu", compile="on", compile_cache=cache, sizes=[(64, 64), (128, 128)])
     engine.load()
-    seen: dict = {"warmed_after_load": sorted(engine.warmed_sizes), "graphs_after_load": compiled_graphs(),
+    first = engine.render(RenderSpec(0, "a red fox in the snow", 7, 64, 64, 2), lambda *_: None)
+    first.save(cache / f"first-{os.getpid()}.png")  # to compare across starts
+    seen: dict = {"first_image": str(cache / f"first-{os.getpid()}.png"), "warmed_after_load": sorted(engine.warmed_sizes), "graphs_after_load": compiled_graphs(),
                   "pending_after_load": [what for what, _ in engine.pending_warmups],
                   "timings": engine.timings}
     # A request at a size the warm-up has not reached: its VAE graph doesn't fit, it must not compile.
@@ -52,6 +71,11 @@ def main() -> None:
     # Tracing that restarts (a float specialised late) shows as a second attempt: every graph traced twice.
     seen["trace_restarts"] = sum(len(times) for name, times in compilation_time_metrics.items()
                                  if name.startswith("compile_attempt_") and name != "compile_attempt_0")
+    seen["ahead_loaded"] = engine.ahead is not None and engine.ahead.loaded
+    seen["ahead_saved"] = engine.ahead is not None and engine.ahead.path.exists()
+    seen["ahead_misfits"] = sum(call.misfits for call in engine.ahead.calls) if engine.ahead else None
+    if engine.ahead is not None and engine.ahead.loaded:
+        seen["misfit_served"] = misfit_served(engine)
     seen["process_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(seen))
 

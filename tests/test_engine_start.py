@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 PROBE = Path(__file__).with_name("engine_start_probe.py")
 
@@ -34,17 +36,28 @@ def test_a_compiled_engine_serves_after_its_first_size_and_a_restart_compiles_no
     assert cold["graphs_after_load"] == 1
     assert cold["pending_after_load"] == ["the VAE decoder compiled", "the caption refiner compiled",
                                           "the text encoder at each length", "64x64 at the longest caption",
-                                          "128x128", "upscale to 256x256"]
+                                          "128x128", "upscale to 256x256", "the image blocks saved ahead of time"]
     assert cold["unwarmed_size"] == [128, 128] and cold["unwarmed_graphs_built"] == 0
     assert cold["warm_up_graphs_built"] >= 2  # the VAE decoder's and the caption refiner's, at least
     assert cold["warmed_in_the_end"] == [[64, 64], [128, 128], [256, 256]]
     assert cold["serving_graphs_built"] == 0 and cold["recompiles"] == 0
     assert cold["fx_graph_cache_misses"] > 0
     assert cold["trace_restarts"] == 0  # each graph traced once (floats specialised from the start)
+    assert not cold["ahead_loaded"] and cold["ahead_saved"]  # the last warm-up step saved the image blocks
+
 
     warm = start(tiny_model, cache)  # a restart on the same machine and software
     assert warm["warmed_after_load"] == [[64, 64]] and warm["unwarmed_graphs_built"] == 0
-    assert warm["graphs_after_load"] == 1
-    assert warm["fx_graph_cache_misses"] == 0 and warm["fx_graph_cache_hits"] == cold["fx_graph_cache_misses"]
+    # The image blocks run the code saved ahead of time: nothing traced before the first image, and
+    # every call (each size, caption length, image to image) fit its guards.
+    assert warm["ahead_loaded"] and warm["graphs_after_load"] == 0 and warm["ahead_misfits"] == 0
+    assert warm["misfit_served"]  # a call its guards refuse runs the just-in-time way
+    assert "the image blocks saved ahead of time" not in warm["pending_after_load"]
+    # The rest (VAE decoder, caption refiner) from the compile cache: compiled once, by the cold start.
+    assert warm["fx_graph_cache_misses"] == 0 and 0 < warm["fx_graph_cache_hits"] < cold["fx_graph_cache_misses"]
     assert warm["serving_graphs_built"] == 0 and warm["recompiles"] == 0
     assert warm["timings"]["first_warmup_s"] < cold["timings"]["first_warmup_s"]
+    # The same picture from the saved code as from the code compiled in the cold start.
+    cold_pixels = np.asarray(Image.open(cold["first_image"]), dtype=np.int16)
+    warm_pixels = np.asarray(Image.open(warm["first_image"]), dtype=np.int16)
+    assert np.abs(cold_pixels - warm_pixels).max() <= 1

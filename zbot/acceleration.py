@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from . import ahead
+
 log = logging.getLogger(__name__)
 
 
@@ -101,7 +103,12 @@ class RealRopeAttnProcessor:
 
 
 def use_real_rope(transformer: torch.nn.Module) -> int:
-    """Swap RealRopeAttnProcessor in for every ZSingleStreamAttnProcessor; returns how many."""
+    """Swap RealRopeAttnProcessor in for every ZSingleStreamAttnProcessor (and the attention module's
+    class for DirectAttention, which calls it straight); returns how many."""
+    from diffusers.models.attention_processor import Attention
+
+    from .direct_attention import DirectAttention
+
     swapped = 0
     for module in transformer.modules():
         processor = getattr(module, "processor", None)
@@ -110,6 +117,8 @@ def use_real_rope(transformer: torch.nn.Module) -> int:
             replacement._attention_backend = processor._attention_backend
             replacement._parallel_config = processor._parallel_config
             module.set_processor(replacement)
+            if type(module) is Attention:
+                module.__class__ = DirectAttention
             swapped += 1
     return swapped
 
@@ -190,7 +199,6 @@ def compile_transformer(pipe, *, sizes: int) -> None:
     (The text encoder is recorded as CUDA graphs instead: `PromptEncoder.capture_graphs`; its
     layers can't be compiled regionally, transformers' output-capturing hooks break the graph.)"""
     import torch._dynamo.config as dynamo_config
-
     import torch.fx.experimental._config as shape_config
 
     dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, sizes + 4)
@@ -203,7 +211,7 @@ def compile_transformer(pipe, *, sizes: int) -> None:
     use_real_rope(pipe.transformer)
     for block in _repeated_blocks(pipe.transformer):
         if getattr(block, "modulation", True):
-            block.compile(fullgraph=True, dynamic=True)
+            ahead.install(block)  # block.compile(fullgraph=True, dynamic=True), or code saved ahead of time
 
 
 def compile_caption_refiner(pipe) -> None:

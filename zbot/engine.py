@@ -37,6 +37,7 @@ from .acceleration import (
     use_compile_cache,
     use_real_rope,
 )
+from .ahead import SAVE_STEP, AheadBlocks, artifact_key
 from .config import Settings
 from .jobs import BrokenImage, RenderSpec, Source, denoising_steps, upscaled_size
 from .model_files import ModelNotFound, resolve_device, resolve_dtype, resolve_model
@@ -113,6 +114,7 @@ class Engine:
         self.pending_warmups: list[tuple[str, Callable[[], None]]] = []  # (what, step), in order
         self.timings: dict[str, float] = {}  # seconds each part of the start took (the log says them too)
         self.ready_all_s: float | None = None  # load start -> the last warm-up step done
+        self.ahead: AheadBlocks | None = None  # the image blocks' code compiled ahead of time
         self._load_started: float | None = None
 
     @classmethod
@@ -149,17 +151,25 @@ class Engine:
         if self.compiled and not getattr(pipe, "_zbot_compiled", False):
             compile_transformer(pipe, sizes=len(self.sizes) + len(self.upscale_sizes))
             pipe._zbot_compiled = True
+            if self.compile_cache is not None:
+                self.ahead = AheadBlocks(pipe.transformer, self.compile_cache,
+                                         artifact_key(self.device, self.dtype, self.quantize))
         self.prompts = PromptEncoder(pipe.tokenizer, pipe.text_encoder, self.device, buckets=self.buckets)
         if self.compiled and self.device.type == "cuda" and self.offload == "none":
             # Here, before any job: recording a CUDA graph fails if another thread (the safety check on
             # the encoder thread) uses the GPU meanwhile, so not as a warm-up step between jobs.
+            capturing = time.perf_counter()
             try:
                 self.prompts.capture_graphs()
+                self._lap("text_encoder_graphs_s", capturing)  # part of setup_s
             except Exception:  # an unexpected model or library version: eager is correct, only slower
                 log.warning("could not record the text encoder as CUDA graphs; it runs eagerly",
                             exc_info=True)
         self.pipe = pipe
         self._lap("setup_s", began)
+        began = time.perf_counter()
+        if self.ahead is not None and self.ahead.load():
+            self._lap("ahead_load_s", began)
         if fast:
             began = time.perf_counter()
             self._warm_first()
@@ -234,7 +244,16 @@ class Engine:
         for w, h in self.upscale_sizes:
             steps.append((f"upscale to {w}x{h}",
                           lambda w=w, h=h: self._warm_draw(w, h, captions[2], image=True)))
+        if self.ahead is not None and self.ahead.wanted:  # last: the next start is the one it serves
+            steps.append((SAVE_STEP, self._save_ahead))
         return steps
+
+    def _save_ahead(self) -> None:
+        assert self.ahead is not None
+        width, height = self.sizes[0]
+        self.ahead.keep_next_call()
+        self._warm_draw(width, height, caption_lengths()[0])
+        self.ahead.save()
 
     def _compile_then_draw(self, what: str, compile_part: Callable[[object], None]) -> None:
         compile_part(self.pipe)

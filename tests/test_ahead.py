@@ -1,0 +1,86 @@
+"""The image blocks' ahead-of-time code (zbot/ahead.py) when things go wrong: an artifact that can't be
+read, a save that fails, a key that must change with what the code depends on. (The working path, saved
+by one start and loaded by the next, is tests/test_engine_start.py's.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock
+
+from zbot import ahead
+from zbot.acceleration import RealRopeAttnProcessor, use_real_rope
+
+pytestmark = pytest.mark.skipif(not ahead.supported(), reason="this torch can't compile ahead of time")
+
+
+def image_blocks(count: int = 2) -> torch.nn.ModuleList:
+    torch.manual_seed(0)
+    blocks = torch.nn.ModuleList(ZImageTransformerBlock(index, 32, 2, 2, 1e-5, True, modulation=True).eval()
+                                 for index in range(count))
+    for block in blocks:
+        block.attention.set_processor(RealRopeAttnProcessor())
+        ahead.install(block)
+    return blocks
+
+
+def block_inputs(tokens: int = 16, dim: int = 32, heads: int = 2) -> tuple:
+    half = dim // heads // 2
+    return (torch.randn(1, tokens, dim), None, torch.polar(torch.ones(1, tokens, half), torch.randn(1, tokens, half)),
+            torch.randn(1, dim), None, None, None)
+
+
+def test_a_corrupt_artifact_is_set_aside_and_the_blocks_compile_just_in_time(tmp_path: Path):
+    blocks = image_blocks()
+    saved = ahead.AheadBlocks(blocks, tmp_path, "k1")
+    saved.path.parent.mkdir(parents=True)
+    saved.path.write_bytes(b"half a file, cut off by a full disk")
+    assert not saved.load()
+    assert not saved.path.exists() and "Error" in saved.failed_marker.read_text()
+    assert not saved.wanted  # marked: later starts don't try to save again
+    assert all(call.ahead is None for call in saved.calls)
+    x = block_inputs()
+    with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
+        out = blocks[0](*x)  # served through the just-in-time path
+    assert out.shape == x[0].shape and torch.isfinite(out).all()
+
+
+def test_a_save_that_fails_is_logged_marked_and_not_retried(tmp_path: Path, caplog):
+    blocks = image_blocks()
+    saved = ahead.AheadBlocks(blocks, tmp_path, "k2")
+    assert saved.wanted and len(saved.calls) == 2
+    saved.keep_next_call()
+    good = block_inputs()
+    with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
+        blocks[0](*good)
+    assert saved.calls[0].example is not None and not saved.calls[0].keep_next
+    # A kept call whose arguments can't be traced (the wrong width for this block's weights): the
+    # compile fails inside torch, as an unexpected model or library version would make it fail.
+    saved.calls[0].example = (block_inputs(dim=48, heads=2), {})
+    saved.save()  # must not raise: the bot goes on serving with the just-in-time code
+    assert not saved.path.exists() and saved.failed_marker.exists() and not saved.wanted
+    assert saved.calls[0].example is None  # the kept tensors are let go
+    assert "could not compile the image blocks ahead of time" in caplog.text
+
+
+def test_the_artifact_key_follows_the_numeric_mode():
+    cpu = torch.device("cpu")
+    keys = {ahead.artifact_key(cpu, torch.float32, "none"), ahead.artifact_key(cpu, torch.bfloat16, "none")}
+    assert len(keys) == 2
+    assert ahead.artifact_key(cpu, torch.float32, "none") == ahead.artifact_key(cpu, torch.float32, "none")
+
+
+def test_the_attention_calls_our_processor_straight():
+    """The saved code can't carry diffusers' signature inspection: the attention class is swapped for one
+    that calls the processor straight, with the same result."""
+    torch.manual_seed(1)
+    block = ZImageTransformerBlock(0, 32, 2, 2, 1e-5, True, modulation=True).eval()
+    x = block_inputs()
+    with torch.inference_mode():
+        use_real_rope(torch.nn.ModuleList([block]))  # diffusers' processor -> ours, class swapped
+        assert type(block.attention).__name__ == "DirectAttention"
+        swapped = block(*x)
+        block.attention.__class__ = type(block.attention).__mro__[1]  # diffusers' Attention again
+        assert torch.allclose(block(*x), swapped)

@@ -1,0 +1,176 @@
+"""The transformer's image blocks compiled ahead of time: torch.compile's `aot_compile` of one block's
+forward, saved in the compile-cache folder after a start has warmed up, and loaded by the next start.
+A warm start then runs the image blocks without dynamo tracing them again (tracing and loading the
+compiled code from the cache was ~4 s of a warm start on an H200: bench/results/).
+
+The compiled function takes the block as an argument, so one artifact serves every image block (the
+noise refiner's and the 30 main layers share a shape), and its sequence length is symbolic, so it serves
+every size and caption length. Before each call its guards are checked (the argument shapes, dtypes and
+block attributes it was compiled for); a call they don't admit runs torch.compile's way instead.
+
+The artifact is only valid for the software that made it: its file name carries a key of Python, torch,
+diffusers, torchao, zbot's compile code, the device and the numeric mode; a start with anything else
+changed saves a new one. Where this torch can't compile ahead of time, or saving failed once, a marker
+file says so and starts compile the blocks just in time, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SAVE_STEP = "the image blocks saved ahead of time"
+
+
+def supported() -> bool:
+    """This torch can save and load ahead-of-time compiled functions (2.11 behind a flag, 2.13+)."""
+    try:
+        from torch._dynamo import aot_compile
+    except ImportError:
+        return False
+    compiled = getattr(aot_compile, "AOTCompiledFunction", None)
+    return (hasattr(torch.compiler, "load_compiled_function") and compiled is not None
+            and hasattr(compiled, "guard_check"))
+
+
+class ImageBlockCall:
+    """What an image block runs in place of its forward once compiled (installed as the module's
+    `_compiled_call_impl`, where `Module.compile` puts torch.compile's): the ahead-of-time function when
+    one is loaded and its guards admit the arguments, else torch.compile's just-in-time function, which
+    traces on its first call (or loads from the compile cache) exactly as `block.compile()` would."""
+
+    def __init__(self, block: torch.nn.Module):
+        self.block = block
+        self.jit = torch.compile(block._call_impl, fullgraph=True, dynamic=True)
+        self.ahead = None  # an AOTCompiledFunction over type(block).forward
+        self.example: tuple[tuple, dict] | None = None  # one call's arguments, kept for a save
+        self.keep_next = False
+        self.misfits = 0  # calls its guards refused (then compiled just in time)
+
+    def __call__(self, *args, **kwargs):
+        if self.keep_next:
+            self.example, self.keep_next = (args, kwargs), False
+        ahead = self.ahead
+        if ahead is not None:
+            if ahead.guard_check(self.block, *args, **kwargs):
+                return ahead.fn(self.block, *args, **kwargs)
+            self.misfits += 1
+            if self.misfits == 1:
+                log.warning("an image block's ahead-of-time code doesn't fit a call (%s); it is compiled "
+                            "just in time for such calls", _shapes(args))
+        return self.jit(*args, **kwargs)
+
+
+def _shapes(args: tuple) -> str:
+    return ", ".join(str(tuple(arg.shape)) if isinstance(arg, torch.Tensor) else repr(arg) for arg in args)
+
+
+def install(block: torch.nn.Module) -> ImageBlockCall:
+    call = ImageBlockCall(block)
+    block._compiled_call_impl = call
+    return call
+
+
+def calls(transformer: torch.nn.Module) -> list[ImageBlockCall]:
+    return [module._compiled_call_impl for module in transformer.modules()
+            if isinstance(getattr(module, "_compiled_call_impl", None), ImageBlockCall)]
+
+
+def artifact_key(device: torch.device, dtype: torch.dtype, quantize: str) -> str:
+    """Changes whenever the saved code could stop matching: the software, zbot's code that shapes the
+    blocks, the GPU, the numeric mode."""
+    from importlib import metadata
+
+    from . import __version__
+
+    parts = [sys.version, torch.__version__, metadata.version("diffusers"), __version__, str(dtype), quantize]
+    if quantize != "none":
+        parts.append(metadata.version("torchao"))
+    if device.type == "cuda":
+        parts += [torch.cuda.get_device_name(device), str(torch.cuda.get_device_capability(device)),
+                  str(torch.version.cuda)]
+    here = Path(__file__).parent
+    for source in ("acceleration.py", "ahead.py", "direct_attention.py"):
+        parts.append(hashlib.sha256((here / source).read_bytes()).hexdigest())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class AheadBlocks:
+    """The ahead-of-time artifact of one engine's image blocks: loaded into them, or saved from them."""
+
+    def __init__(self, transformer: torch.nn.Module, folder: Path, key: str):
+        self.calls = calls(transformer)
+        self.path = Path(folder) / "ahead" / f"image-block-{key}.bin"
+        self.failed_marker = self.path.with_suffix(".failed")
+        self.loaded = False
+
+    @property
+    def wanted(self) -> bool:
+        """Worth a save step: image blocks to serve, nothing saved yet, no earlier failure here."""
+        return bool(self.calls) and not self.path.exists() and not self.failed_marker.exists() and supported()
+
+    def load(self) -> bool:
+        """Load the saved artifact into every image block; False (just-in-time compiling) if there is
+        none or it can't be loaded (then it is set aside, and a marker stops further tries)."""
+        if not self.calls or not self.path.exists() or not supported():
+            return False
+        try:
+            # Its guards are built as it loads, against the dispatch state of that moment: the
+            # engine draws in inference mode, so load in it too (else no call would fit).
+            with self.path.open("rb") as file, torch.inference_mode():
+                compiled = torch.compiler.load_compiled_function(file)
+        except Exception as error:  # a torch that reads it differently: compile as before
+            log.warning("could not load the image blocks' ahead-of-time code (%s); compiling them instead",
+                        error, exc_info=True)
+            self._give_up(error)
+            return False
+        for call in self.calls:
+            call.ahead = compiled
+        self.loaded = True
+        log.info("image blocks: ahead-of-time code loaded from %s", self.path)
+        return True
+
+    def keep_next_call(self) -> None:
+        self.calls[0].keep_next = True
+
+    def save(self) -> None:
+        """Compile the first image block ahead of time from the arguments of its last kept call (see
+        `keep_next_call`), and save it. A failure is logged once and marked, not retried every start."""
+        example = self.calls[0].example
+        assert example is not None, "keep_next_call() and draw first"
+        args, kwargs = example
+        block = self.calls[0].block
+        try:
+            _enable_aot_compile()
+            with torch.inference_mode():  # as the arguments were made: the same dispatch keys
+                compiled = torch.compile(type(block).forward, fullgraph=True, dynamic=True).aot_compile(
+                    ((block, *args), kwargs))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            compiled.save_compiled_function(str(self.path))  # written to a temporary file, then renamed
+        except Exception as error:
+            log.warning("could not compile the image blocks ahead of time; later starts compile them just "
+                        "in time, as this one did", exc_info=True)
+            self._give_up(error)
+        finally:
+            self.calls[0].example = None
+        if self.path.exists():
+            log.info("image blocks: ahead-of-time code saved to %s (%.1f MB)", self.path,
+                     self.path.stat().st_size / 1e6)
+
+    def _give_up(self, error: Exception) -> None:
+        self.path.unlink(missing_ok=True)
+        self.failed_marker.parent.mkdir(parents=True, exist_ok=True)
+        self.failed_marker.write_text(f"{type(error).__name__}: {error}\n"[:2000])
+
+
+def _enable_aot_compile() -> None:
+    import torch._dynamo.config as dynamo_config
+
+    if hasattr(dynamo_config, "enable_aot_compile"):  # torch 2.11 exposes aot_compile only with it
+        dynamo_config.enable_aot_compile = True
