@@ -105,7 +105,8 @@ class Settings(BaseSettings):
         "none", description="model: the text encoder waits in pinned CPU memory and streams in per prompt; "
         "~13 GiB instead of ~21 GiB at 1024x1024, ~0.6 s more per image (24 GB cards).")
     compile_cache: Path | None = Field(
-        None, description="Folder for torch.compile's cache; on a volume, later starts warm up faster.")
+        None, description="Folder for torch.compile's cache and the image blocks compiled ahead of time; on a "
+        "volume, later starts warm up faster.")
     sizes: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_SIZES),
         description='Named sizes offered to users, JSON {"name": "WIDTHxHEIGHT"}; the first is the default.')
