@@ -180,7 +180,10 @@ def run_child(args, phase: str, extra: list[str], timeout: float, *, site: Path 
     out = Path(args.work) / f"child-{phase}-{len(FIGURES)}.json"
     python, env = [sys.executable], None
     if site is not None:
-        python, env = [sys.executable, "-S"], {**os.environ, "PYTHONPATH": str(site)}
+        # Bytecode in a folder of its own, written by the first start and read by the later ones, as pip
+        # writes it at install time (the machine's site-packages hold none and can't be written to).
+        python, env = [sys.executable, "-S"], {**os.environ, "PYTHONPATH": str(site),
+                                               "PYTHONPYCACHEPREFIX": str(site.parent / "bytecode")}
     command = python + [str(SCRIPT), "--child", phase, "--child-out", str(out),
                "--work", str(args.work),
                "--size", f"{args.size[0]}x{args.size[1]}", "--repeats", str(args.repeats),

@@ -76,10 +76,19 @@ def phase_first_image(args, model_dir: Path, device, started: float) -> None:
     for w, h in args.sizes:  # every size served after the warm-up: no graph built
         engine.render(RenderSpec(3, PROMPT, SEED, w, h, 2), lambda *_: None)
     say(f"{label}_recompiles_serving_all_sizes", compiled_graphs() - graphs + engine.recompiles)
+    times = []
+    for repeat in range(3):  # served once warm: the ahead-of-time code as fast as the just-in-time?
+        began = time.perf_counter()
+        engine.render(RenderSpec(4 + repeat, PROMPT, SEED, width, height, STEPS), lambda *_: None)
+        sync(device)
+        times.append(time.perf_counter() - began)
+    say(f"{label}_served_render_s", round(median(times), 3), f"s (median of 3, {width}x{height}, {STEPS} steps)")
     if engine.ahead is not None:
         say(f"{label}_ahead_loaded", int(engine.ahead.loaded), "(1: the image blocks' code came ahead of time)")
         say(f"{label}_ahead_misfits", sum(call.misfits for call in engine.ahead.calls),
             "(calls its guards refused: 0)")
+        if engine.ahead.read_s is not None:
+            say(f"{label}_ahead_read_s", round(engine.ahead.read_s, 2), "s (on its thread, beside the weights)")
         say(f"{label}_ahead_saved", int(engine.ahead.path.exists()))
         if engine.ahead.failed_marker.exists():
             say(f"{label}_ahead_failed", engine.ahead.failed_marker.read_text().strip()[:300])

@@ -34,10 +34,12 @@ def block_inputs(tokens: int = 16, dim: int = 32, heads: int = 2) -> tuple:
 
 def test_a_corrupt_artifact_is_set_aside_and_the_blocks_compile_just_in_time(tmp_path: Path):
     blocks = image_blocks()
-    saved = ahead.AheadBlocks(blocks, tmp_path, "k1")
+    saved = ahead.AheadBlocks(tmp_path, "k1")
     saved.path.parent.mkdir(parents=True)
     saved.path.write_bytes(b"half a file, cut off by a full disk")
-    assert not saved.load()
+    saved.prefetch(torch.device("cpu"))  # fails on its thread; the failure surfaces in load()
+    saved.attach(blocks)
+    assert not saved.load(torch.device("cpu"))
     assert not saved.path.exists() and "Error" in saved.failed_marker.read_text()
     assert not saved.wanted  # marked: later starts don't try to save again
     assert all(call.ahead is None for call in saved.calls)
@@ -49,7 +51,8 @@ def test_a_corrupt_artifact_is_set_aside_and_the_blocks_compile_just_in_time(tmp
 
 def test_a_save_that_fails_is_logged_marked_and_not_retried(tmp_path: Path, caplog):
     blocks = image_blocks()
-    saved = ahead.AheadBlocks(blocks, tmp_path, "k2")
+    saved = ahead.AheadBlocks(tmp_path, "k2")
+    saved.attach(blocks)
     assert saved.wanted and len(saved.calls) == 2
     saved.keep_next_call()
     good = block_inputs()

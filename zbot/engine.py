@@ -130,6 +130,9 @@ class Engine:
         self._check_setup()
         if self.compiled and self.compile_cache is not None:
             use_compile_cache(self.compile_cache)
+            if not getattr(self._pipeline, "_zbot_compiled", False):
+                self.ahead = AheadBlocks(self.compile_cache, artifact_key(self.device, self.dtype, self.quantize))
+                self.ahead.prefetch(self.device)  # read while the weights load
         pipe = self._pipeline
         if pipe is None:
             pipe = self._load_weights()
@@ -151,9 +154,8 @@ class Engine:
         if self.compiled and not getattr(pipe, "_zbot_compiled", False):
             compile_transformer(pipe, sizes=len(self.sizes) + len(self.upscale_sizes))
             pipe._zbot_compiled = True
-            if self.compile_cache is not None:
-                self.ahead = AheadBlocks(pipe.transformer, self.compile_cache,
-                                         artifact_key(self.device, self.dtype, self.quantize))
+            if self.ahead is not None:
+                self.ahead.attach(pipe.transformer)
         self.prompts = PromptEncoder(pipe.tokenizer, pipe.text_encoder, self.device, buckets=self.buckets)
         if self.compiled and self.device.type == "cuda" and self.offload == "none":
             # Here, before any job: recording a CUDA graph fails if another thread (the safety check on
@@ -168,8 +170,8 @@ class Engine:
         self.pipe = pipe
         self._lap("setup_s", began)
         began = time.perf_counter()
-        if self.ahead is not None and self.ahead.load():
-            self._lap("ahead_load_s", began)
+        if self.ahead is not None and self.ahead.load(self.device):
+            self._lap("ahead_load_s", began)  # the wait for its thread, if any
         if fast:
             began = time.perf_counter()
             self._warm_first()
