@@ -60,7 +60,10 @@ class ImageBlockCall:
         if self.keep_next:
             self.example, self.keep_next = (args, kwargs), False
         ahead = self.ahead
-        if ahead is not None:
+        block = self.block
+        # The saved code is the block's forward: where hooks were added to the block, only _call_impl
+        # runs them.
+        if ahead is not None and not (block._forward_pre_hooks or block._forward_hooks):
             if ahead.guard_check(self.block, *args, **kwargs):
                 return ahead.fn(self.block, *args, **kwargs)
             self.misfits += 1

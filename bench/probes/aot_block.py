@@ -12,7 +12,9 @@ restarts, which aot_compile can't), and the attention's processor called directl
 Attention.forward inspects the processor's signature, which leaves a guard on a code object that can't
 be saved). The compiled function takes the block as its first argument, so one artifact serves every
 block of that shape, and a dynamic sequence length serves every caption length. torch 2.11 (the GPU
-machine's) needs torch._dynamo.config.enable_aot_compile = True, set here. Not part of the engine yet.
+machine's) needs torch._dynamo.config.enable_aot_compile = True, set here. The engine does this since
+(zbot/ahead.py). With --fp8 aot_compile fails inside torchao (Float8Tensor has no empty_like to the meta
+device; torchao 0.17, torch 2.11, H200): bench/results/gpu-nvidia-h200-start-ahead-2026-12-03.txt.
 """
 
 from __future__ import annotations
