@@ -337,3 +337,38 @@ def test_a_size_not_warmed_up_yet_is_served_without_compiling(tiny_model: Path):
     assert compiled_graphs() == graphs and engine.recompiles == 0
     engine.warm_up()
     assert engine.ready_all_s is not None and not engine.pending_warmups
+
+
+def _fp8_ready() -> bool:
+    return (importlib.util.find_spec("torchao") is not None and torch.cuda.is_available()
+            and torch.cuda.get_device_capability() >= (8, 9))
+
+
+@cuda
+@pytest.mark.parametrize("quantize", ["none", "fp8"])
+def test_the_image_blocks_saved_ahead_of_time_serve_the_next_start(tiny_model: Path, tmp_path: Path,
+                                                                   quantize: str):
+    """On CUDA: a start's last warm-up step saves the image blocks ahead of time, the next start (here a
+    second engine on the same cache folder) serves from them, drawing the same image. fp8 can't be saved
+    (torchao's float8 tensors fail in aot_compile): the step fails without harm, leaves its marker, and
+    the next start compiles just in time without trying again."""
+    if quantize == "fp8" and not _fp8_ready():
+        pytest.skip("float8 needs torchao and compute capability 8.9+")
+    cache, spec = tmp_path / "cache", RenderSpec(1, "a red fox", 5, 64, 64, 3)
+    first = Engine(str(tiny_model), device="cuda", compile="on", quantize=quantize, compile_cache=cache,
+                   sizes=[(64, 64)])
+    first.load()
+    assert first.pending_warmups[-1][0] == "the image blocks saved ahead of time"
+    first.warm_up()
+    image = first.render(spec, lambda *_: None)
+    assert first.ahead.path.exists() != first.ahead.failed_marker.exists()
+    second = Engine(str(tiny_model), device="cuda", compile="on", quantize=quantize, compile_cache=cache,
+                    sizes=[(64, 64)])
+    second.load()
+    assert second.ahead.loaded == first.ahead.path.exists()
+    assert all(what != "the image blocks saved ahead of time" for what, _ in second.pending_warmups)
+    again = second.render(spec, lambda *_: None)
+    assert sum(call.misfits for call in second.ahead.calls) == 0
+    assert np.abs(pixels(image) - pixels(again)).max() <= 1
+    if quantize == "none":
+        assert second.ahead.loaded  # bf16 must work: it is the default on CUDA
