@@ -32,7 +32,7 @@ def block_inputs(tokens: int = 16, dim: int = 32, heads: int = 2) -> tuple:
             torch.randn(1, dim), None, None, None)
 
 
-def test_a_corrupt_artifact_is_set_aside_and_the_blocks_compile_just_in_time(tmp_path: Path):
+def test_a_corrupt_artifact_is_deleted_and_saved_anew_while_the_blocks_compile_just_in_time(tmp_path: Path):
     blocks = image_blocks()
     saved = ahead.AheadBlocks(tmp_path, "k1")
     saved.path.parent.mkdir(parents=True)
@@ -40,13 +40,56 @@ def test_a_corrupt_artifact_is_set_aside_and_the_blocks_compile_just_in_time(tmp
     saved.prefetch(torch.device("cpu"))  # fails on its thread; the failure surfaces in load()
     saved.attach(blocks)
     assert not saved.load(torch.device("cpu"))
-    assert not saved.path.exists() and "Error" in saved.failed_marker.read_text()
-    assert not saved.wanted  # marked: later starts don't try to save again
+    assert not saved.path.exists() and not saved.failed_marker.exists()
+    assert saved.wanted  # this start's warm-up saves it again
     assert all(call.ahead is None for call in saved.calls)
     x = block_inputs()
     with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
         out = blocks[0](*x)  # served through the just-in-time path
     assert out.shape == x[0].shape and torch.isfinite(out).all()
+
+
+class BrokenSavedCode:
+    """Saved code whose guards admit the call but which fails when it runs (a driver that can't load
+    its kernels, say): the failure injected where the real code would raise it."""
+
+    def __init__(self):
+        self.runs = 0
+
+    def guard_check(self, *args, **kwargs) -> bool:
+        return True
+
+    def fn(self, *args, **kwargs):
+        self.runs += 1
+        raise RuntimeError("CUDA error: no kernel image is available for execution on the device")
+
+
+def test_saved_code_that_fails_while_running_is_dropped_and_the_call_still_served(caplog):
+    blocks = image_blocks(3)
+    calls = ahead.calls(blocks)
+    broken = BrokenSavedCode()
+    for call in calls:
+        call.ahead, call.siblings = broken, calls
+    x = block_inputs()
+    with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
+        eager = type(blocks[0]).forward(blocks[0], *x)
+        first = blocks[0](*x)
+        blocks[1](*x)
+    assert torch.allclose(first, eager)  # the failing call itself was served, the just-in-time way
+    assert broken.runs == 1 and all(call.ahead is None for call in calls)  # not tried again, on any block
+    assert "ahead-of-time code failed" in caplog.text
+
+
+def test_a_folder_that_cant_be_written_costs_no_compile_and_leaves_no_marker(tmp_path: Path, caplog):
+    blocks = image_blocks()
+    (tmp_path / "ahead").write_text("a file where the folder should be")
+    saved = ahead.AheadBlocks(tmp_path, "k3")
+    saved.attach(blocks)
+    saved.calls[0].example = (block_inputs(), {})
+    saved.save()  # must not raise
+    assert not saved.path.exists() and not saved.failed_marker.exists()
+    assert saved.calls[0].example is None
+    assert "could not save the image blocks' ahead-of-time code" in caplog.text
 
 
 def test_a_save_that_fails_is_logged_marked_and_not_retried(tmp_path: Path, caplog):

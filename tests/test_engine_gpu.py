@@ -367,6 +367,7 @@ def test_the_image_blocks_saved_ahead_of_time_serve_the_next_start(tiny_model: P
     second.load()
     assert second.ahead.loaded == first.ahead.path.exists()
     assert all(what != "the image blocks saved ahead of time" for what, _ in second.pending_warmups)
+    second.warm_up()  # the VAE decoder compiled as in the first: eager bf16 pixels may differ by more
     again = second.render(spec, lambda *_: None)
     assert sum(call.misfits for call in second.ahead.calls) == 0
     assert np.abs(pixels(image) - pixels(again)).max() <= 1

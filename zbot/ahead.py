@@ -9,9 +9,11 @@ every size and caption length. Before each call its guards are checked (the argu
 block attributes it was compiled for); a call they don't admit runs torch.compile's way instead.
 
 The artifact is only valid for the software that made it: its file name carries a key of Python, torch,
-diffusers, torchao, zbot's compile code, the device and the numeric mode; a start with anything else
-changed saves a new one. Where this torch can't compile ahead of time, or saving failed once, a marker
-file says so and starts compile the blocks just in time, as before.
+Triton, diffusers (and the source of its block and attention), torchao, zbot's compile code, the device
+and the numeric mode; a start with anything else changed saves a new one. Where this torch can't compile
+ahead of time, or compiling failed once, a marker file says so and starts compile the blocks just in
+time, as before. An artifact that can't be read is deleted (the start's warm-up saves it again); saved
+code that fails while running is dropped for the rest of the process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +58,7 @@ class ImageBlockCall:
         self.example: tuple[tuple, dict] | None = None  # one call's arguments, kept for a save
         self.keep_next = False
         self.misfits = 0  # calls its guards refused (then compiled just in time)
+        self.siblings: list[ImageBlockCall] = [self]  # the calls sharing one artifact (AheadBlocks.load)
 
     def __call__(self, *args, **kwargs):
         if self.keep_next:
@@ -64,8 +68,17 @@ class ImageBlockCall:
         # The saved code is the block's forward: where hooks were added to the block, only _call_impl
         # runs them.
         if ahead is not None and not (block._forward_pre_hooks or block._forward_hooks):
-            if ahead.guard_check(self.block, *args, **kwargs):
-                return ahead.fn(self.block, *args, **kwargs)
+            if ahead.guard_check(block, *args, **kwargs):
+                try:
+                    return ahead.fn(block, *args, **kwargs)
+                except torch.OutOfMemoryError:
+                    raise  # the just-in-time code would need the same memory: the job's own failure
+                except Exception:  # saved code that loaded but can't run here: never again this process
+                    log.exception("the image blocks' ahead-of-time code failed; they are compiled just in "
+                                  "time from now on")
+                    for other in self.siblings:
+                        other.ahead = None
+                    return self.jit(*args, **kwargs)
             self.misfits += 1
             if self.misfits == 1:
                 log.warning("an image block's ahead-of-time code doesn't fit a call (%s); it is compiled "
@@ -93,17 +106,27 @@ def artifact_key(device: torch.device, dtype: torch.dtype, quantize: str) -> str
     blocks, the GPU, the numeric mode."""
     from importlib import metadata
 
+    from diffusers.models import attention_dispatch
+    from diffusers.models.transformers import transformer_z_image as z_image
+
     from . import __version__
 
-    parts = [sys.version, torch.__version__, metadata.version("diffusers"), __version__, str(dtype), quantize]
-    if quantize != "none":
-        parts.append(metadata.version("torchao"))
+    parts = [sys.version, torch.__version__, metadata.version("diffusers"), __version__, str(dtype), quantize,
+             os.environ.get("DIFFUSERS_ATTN_BACKEND", "")]
+    for optional in ("triton", "torchao"):  # saved kernels; float8 tensors
+        try:
+            parts.append(metadata.version(optional))
+        except metadata.PackageNotFoundError:
+            parts.append("-")
     if device.type == "cuda":
         parts += [torch.cuda.get_device_name(device), str(torch.cuda.get_device_capability(device)),
                   str(torch.version.cuda)]
+    # The code the saved function was traced through (its guards don't cover source files): ours, and
+    # diffusers' block and attention (a development install keeps its version number across edits).
     here = Path(__file__).parent
-    for source in ("acceleration.py", "ahead.py", "direct_attention.py"):
-        parts.append(hashlib.sha256((here / source).read_bytes()).hexdigest())
+    sources = [here / name for name in ("acceleration.py", "ahead.py", "direct_attention.py")]
+    sources += [Path(z_image.__file__), Path(attention_dispatch.__file__)]
+    parts += [hashlib.sha256(source.read_bytes()).hexdigest() for source in sources]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -113,7 +136,7 @@ class AheadBlocks:
 
     def __init__(self, folder: Path, key: str):
         self.calls: list[ImageBlockCall] = []
-        self.path = Path(folder) / "ahead" / f"image-block-{key}.bin"
+        self.path = Path(folder).expanduser().resolve() / "ahead" / f"image-block-{key}.bin"
         self.failed_marker = self.path.with_suffix(".failed")
         self.loaded = False
         self.read_s: float | None = None  # how long reading it took, on its thread
@@ -127,7 +150,7 @@ class AheadBlocks:
     def prefetch(self, device: torch.device) -> None:
         """Start reading the artifact, if there is one, on a thread: ~1.5 s on an H200 (unpickling, the
         kernels loaded onto the GPU) that overlap the weights' loading instead of following it."""
-        if self._reading is None and self.path.exists() and not self.failed_marker.exists() and supported():
+        if self._reading is None and self.path.exists() and supported():
             reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zbot-ahead")
             self._reading = reader.submit(self._read, device)
             reader.shutdown(wait=False)
@@ -148,8 +171,8 @@ class AheadBlocks:
 
     def load(self, device: torch.device) -> bool:
         """Put the artifact (read by `prefetch`, or now) into every image block; False (just-in-time
-        compiling) if there is none or it can't be loaded (then it is set aside, and a marker stops
-        further tries)."""
+        compiling) if there is none or it can't be loaded (then it is deleted, and this start's warm-up
+        saves it anew)."""
         if not self.calls:
             return False
         self.prefetch(device)
@@ -157,21 +180,25 @@ class AheadBlocks:
             return False
         try:
             compiled = self._reading.result()
-        except Exception as error:  # a torch that reads it differently: compile as before
+        except Exception as error:  # cut off, or from software the key doesn't tell apart
             log.warning("could not load the image blocks' ahead-of-time code (%s); compiling them instead",
                         error, exc_info=True)
-            self._give_up(error)
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
             return False
         finally:
             self._reading = None
         for call in self.calls:
-            call.ahead = compiled
+            call.ahead, call.siblings = compiled, self.calls
         self.loaded = True
         log.info("image blocks: ahead-of-time code loaded from %s (read in %.1f s)", self.path, self.read_s)
         return True
 
     def keep_next_call(self) -> None:
         self.calls[0].keep_next = True
+
+    def forget_call(self) -> None:
+        self.calls[0].keep_next, self.calls[0].example = False, None
 
     def save(self) -> None:
         """Compile the first image block ahead of time from the arguments of its last kept call (see
@@ -181,26 +208,39 @@ class AheadBlocks:
         args, kwargs = example
         block = self.calls[0].block
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # before seconds of compiling
             _enable_aot_compile()
             with torch.inference_mode():  # as the arguments were made: the same dispatch keys
                 compiled = torch.compile(type(block).forward, fullgraph=True, dynamic=True).aot_compile(
                     ((block, *args), kwargs))
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            compiled.save_compiled_function(str(self.path))  # written to a temporary file, then renamed
+            # Whole or not at all, whatever this torch's save does: a start (or another worker on the
+            # same folder) must never read a file cut off by a restart or a full disk.
+            partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+            try:
+                compiled.save_compiled_function(str(partial))
+                os.replace(partial, self.path)
+            finally:
+                partial.unlink(missing_ok=True)
+        except OSError:  # a full disk or a read-only folder: the same next time there is room
+            log.warning("could not save the image blocks' ahead-of-time code in %s", self.path.parent,
+                        exc_info=True)
         except Exception as error:
             log.warning("could not compile the image blocks ahead of time; later starts compile them just "
                         "in time, as this one did", exc_info=True)
-            self._give_up(error)
+            self._mark_failed(error)
         finally:
             self.calls[0].example = None
         if self.path.exists():
             log.info("image blocks: ahead-of-time code saved to %s (%.1f MB)", self.path,
                      self.path.stat().st_size / 1e6)
 
-    def _give_up(self, error: Exception) -> None:
-        self.path.unlink(missing_ok=True)
-        self.failed_marker.parent.mkdir(parents=True, exist_ok=True)
-        self.failed_marker.write_text(f"{type(error).__name__}: {error}\n"[:2000])
+    def _mark_failed(self, error: Exception) -> None:
+        """This software can't save them: say so, so that later starts don't try again (best effort)."""
+        try:
+            self.failed_marker.parent.mkdir(parents=True, exist_ok=True)
+            self.failed_marker.write_text(f"{type(error).__name__}: {error}\n"[:2000])
+        except OSError:
+            log.warning("could not write %s", self.failed_marker, exc_info=True)
 
 
 def _enable_aot_compile() -> None:

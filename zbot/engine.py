@@ -156,6 +156,11 @@ class Engine:
             pipe._zbot_compiled = True
             if self.ahead is not None:
                 self.ahead.attach(pipe.transformer)
+                # Joined here, before the text encoder's CUDA graphs are recorded: the reader loads
+                # kernels onto the GPU, which would break a recording under way.
+                loading = time.perf_counter()
+                if self.ahead.load(self.device):
+                    self._lap("ahead_load_s", loading)  # the wait for its thread; part of setup_s
         self.prompts = PromptEncoder(pipe.tokenizer, pipe.text_encoder, self.device, buckets=self.buckets)
         if self.compiled and self.device.type == "cuda" and self.offload == "none":
             # Here, before any job: recording a CUDA graph fails if another thread (the safety check on
@@ -169,9 +174,6 @@ class Engine:
                             exc_info=True)
         self.pipe = pipe
         self._lap("setup_s", began)
-        began = time.perf_counter()
-        if self.ahead is not None and self.ahead.load(self.device):
-            self._lap("ahead_load_s", began)  # the wait for its thread, if any
         if fast:
             began = time.perf_counter()
             self._warm_first()
@@ -254,8 +256,11 @@ class Engine:
         assert self.ahead is not None
         width, height = self.sizes[0]
         self.ahead.keep_next_call()
-        self._warm_draw(width, height, caption_lengths()[0])
-        self.ahead.save()
+        try:
+            self._warm_draw(width, height, caption_lengths()[0])
+            self.ahead.save()
+        finally:  # a draw that failed: hold no tensors
+            self.ahead.forget_call()
 
     def _compile_then_draw(self, what: str, compile_part: Callable[[object], None]) -> None:
         compile_part(self.pipe)
