@@ -45,6 +45,13 @@ def supported() -> bool:
             and hasattr(compiled, "guard_check"))
 
 
+class SavedCode:
+    """The loaded artifact, one for all the image blocks: dropped for all of them at once."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled  # an AOTCompiledFunction over type(block).forward, or None once dropped
+
+
 class ImageBlockCall:
     """What an image block runs in place of its forward once compiled (installed as the module's
     `_compiled_call_impl`, where `Module.compile` puts torch.compile's): the ahead-of-time function when
@@ -54,11 +61,15 @@ class ImageBlockCall:
     def __init__(self, block: torch.nn.Module):
         self.block = block
         self.jit = torch.compile(block._call_impl, fullgraph=True, dynamic=True)
-        self.ahead = None  # an AOTCompiledFunction over type(block).forward
+        self.saved: SavedCode | None = None
         self.example: tuple[tuple, dict] | None = None  # one call's arguments, kept for a save
         self.keep_next = False
         self.misfits = 0  # calls its guards refused (then compiled just in time)
-        self.siblings: list[ImageBlockCall] = [self]  # the calls sharing one artifact (AheadBlocks.load)
+
+    @property
+    def ahead(self):
+        """The saved code this block runs, or None."""
+        return self.saved.compiled if self.saved is not None else None
 
     def __call__(self, *args, **kwargs):
         if self.keep_next:
@@ -76,8 +87,7 @@ class ImageBlockCall:
                 except Exception:  # saved code that loaded but can't run here: never again this process
                     log.exception("the image blocks' ahead-of-time code failed; they are compiled just in "
                                   "time from now on")
-                    for other in self.siblings:
-                        other.ahead = None
+                    self.saved.compiled = None
                     return self.jit(*args, **kwargs)
             self.misfits += 1
             if self.misfits == 1:
@@ -188,8 +198,9 @@ class AheadBlocks:
             return False
         finally:
             self._reading = None
+        saved = SavedCode(compiled)
         for call in self.calls:
-            call.ahead, call.siblings = compiled, self.calls
+            call.saved = saved
         self.loaded = True
         log.info("image blocks: ahead-of-time code loaded from %s (read in %.1f s)", self.path, self.read_s)
         return True

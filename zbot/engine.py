@@ -221,9 +221,7 @@ class Engine:
     def _warm_first(self) -> None:
         """What the first image needs: the first size drawn once, which builds the graph of the
         transformer's image blocks (dynamic in the sequence length)."""
-        assert self.prompts is not None
-        width, height = self.sizes[0]
-        self._warm_draw(width, height, caption_lengths()[0])
+        self._warm_draw(*self.sizes[0], caption_lengths()[0])
         self._settle_graphs()
 
     def _warmup_plan(self) -> list[tuple[str, Callable[[], None]]]:
@@ -254,10 +252,9 @@ class Engine:
 
     def _save_ahead(self) -> None:
         assert self.ahead is not None
-        width, height = self.sizes[0]
         self.ahead.keep_next_call()
         try:
-            self._warm_draw(width, height, caption_lengths()[0])
+            self._warm_draw(*self.sizes[0], caption_lengths()[0])
             self.ahead.save()
         finally:  # a draw that failed: hold no tensors
             self.ahead.forget_call()
@@ -265,8 +262,7 @@ class Engine:
     def _compile_then_draw(self, what: str, compile_part: Callable[[object], None]) -> None:
         compile_part(self.pipe)
         self.pipe._zbot_compiled_parts = getattr(self.pipe, "_zbot_compiled_parts", set()) | {what}
-        width, height = self.sizes[0]
-        self._warm_draw(width, height, caption_lengths()[0])
+        self._warm_draw(*self.sizes[0], caption_lengths()[0])
 
     def _warm_text_encoder(self) -> None:
         """The text encoder once at each padded length (its first run at a length pays for cuBLAS's
