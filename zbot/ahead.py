@@ -91,9 +91,19 @@ class ImageBlockCall:
                     return self.jit(*args, **kwargs)
             self.misfits += 1
             if self.misfits == 1:
-                log.warning("an image block's ahead-of-time code doesn't fit a call (%s); it is compiled "
-                            "just in time for such calls", _shapes(args))
+                log.warning("an image block's ahead-of-time code doesn't fit a call (%s; %s); it is compiled "
+                            "just in time for such calls", _shapes(args), _refusal(ahead, block, args, kwargs))
         return self.jit(*args, **kwargs)
+
+
+def _refusal(ahead, block: torch.nn.Module, args: tuple, kwargs: dict) -> str:
+    """Which guard refused the call, as torch words it (its own error message does the same through
+    these private names); a shorter note where this torch lacks them."""
+    try:
+        guards = ahead._artifacts.guard_manager
+        return "refused by: " + str(guards.check_verbose(ahead.prepare_f_locals(block, *args, **kwargs)))[:500]
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return "the guard that refused it is not reported by this torch"
 
 
 def _shapes(args: tuple) -> str:
