@@ -50,6 +50,7 @@ class SavedCode:
 
     def __init__(self, compiled):
         self.compiled = compiled  # an AOTCompiledFunction over type(block).forward, or None once dropped
+        self.misfit_told = False  # the first refused call is logged with its reason; the rest are counted
 
 
 class ImageBlockCall:
@@ -90,7 +91,8 @@ class ImageBlockCall:
                     self.saved.compiled = None
                     return self.jit(*args, **kwargs)
             self.misfits += 1
-            if self.misfits == 1:
+            if not self.saved.misfit_told:
+                self.saved.misfit_told = True
                 log.warning("an image block's ahead-of-time code doesn't fit a call (%s; %s); it is compiled "
                             "just in time for such calls", _shapes(args), _refusal(ahead, block, args, kwargs))
         return self.jit(*args, **kwargs)
@@ -101,7 +103,10 @@ def _refusal(ahead, block: torch.nn.Module, args: tuple, kwargs: dict) -> str:
     these private names); a shorter note where this torch lacks them."""
     try:
         guards = ahead._artifacts.guard_manager
-        return "refused by: " + str(guards.check_verbose(ahead.prepare_f_locals(block, *args, **kwargs)))[:500]
+        failed = guards.check_verbose(ahead.prepare_f_locals(block, *args, **kwargs))
+        # Each part is a guard's code then "  # " and the source line it came from: the code says enough.
+        parts = [str(part).split("  # ")[0] for part in getattr(failed, "verbose_code_parts", [failed])]
+        return "refused by: " + "; ".join(parts)[:3000]
     except Exception:  # noqa: BLE001 - a diagnostic only
         return "the guard that refused it is not reported by this torch"
 
