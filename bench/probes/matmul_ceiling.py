@@ -44,10 +44,10 @@ def main() -> None:
         x = torch.randn(TOKENS, k, device="cuda", dtype=torch.bfloat16)
         w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
         flop = 2 * TOKENS * k * n
-        cublas = cuda_ms(lambda: torch.nn.functional.linear(x, w))
+        cublas = cuda_ms(lambda x=x, w=w: torch.nn.functional.linear(x, w))
         tuned_fn = torch.compile(lambda a, b: torch.nn.functional.linear(a, b), mode="max-autotune-no-cudagraphs",
                                  dynamic=False)
-        tuned = cuda_ms(lambda: tuned_fn(x, w))
+        tuned = cuda_ms(lambda x=x, w=w, tuned_fn=tuned_fn: tuned_fn(x, w))
         rows.append({"layer": name, "m_k_n": [TOKENS, k, n], "cublas_ms": round(cublas, 4),
                      "cublas_tflops": round(flop / cublas / 1e9, 1), "max_autotune_ms": round(tuned, 4),
                      "max_autotune_tflops": round(flop / tuned / 1e9, 1)})

@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.gpu_common import build_full_pipeline, parse_size  # noqa: E402
-from zbot.engine import Engine  # noqa: E402
-from zbot.jobs import RenderSpec  # noqa: E402
+from bench.gpu_common import build_full_pipeline, parse_size
+from zbot.engine import Engine
+from zbot.jobs import RenderSpec
 
 PROMPT = "a red fox standing in fresh snow at dawn, soft light, detailed fur, shallow depth of field"
 
