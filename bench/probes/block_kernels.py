@@ -9,35 +9,19 @@ attention's kernel is 14% faster than cuDNN's bf16 one at 4224 tokens, with 30-5
 gains 1% of a block for twice the compile time).
 """
 import argparse
-import json
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from cuda_timing import cuda_ms, emit  # this folder's: on the path when run as a script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-def emit(**row):
-    print("JSON " + json.dumps(row), flush=True)
 
 
-def cuda_ms(call, repeats=30, rounds=5):
-    call()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(repeats):
-            call()
-        end.record()
-        torch.cuda.synchronize()
-        out.append(start.elapsed_time(end) / repeats)
-    return statistics.median(out)
 
 
 def top_kernels(call, n=5, top=14):
@@ -84,7 +68,7 @@ def attention(args):
                 with sdpa_kernel(backend):
                     call = lambda: F.scaled_dot_product_attention(qh, kh, vh, attn_mask=m)
                     out = call().transpose(1, 2)
-                    results[f"{name}_ms"] = cuda_ms(call)
+                    results[f"{name}_ms"] = cuda_ms(call, repeats=30)
                     results[f"{name}_err_sharp{sharp}"] = rel(out, ref)
             except Exception as e:  # noqa: BLE001
                 results[f"{name}_error"] = repr(e)[:300]
@@ -92,10 +76,10 @@ def attention(args):
             fp8 = CudnnFp8Attention(S, H, D)
             call = lambda: fp8(q, k, v)
             out = call()
-            results["fp8_total_ms"] = cuda_ms(call)
+            results["fp8_total_ms"] = cuda_ms(call, repeats=30)
             results[f"fp8_err_sharp{sharp}"] = rel(out, ref)
             qq = fp8.quantize(q), fp8.quantize(k), fp8.quantize(v)
-            results["fp8_kernel_ms"] = cuda_ms(lambda: fp8.run(*qq))
+            results["fp8_kernel_ms"] = cuda_ms(lambda: fp8.run(*qq), repeats=30)
             results["fp8_engine"] = str(getattr(fp8.graph, "selected_engine", "?"))[:200]
             total, rows = top_kernels(call)
             results["fp8_kernels"] = rows
@@ -103,7 +87,7 @@ def attention(args):
             results[f"fp8_fixed_qk_err_sharp{sharp}"] = rel(fp8_fixed(q, k, v), ref)
             padded = CudnnFp8Attention(S, H, D, padded=True)
             results[f"fp8_padded_err_sharp{sharp}"] = rel(padded(q, k, v), ref)
-            results["fp8_padded_total_ms"] = cuda_ms(lambda: padded(q, k, v))
+            results["fp8_padded_total_ms"] = cuda_ms(lambda: padded(q, k, v), repeats=30)
             # python overhead of one execute: time with the GPU idle-free launch only
             torch.cuda.synchronize()
             began = time.perf_counter()
@@ -193,6 +177,7 @@ class CudnnFp8Attention:
 def block_probe(args):
     import torch._dynamo.config as dc
     import torch._inductor.config as ic
+
     from bench.probes.aot_block import block, inputs
     dc.specialize_float = True
     import torch.fx.experimental._config as shape_config
@@ -210,7 +195,7 @@ def block_probe(args):
         out = blk(*x)
         torch.cuda.synchronize()
         compile_s = time.perf_counter() - began
-        ms = cuda_ms(lambda: blk(*x))
+        ms = cuda_ms(lambda: blk(*x), repeats=30)
         total, rows = top_kernels(lambda: blk(*x))
         emit(section="block", mode=args.mode, cdt=args.cdt, tokens=args.tokens, eager_ms=round(eager_ms, 3),
              compiled_ms=round(ms, 3), compile_s=round(compile_s, 1), kernel_ms=round(total, 3),

@@ -7,9 +7,9 @@ The bf16 GPU part is ~64% matmuls (bench/results/gpu-nvidia-h200-kernels-2026-12
 much of that a faster GEMM could take back. Result: bench/results/gpu-nvidia-h200-matmuls-2026-12-03.txt.
 """
 import json
-import statistics
 
 import torch
+from cuda_timing import cuda_ms  # this folder's: on the path when run as a script
 
 TOKENS = 4096 + 128  # 1024x1024's image tokens and a short caption
 SHAPES = {  # (in, out) of the block's linear layers, as the engine fuses them
@@ -20,19 +20,6 @@ SHAPES = {  # (in, out) of the block's linear layers, as the engine fuses them
 }
 
 
-def cuda_ms(call, repeats=50, rounds=5):
-    call()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(repeats):
-            call()
-        end.record()
-        torch.cuda.synchronize()
-        out.append(start.elapsed_time(end) / repeats)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -44,10 +31,10 @@ def main() -> None:
         x = torch.randn(TOKENS, k, device="cuda", dtype=torch.bfloat16)
         w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) * 0.02
         flop = 2 * TOKENS * k * n
-        cublas = cuda_ms(lambda x=x, w=w: torch.nn.functional.linear(x, w))
+        cublas = cuda_ms(lambda x=x, w=w: torch.nn.functional.linear(x, w), repeats=50)
         tuned_fn = torch.compile(lambda a, b: torch.nn.functional.linear(a, b), mode="max-autotune-no-cudagraphs",
                                  dynamic=False)
-        tuned = cuda_ms(lambda x=x, w=w, tuned_fn=tuned_fn: tuned_fn(x, w))
+        tuned = cuda_ms(lambda x=x, w=w, tuned_fn=tuned_fn: tuned_fn(x, w), repeats=50)
         rows.append({"layer": name, "m_k_n": [TOKENS, k, n], "cublas_ms": round(cublas, 4),
                      "cublas_tflops": round(flop / cublas / 1e9, 1), "max_autotune_ms": round(tuned, 4),
                      "max_autotune_tflops": round(flop / tuned / 1e9, 1)})

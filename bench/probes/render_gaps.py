@@ -10,13 +10,13 @@ Full-size random weights through zbot's Engine (compiled as it serves). Prints:
   forward captured once as a CUDA graph and replayed (with the outputs' difference).
 """
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from cuda_timing import cuda_ms, emit  # this folder's: on the path when run as a script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -27,23 +27,8 @@ from zbot.jobs import RenderSpec
 PROMPT = "a red fox standing in fresh snow at dawn, soft light, detailed fur, shallow depth of field"
 
 
-def emit(**row):
-    print("JSON " + json.dumps(row), flush=True)
 
 
-def cuda_ms(call, repeats=8, rounds=5):
-    call()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(repeats):
-            call()
-        end.record()
-        torch.cuda.synchronize()
-        out.append(start.elapsed_time(end) / repeats)
-    return statistics.median(out)
 
 
 def render_gaps(engine: Engine, spec: RenderSpec, label: str) -> None:
@@ -102,7 +87,7 @@ def transformer_graph(engine: Engine, spec: RenderSpec, label: str) -> None:
         def forward():
             return transformer(*args, **statics)
 
-        launched_ms = cuda_ms(forward)
+        launched_ms = cuda_ms(forward, repeats=8)
         reference = forward()
         reference = reference[0] if isinstance(reference, tuple) else reference.sample
         reference = [t.clone() for t in reference]
@@ -126,7 +111,7 @@ def transformer_graph(engine: Engine, spec: RenderSpec, label: str) -> None:
         torch.cuda.synchronize()
         diff = max(float((a.float() - b.float()).abs().max()) for a, b in zip(out, reference))
         scale = max(float(b.float().abs().max()) for b in reference)
-        graphed_ms = cuda_ms(graph.replay)
+        graphed_ms = cuda_ms(graph.replay, repeats=8)
     emit(label=label, forward_launched_ms=round(launched_ms, 2), forward_graphed_ms=round(graphed_ms, 2),
          saved_per_step_ms=round(launched_ms - graphed_ms, 2), capture_s=round(capture_s, 2),
          graph_vs_launched_max_abs=diff, output_max_abs=scale,
