@@ -81,6 +81,30 @@ def test_saved_code_that_fails_while_running_is_dropped_and_the_call_still_serve
     assert "ahead-of-time code failed" in caplog.text
 
 
+class RefusingSavedCode(BrokenSavedCode):
+    """Saved code whose guards admit no call (made for other shapes, say)."""
+
+    def guard_check(self, *args, **kwargs) -> bool:
+        return False
+
+
+def test_calls_the_saved_code_refuses_are_served_counted_and_logged_once_per_start(caplog):
+    blocks = image_blocks(3)
+    calls = ahead.calls(blocks)
+    refusing = RefusingSavedCode()
+    saved = ahead.SavedCode(refusing)
+    for call in calls:
+        call.saved = saved
+    x = block_inputs()
+    with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
+        outs = [block(*x) for block in blocks for _ in range(2)]
+    assert refusing.runs == 0 and all(torch.isfinite(out).all() for out in outs)
+    assert [call.misfits for call in calls] == [2, 2, 2]
+    assert all(call.ahead is refusing for call in calls)  # kept: other calls may fit
+    # one line for the start, not one per block: 32 image blocks would say the same thing 32 times
+    assert caplog.text.count("doesn't fit a call") == 1
+
+
 def test_a_folder_that_cant_be_written_costs_no_compile_and_leaves_no_marker(tmp_path: Path, caplog):
     blocks = image_blocks()
     (tmp_path / "ahead").write_text("a file where the folder should be")
