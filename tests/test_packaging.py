@@ -48,8 +48,13 @@ def test_a_wheel_installed_into_a_fresh_venv_creates_its_tables(tmp_path: Path):
 
     with zipfile.ZipFile(wheel) as archive:  # the licence travels with the package
         [licence] = [name for name in archive.namelist() if name.endswith("LICENSE")]
-        assert "Apache License" in archive.read(licence).decode() and "Apache-2.0" in archive.read(
-            next(n for n in archive.namelist() if n.endswith("METADATA"))).decode()
+        assert licence.endswith(".dist-info/licenses/LICENSE"), licence  # where PEP 639 puts it
+        assert "Apache License" in archive.read(licence).decode()
+        metadata = archive.read(next(n for n in archive.namelist() if n.endswith("METADATA"))).decode()
+        # An SPDX expression (PEP 639), not the `license = {text = ...}` table setuptools deprecates
+        # (an error from 2027-02-18), which wrote a free-text "License:" field instead.
+        assert "License-Expression: Apache-2.0" in metadata and "License-File: LICENSE" in metadata
+        assert "\nLicense:" not in metadata
     fresh = tmp_path / "fresh"
     run(sys.executable, "-m", "venv", "--without-pip", fresh, cwd=tmp_path)
     python = fresh / "bin" / "python"
