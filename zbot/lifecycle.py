@@ -102,19 +102,27 @@ class Lifecycle:
         await self._persist(f"job {job_id} blocked", lambda: self._finish(
             job_id, UNDELIVERED, Status.BLOCKED, owner=None, finished_at=Raw("coalesce(finished_at, ?)", self.clock())))
 
-    async def cancelled(self, job_id: int) -> bool:
-        """Take a job that has not started out of the queue's records; False if it had started."""
-        return await self._move(job_id, (Status.QUEUED,), Status.CANCELLED, finished_at=self.clock(), owner=None)
+    async def cancelled(self, job_id: int) -> bool | None:
+        """Take a job that has not started out of the queue's records; False if it had started, None
+        while the write is being retried. Retried like the others: a job left `queued` would be drawn
+        at the next start though its requester cancelled it."""
+        finished_at = self.clock()
+        return await self._persist(f"job {job_id} cancelled", lambda: self._move(
+            job_id, (Status.QUEUED,), Status.CANCELLED, finished_at=finished_at, owner=None))
 
-    async def deleted(self, job_id: int) -> bool:
+    async def deleted(self, job_id: int) -> bool | None:
         """A posted image its requester or an admin deleted: it stays counted, and can't be rerolled; a
-        grid's kept images go too."""
-        return await self._finish(job_id, (Status.POSTED,), Status.DELETED)
+        grid's kept images go too. From `drawn` as well: its message is posted (Delete is under it) while
+        the "posted" write is still being retried, which then finds it deleted and changes nothing."""
+        return await self._persist(f"job {job_id} deleted", lambda: self._finish(
+            job_id, (Status.DRAWN, Status.POSTED), Status.DELETED))
 
     async def _finish(self, job_id: int, came_from: tuple[Status, ...], status: Status, *,
                       keep_images: bool = False, **values) -> bool:
         moved = await self._move(job_id, came_from, status, **values)
-        if not keep_images:
+        # Only when the move applied: a late or refused one must not take the images of a job that
+        # went on without it (a "failed" after "posted" would take the images picks start from).
+        if moved and not keep_images:
             await asyncio.to_thread(self.images.remove, job_id)
         return moved
 
@@ -128,15 +136,16 @@ class Lifecycle:
             (*params, job_id))
         return cursor.rowcount == 1
 
-    async def _persist(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
-        """Run a write; if the database refuses it, log that once and retry it in the background with
-        backoff. The caller goes on either way: an image is not held back by the disk."""
+    async def _persist(self, what: str, write: Callable[[], Awaitable[object]]) -> object:
+        """Run a write and return what it returned; if the database refuses it, log that once, retry it
+        in the background with backoff and return None. The caller goes on either way: an image is not
+        held back by the disk."""
         try:
-            await write()
-            return
+            return await write()
         except sqlite3.Error as error:
             log.warning("could not record %s (%s); retrying in the background", what, error)
         self._retries.spawn(self._retry(what, write))
+        return None
 
     async def _retry(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
         delay = RETRY_FIRST_S
