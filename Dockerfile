@@ -1,11 +1,19 @@
 # zbot on an NVIDIA GPU. Build: docker build -t zbot .   Run: docker compose up -d (see README, "Deploy with Docker").
-# The base image brings Python and the CUDA build of torch, inside pyproject's range (torch>=2.9,<2.15),
-# so pip keeps it and installs only the rest.
-FROM pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime
+# Python's slim image, a C compiler, and torch from PyTorch's own index. Not the pytorch/pytorch runtime
+# image: it has no C compiler, and torch.compile's Triton kernels build a small C launcher at first use
+# (pytorch/pytorch#116696). Its torch (2.9.1) was also not the one the README's figures were measured with.
+FROM python:3.11-slim-bookworm
+
+# The torch the README's figures and the saved image blocks (which need 2.11 or later) were measured with:
+# 2.11.0+cu130. CUDA 13.0 needs an NVIDIA driver 580 or later; with an older one (570+), build with
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 -t zbot .
+ARG TORCH_VERSION=2.11.0
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cu130
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CC=gcc \
     MODELSCOPE_CACHE=/models \
     HF_HOME=/models/huggingface \
     ZBOT_COMPILE_CACHE=/models/torch-compile \
@@ -13,7 +21,18 @@ ENV PYTHONUNBUFFERED=1 \
     ZBOT_HTTP_HOST=0.0.0.0 \
     ZBOT_HTTP_PORT=8080
 
+# gcc and the C library's headers for Triton (this image already has Python's headers); nothing else.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
+
+# torch first, in a layer of its own (~3 GB with its CUDA libraries), then pinned by a constraint so that
+# installing zbot's other dependencies can't swap it for another build from the default index.
+RUN pip install --index-url "$TORCH_INDEX" "torch==$TORCH_VERSION" \
+    && echo "torch==$TORCH_VERSION" > /etc/zbot-torch-constraint.txt
+ENV PIP_CONSTRAINT=/etc/zbot-torch-constraint.txt
 
 # The same install step CI exercises (pip install -e .). The dependencies go in a layer of their own,
 # installed against an empty package, so that a change to the code doesn't download them again.
@@ -21,8 +40,8 @@ COPY pyproject.toml README.md LICENSE ./
 RUN mkdir zbot && touch zbot/__init__.py \
     && pip install -e . \
     && useradd --create-home --uid 10001 --user-group zbot \
-    && mkdir -p /models /data \
-    && chown 10001:10001 /models /data
+    && mkdir -p /models /data /backups \
+    && chown 10001:10001 /models /data /backups
 
 COPY zbot ./zbot
 
