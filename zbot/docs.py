@@ -40,12 +40,28 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+FIRST = "ZBOT_DISCORD_TOKEN"  # the one setting every install needs
+# Read by docker-compose.yml, not by zbot: (name, default shown, meaning).
+COMPOSE_ONLY = (
+    ("GRAFANA_ADMIN_PASSWORD", "admin", "Grafana's admin password (the monitoring profile); admin while unset."),
+    ("BACKUP_EVERY", "86400", "Seconds between two backups of the database (the backup profile)."),
+    ("BACKUP_KEEP", "7", "How many backups the backup profile keeps, the newest."),
+)
+
+
 def env_example() -> str:
-    lines = ["# zbot settings: copy to .env and change what you need. Every line shows the default.", ""]
-    for name, default, meaning in settings_rows():
+    """.env.example: the token to set, then every other setting commented out at its default, so that a
+    copied .env pins nothing and a later change of a default still reaches its user."""
+    lines = ["# zbot settings: copy to .env, set the token, and uncomment only what you change. A line left",
+             "# commented keeps zbot's default, also when a later version changes it.", ""]
+    rows = sorted(settings_rows(), key=lambda row: row[0] != FIRST)
+    for name, default, meaning in rows:
         lines.append(f"# {meaning}")
-        lines.append(f"{name}={default}")
+        lines.append(f"{name}={default}" if name == FIRST else f"# {name}={default}")
         lines.append("")
+    lines += ["# -- Read by docker compose, not by zbot --", ""]
+    for name, default, meaning in COMPOSE_ONLY:
+        lines += [f"# {meaning}", f"# {name}={default}", ""]
     return "\n".join(lines)
 
 
