@@ -1,4 +1,4 @@
-"""The README's configuration table and .env.example are generated from Settings: they must match."""
+"""The configuration table (docs/configuration.md) and .env.example are generated from Settings: they must match."""
 
 import io
 import re
@@ -12,11 +12,12 @@ from zbot.docs import env_example, markdown_table, settings_rows
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_readme_table_matches_the_settings_class():
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("-->", readme.index("<!-- settings-table")) + 3
-    end = readme.index("<!-- /settings-table -->")
-    assert readme[start:end].strip() == markdown_table(), "run: python -m zbot.docs, paste into README.md"
+def test_configuration_table_matches_the_settings_class():
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    start = page.index("-->", page.index("<!-- settings-table")) + 3
+    end = page.index("<!-- /settings-table -->")
+    assert page[start:end].strip() == markdown_table(), (
+        "run: python -m zbot.docs, paste between the settings-table markers in docs/configuration.md")
 
 
 def test_env_example_matches_and_pins_no_default(tmp_path, monkeypatch):

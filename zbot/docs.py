@@ -1,5 +1,5 @@
-"""The configuration reference, generated from the Settings class so the README and .env.example
-can't drift from the code (a test compares them)."""
+"""The configuration reference, generated from the Settings class so docs/configuration.md and
+.env.example can't drift from the code (a test compares them)."""
 
 from __future__ import annotations
 
