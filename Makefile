@@ -4,8 +4,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Without an NVIDIA GPU, install the CPU build of torch first: an unpinned torch pulls several GB of CUDA.
+# Without an NVIDIA GPU, install the CPU build of torch first, from PyTorch's CPU index: from the default
+# index the same version is the CUDA build, with about 20 nvidia packages (several GB). Where that index
+# can't be reached, the default index, and one line says which was used. --retries 0 and a short
+# timeout: pip's defaults (5 retries, 15 s each) would hold the set-up for minutes on a silent network.
 TORCH_CPU ?= torch==2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_CPU_TIMEOUT ?= 10
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 
 .PHONY: run test bench env clean
@@ -25,7 +30,13 @@ $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 ifneq ($(HAS_GPU),yes)
-	$(BIN)/python -m pip install -q $(TORCH_CPU)
+	@if $(BIN)/python -m pip install -q --timeout $(TORCH_CPU_TIMEOUT) --retries 0 \
+	        --index-url $(TORCH_CPU_INDEX) $(TORCH_CPU) >/dev/null 2>&1; then \
+	    echo "torch: $(TORCH_CPU), the CPU build, from $(TORCH_CPU_INDEX)"; \
+	else \
+	    echo "torch: not installable from $(TORCH_CPU_INDEX) (unreachable?); $(TORCH_CPU) from the default index, maybe the CUDA build"; \
+	    $(BIN)/python -m pip install -q $(TORCH_CPU); \
+	fi
 endif
 	touch $@
 
