@@ -464,9 +464,10 @@ class FakeDiscordRest:
         if problem := self._message_problem(req.body, req.files, creating=True):
             return problem
         original = ix.original
-        if original is not None and original.loading:
+        if original is not None and original.loading and not original.deleted:
             # A follow-up while the deferred response still shows "thinking..." resolves it: it
-            # becomes that message, ephemeral or not as the defer said (discord-api-docs#2742).
+            # becomes that message, ephemeral or not as the defer said (discord-api-docs#2742). Once
+            # that message is deleted, a follow-up is a message of its own, with its own flags.
             body = {**req.body, "flags": (req.body.get("flags") or 0) & ~EPHEMERAL}
             self._edit_message(original, body, req.files, "followup")
             msg = original

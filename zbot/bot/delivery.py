@@ -57,6 +57,11 @@ class Delivery:
         except Refused as refusal:
             await self._refuse(interaction, refusal)
             return
+        except Exception:
+            # The error funnel apologises in a follow-up, which would fill a public "thinking" message.
+            if interaction.response.is_done():
+                await self._unthink(interaction)
+            raise
         where = Destination(request.user_id, ticket.channel_id, interaction, started)
         text, view = self._status(ticket, None, interaction.locale), localize_view(self._view(ticket), interaction.locale)
         try:
@@ -73,15 +78,33 @@ class Delivery:
         self.spawn(self._follow(ticket, where))
 
     async def _refuse(self, interaction: discord.Interaction, refusal: Refused) -> None:
+        """A refusal only its user sees, also after a slow admission was deferred publicly."""
         text = messages.refusal(refusal, interaction.locale)
+        if interaction.response.is_done() and not await self._unthink(interaction):
+            log.warning("a refusal is not told to user %s: it would show to the whole channel", interaction.user.id)
+            return
         try:
-            if interaction.response.is_done():
-                # Deferred (publicly) before the answer was known: say it there.
-                await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
-            else:
-                await say_privately(interaction, text)
+            await say_privately(interaction, text)
         except DISCORD_ERRORS as error:
             log.warning("could not tell user %s of a refusal (%s)", interaction.user.id, describe(error))
+
+    async def _unthink(self, interaction: discord.Interaction) -> bool:
+        """Remove the public "thinking" message of a slow admission; True once it is gone.
+
+        A deferred response keeps the visibility it was deferred with: editing it, or a first follow-up
+        (which Discord makes that message, whatever its flags), shows the text to the whole channel.
+        Deferring privately instead would make the queue position, the progress and the image private too,
+        and the image would need a channel post with the bot token; so admitted jobs keep the public
+        message, and the rare refusal after a slow admission removes it and goes in a private follow-up."""
+        try:
+            await interaction.delete_original_response()
+        except discord.NotFound:
+            return True  # gone already
+        except DISCORD_ERRORS as error:
+            log.warning("could not remove the acknowledgement for user %s (%s)", interaction.user.id,
+                        describe(error))
+            return False
+        return True
 
     async def _follow(self, ticket: Ticket, where: Destination) -> None:
         """Show the queue position, then the steps, editing at most once a second; then the result."""
