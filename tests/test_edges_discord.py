@@ -58,3 +58,30 @@ async def test_a_refusal_after_a_slow_admission_stays_private_and_an_admission_s
     assert not [m for m in fake.messages.values() if said in m.content and not m.ephemeral and not m.deleted]
     assert refused.original.deleted  # the public "thinking…" is gone, with nothing written in it
     assert not image.ephemeral and not image.deleted and "patient fox" in image.content
+
+
+async def test_queue_shows_jobs_another_zbot_holds_as_held_there_and_offers_only_its_own_to_cancel(
+        fake, tmp_path, tiny_model):
+    admin = fake.add_member(name="mod", roles=(fake.add_role("Mods", permissions=1 << 5),))  # Manage Server
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
+        run.engine.gate.clear()  # our first job holds the GPU, our second waits
+        first = await fake.slash("draw", {"prompt": "ours, drawing", "size": "small"})
+        await first.wait_response()
+        await asyncio.to_thread(run.engine.started.wait, 10)
+        second = await fake.slash("draw", {"prompt": "ours, waiting", "size": "small"})
+        await second.wait_original(lambda m: "Queued" in m.content)
+        # A job of another zbot on the same database: in its queue, not in ours.
+        theirs = await run.core.store.record(user_id=fake.user_id, guild_id=fake.guild_id, channel_id=fake.channel_id,
+                                             prompt="theirs, waiting", status="queued", owner="00000001deadbeef",
+                                             size="small", width=64, height=64, steps=8)
+        listing = await (await fake.slash("queue", user_id=admin)).wait_original()
+        run.engine.gate.set()
+        await first.wait_original(finished, timeout=60)
+        await second.wait_original(finished, timeout=60)
+        await run.settle()
+    lines = listing.content.split("\n")[1:]
+    assert "#None" not in listing.content
+    assert [line.split(" · ")[0] for line in lines] == ["• drawing now", "• #1", "• held by another zbot"]
+    assert "theirs, waiting" in lines[2]
+    [menu] = [c for c in listing.walk_components() if c.get("type") == 3]
+    assert theirs == 3 and [option["value"] for option in menu["options"]] == ["2"]  # ours waiting, only

@@ -132,22 +132,24 @@ class Admin(commands.Cog):
     async def queue(self, interaction: discord.Interaction) -> None:
         _admin(self.settings, interaction)
         rows = await self.service.store.query(
-            f"SELECT id, user_id, prompt, created_at, status FROM generations WHERE guild_id = ? "
+            f"SELECT id, user_id, prompt, created_at, status, owner FROM generations WHERE guild_id = ? "
             f"AND status IN {sql_set(PENDING)} ORDER BY id", (interaction.guild_id,))
         if not rows:
             await say_privately(interaction, "Nothing is waiting or being drawn in this server.")
             return
         now = time.time()
-        jobs = sorted(rows, key=lambda row: self.service.executor.position(row["id"]) or 0)
+        # Another zbot on this database (or one that stopped, until ours adopts its jobs) holds some rows:
+        # this process's queue has no position for them, and can't cancel them. They go last.
+        mine = self.service.lifecycle.owner
+        position = {row["id"]: self.service.executor.position(row["id"]) for row in rows}
+        jobs = sorted(rows, key=lambda row: (row["owner"] != mine, position[row["id"]] or 0, row["id"]))
         lines = [f"**The queue in this server**: {len(jobs)} request{'s' if len(jobs) != 1 else ''} "
                  f"({self.service.executor.depth} in the whole queue)"]
         for row in jobs[:QUEUE_SHOWN]:
-            position = self.service.executor.position(row["id"])
-            where = t(interaction.locale, "drawing now") if row["status"] == "running" or position == 0 \
-                else f"#{position}"
-            lines.append(f"• {where} · <@{row['user_id']}> · {messages.quote_prompt(row['prompt'], 60)} · "
+            lines.append(f"• {_place(row, position[row['id']], mine, interaction.locale)} · <@{row['user_id']}> · "
+                         f"{messages.quote_prompt(row['prompt'], 60)} · "
                          f"{t(interaction.locale, *_age(now - row['created_at']))}")
-        waiting = [row for row in jobs if row["status"] == "queued"][:25]
+        waiting = [row for row in jobs if row["status"] == "queued" and row["owner"] == mine][:25]
         view = CancelMenu(self, waiting, interaction.locale) if waiting else discord.utils.MISSING
         await interaction.response.send_message(messages.fit("\n".join(lines)), view=view, ephemeral=True,
                                                 allowed_mentions=NO_MENTIONS)
@@ -191,6 +193,15 @@ def _code(value: str | None, limit: int = 150) -> str:
     the other settings), its backticks made harmless."""
     text = " ".join((value or "").split()).replace("`", "ˋ") or "(empty)"
     return f"`{text[:limit]}{'…' if len(text) > limit else ''}`"
+
+
+def _place(row, position: int | None, mine: str, locale) -> str:
+    """Where a job of /queue's list stands: drawing now, its place in this zbot's queue, or with another."""
+    if row["owner"] != mine:
+        return t(locale, "held by another zbot")
+    if row["status"] == "running" or position == 0:
+        return t(locale, "drawing now")
+    return f"#{position}" if position else t(locale, "waiting")
 
 
 def _age(seconds: float) -> tuple[str, str]:

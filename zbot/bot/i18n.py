@@ -155,6 +155,8 @@ ZH_CN: dict[str, str] = {
     "the default": "默认值",
     "default": "默认",
     "drawing now": "正在画",
+    "held by another zbot": "由另一个 zbot 处理",
+    "waiting": "排队中",
     "{} s ago": "{0} 秒前",
     "{} min ago": "{0} 分钟前",
     "{} h ago": "{0} 小时前",
