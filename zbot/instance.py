@@ -35,6 +35,10 @@ _ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
 def instances_dir(database: Path) -> Path:
+    """Beside the database's real file, so that every process reaching it by another path (a symlink,
+    a relative one) looks at the same locks. (SQLite resolves symlinks the same way for its -wal file;
+    a second name that no path resolves to, a hard link, would split SQLite's own locking too.)"""
+    database = database.expanduser().resolve()
     return database.with_name(database.name + "-instances")
 
 
@@ -45,25 +49,37 @@ class Instance:
         self.folder = instances_dir(database)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.id = f"{int(time.time()):08x}{secrets.token_hex(4)}"  # sortable by start time, and unique
-        self._fd: int | None = _locked(self.folder / f"{self.id}.lock")
+        self._fd: int | None = _locked(self.folder / f"{self.id}.lock", create=True)
         if self._fd is None:
             raise RuntimeError(f"could not lock {self.folder / self.id}.lock")
+        self._unreadable: set[str] = set()  # owners whose lock file we may not open, said once each
 
     def alive(self, owner: str | None) -> bool:
         """Whether the instance `owner` still runs (this one always does). None, an id not of this
-        scheme, or a lock nobody holds: gone."""
+        scheme, or a lock nobody holds: gone. A lock file we may not open: alive (its jobs stay its)."""
         if owner == self.id:
             return True
         if owner is None or not _ID_RE.match(owner):
             return False
         path = self.folder / f"{owner}.lock"
-        if not path.exists():
+        try:
+            fd = _locked(path, create=False)
+        except FileNotFoundError:  # closed cleanly, or swept as gone already
             return False
-        fd = _locked(path)
+        except PermissionError:
+            # Another user's (a `zbot batch` run as root, its file 0600): whether it runs, we can't tell,
+            # and taking its jobs over while it runs would draw and post them twice.
+            if owner not in self._unreadable:
+                self._unreadable.add(owner)
+                log.warning("may not open %s (another user's?); its jobs are left to it. Run every zbot on "
+                            "this database as the same user", path)
+            return True
         if fd is None:
             return True
         try:
             path.unlink(missing_ok=True)  # its owner is gone: nobody needs the file any more
+        except OSError:  # a folder we may not remove others' files from; the lock tells all the same
+            log.debug("could not remove %s", path, exc_info=True)
         finally:
             os.close(fd)
         return False
@@ -83,9 +99,10 @@ class Instance:
         return f"<zbot instance {self.id} (pid {os.getpid()})>"
 
 
-def _locked(path: Path) -> int | None:
-    """An open descriptor of `path` holding its exclusive lock, or None if another process holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _locked(path: Path, *, create: bool) -> int | None:
+    """An open descriptor of `path` holding its exclusive lock, or None if another process holds it.
+    Another's file is opened read-only: flock needs no more, and its owner may be another user."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT if create else os.O_RDONLY, 0o644)
     try:
         _try_lock(fd)
     except OSError:
