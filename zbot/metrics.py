@@ -8,7 +8,7 @@ build as many as it likes. The Service reports each job's outcome through `refus
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest
@@ -58,6 +58,11 @@ class Metrics:
         """Read the queue depth from `depth` (e.g. `lambda: executor.depth`) at each scrape."""
         self._depth = depth
 
+    def track_health(self, health: Callable[[], Mapping[str, object]]) -> None:
+        """Export /healthz's yes-or-no checks (model, gateway, database, ...) as zbot_health{check}, read
+        at each scrape, so that alert rules can see a lost gateway or a database that refuses writes."""
+        self.registry.register(HealthChecks(health))
+
     def _read_depth(self) -> float:
         return float(self._depth()) if self._depth is not None else 0.0
 
@@ -94,14 +99,38 @@ class GpuMemory(Collector):
                                       labels=["device"])
         reserved = GaugeMetricFamily("zbot_gpu_memory_reserved_bytes", "GPU memory reserved by PyTorch's "
                                      "caching allocator, per device.", labels=["device"])
+        total = GaugeMetricFamily("zbot_gpu_memory_total_bytes", "The GPU's memory, per device (what "
+                                  "the reserved bytes may grow to).", labels=["device"])
         torch = sys.modules.get("torch")
         # Only once the renderer has initialised CUDA: asking earlier would create a CUDA context here.
         if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
             for index in range(torch.cuda.device_count()):
                 allocated.add_metric([f"cuda:{index}"], float(torch.cuda.memory_allocated(index)))
                 reserved.add_metric([f"cuda:{index}"], float(torch.cuda.memory_reserved(index)))
+                total.add_metric([f"cuda:{index}"], float(torch.cuda.get_device_properties(index).total_memory))
         yield allocated
         yield reserved
+        yield total
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+class HealthChecks(Collector):
+    """zbot_health{check}: 1 where a /healthz check passes, 0 where it fails; checks that are not yes or
+    no (the safety checker's name) are left out."""
+
+    def __init__(self, health: Callable[[], Mapping[str, object]]):
+        self._health = health
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("zbot_health", "1 while a /healthz check passes (model loaded, gateway "
+                                   "connected, accepting jobs, database writable), 0 while it fails.",
+                                   labels=["check"])
+        for name, ok in self._health().items():
+            if isinstance(ok, bool):
+                family.add_metric([name], float(ok))
+        yield family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())
