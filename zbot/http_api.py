@@ -35,6 +35,7 @@ Health = Callable[[], dict[str, bool]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
 SHUTDOWN_RETRY_S = 30
+STOP_S = 5.0  # at shutdown, how long requests in flight may take to finish (zbot.bot.run.worst_shutdown_s)
 
 _BODY_HEADERS = {"content-type", "content-length"}
 _CORE = web.AppKey("core", Core)
@@ -128,7 +129,7 @@ def build_app(core: Core, *, health: Health, metrics: Metrics) -> web.Applicatio
 async def start_http(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Listen on host:port (port 0: any free port; see `bound_port`). Raises OSError when it can't.
     Stop it with `await runner.cleanup()`."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=STOP_S)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -17,8 +17,9 @@ import aiohttp
 import discord
 import yarl
 
-from ..app import Core, StartError, open_core
+from ..app import SETTLE_TIMEOUT_S, Core, StartError, open_core
 from ..config import Settings
+from ..http_api import STOP_S as HTTP_STOP_S
 from ..http_api import Health, build_app, start_http
 from ..jobs import BadInput, BrokenImage, Generation, Picture, Result, Status
 from .client import ZBot, point_at
@@ -28,8 +29,17 @@ from .posting import Destination
 log = logging.getLogger(__name__)
 
 SHUTDOWN_RENDER_S = 120.0  # how long the running render may take to finish at shutdown
-POST_TIMEOUT_S = 60.0  # then how long posting what was drawn may take
+POST_TIMEOUT_S = 30.0  # then how long posting what was drawn may take (what isn't posted is, at the next start)
+CLOSE_S = 5.0  # not budgeted, left for the rest: the last PNG's encoding, the gateway, the database, the exit
 ADOPT_EVERY_S = 60.0  # how often to look for jobs of other zbots on this database that have stopped
+
+
+def worst_shutdown_s() -> float:
+    """The longest `zbot run` may take from SIGTERM to its exit, adding up the budgets of run_bot's
+    shutdown and open_core's: it must fit in docker-compose.yml's stop_grace_period, or the container is
+    killed while it posts the last image (tests/test_shutdown_budget.py)."""
+    # service.drain waits for the finished jobs' bookkeeping, then for retried writes: SETTLE_TIMEOUT_S each.
+    return SHUTDOWN_RENDER_S + POST_TIMEOUT_S + HTTP_STOP_S + 2 * SETTLE_TIMEOUT_S + CLOSE_S
 
 
 async def run_bot(settings: Settings) -> int:
