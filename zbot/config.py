@@ -28,6 +28,13 @@ DEFAULT_SIZES: dict[str, str] = {
 }
 
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+# A window's bounds, far beyond any real use: SQLite binds integers up to 2**63 - 1 and the refusal's
+# wording goes through timedelta (at most 999999999 days); past them every request raised OverflowError.
+MAX_WINDOW_LIMIT = 10**9
+MAX_WINDOW_DAYS = 3650
+# Discord takes at most 100 characters for a command choice's name and value and a menu option's label
+# and value; /draw and the size menu show a size as "name (2048×2048)", 12 more characters at most.
+MAX_SIZE_NAME = 100 - len(" (2048×2048)")
 _WINDOW_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|week)s?\s*$", re.I)
 
 
@@ -50,11 +57,20 @@ def parse_windows(text: str) -> tuple[Window, ...]:
         match = _WINDOW_RE.match(part)
         if not match:
             raise ValueError(f"{part!r} is not a rate like 5/minute or 100/day")
+        if len(match[1]) > 12 or len(match[2] or "") > 12:  # int() of thousands of digits is refused, or slow
+            raise _too_large(part)
         limit, count, unit = int(match[1]), int(match[2] or 1), match[3].lower()
         if limit < 1 or count < 1:
             raise ValueError(f"{part!r} must allow at least 1 image per window")
+        if limit > MAX_WINDOW_LIMIT or count * UNIT_SECONDS[unit] > MAX_WINDOW_DAYS * 86400:
+            raise _too_large(part)
         windows.append(Window(limit, count * UNIT_SECONDS[unit], part))
     return tuple(windows)
+
+
+def _too_large(part: str) -> ValueError:
+    return ValueError(f"{part[:40]!r} is too large: a window allows at most {MAX_WINDOW_LIMIT} images and lasts "
+                      f"at most {MAX_WINDOW_DAYS} days")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -286,7 +302,10 @@ class Settings(BaseSettings):
         sizes = _json_map(value)
         if not isinstance(sizes, dict) or not sizes:
             raise ValueError('must be a JSON object like {"square": "1024x1024"}')
-        for text in sizes.values():
+        for name, text in sizes.items():
+            if len(str(name)) > MAX_SIZE_NAME:  # else Discord refuses every command at registration
+                raise ValueError(f"the size name {str(name)[:30]!r}... is {len(str(name))} characters; at most "
+                                 f"{MAX_SIZE_NAME} characters")
             parse_size(str(text))
         return sizes
 

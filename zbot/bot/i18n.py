@@ -233,6 +233,8 @@ ZH_CN: dict[str, str] = {
     "The bot owner has flagged images posted as spoilers (ZBOT_SAFETY_NSFW_CHANNELS); a server can't show them plainly.":
         "机器人所有者设定被标记的图片以剧透形式发布（ZBOT_SAFETY_NSFW_CHANNELS）；服务器不能直接显示它们。",
     "{} has the default value here already.": "{0} 在这里已经是默认值了。",
+    "{}: {} is too large: a window allows at most {} images and lasts at most {} days.":
+        "{0}：{1} 超出范围：一个时间窗最多允许 {2} 张图片，最长 {3} 天。",
     # -- /quota and /stats -------------------------------------------------------------------------------
     "**Your limits** ({})": "**你的额度**（{0}）",
     "no per-user limits apply to you": "你不受个人额度限制",
