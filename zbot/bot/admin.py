@@ -52,8 +52,13 @@ class Admin(commands.Cog):
     async def view(self, interaction: discord.Interaction) -> None:
         _admin(self.settings, interaction)
         lines = ["**zbot in this server** (server: set here with /settings set; default: the bot's own)"]
+        held = self.servers.held(interaction.guild_id)
         for name, value, own in self.servers.describe(interaction.guild_id):
-            lines.append(f"• `{name}` = {_code(value)} ({'server' if own else 'default'})")
+            if name in held:  # stored, but what applies is the owner's ceiling (or the default)
+                lines.append(f"• `{name}` = {_code(value)} (server: {_code(held[name], 60)} is held back by the "
+                             "bot owner's settings)")
+            else:
+                lines.append(f"• `{name}` = {_code(value)} ({'server' if own else 'default'})")
         await say_privately(interaction, messages.fit("\n".join(lines)))
 
     @settings_group.command(name="set", description="Change a setting in this server")

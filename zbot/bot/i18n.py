@@ -204,6 +204,7 @@ ZH_CN: dict[str, str] = {
         "**zbot 在本服务器的设置**（本服务器：用 /settings set 设定；默认：机器人自己的）",
     "• {} = {} (server)": "• {0} = {1}（本服务器）",
     "• {} = {} (default)": "• {0} = {1}（默认）",
+    "• {} = {} (server: {} is held back by the bot owner's settings)": "• {0} = {1}（本服务器设的 {2} 超出机器人所有者的设定，暂不生效）",
     "**Settings changes here**, newest first": "**本服务器的设置改动**，最新的在前",
     "**The queue in this server**: {} request ({} in the whole queue)": "**本服务器的队列**：{0} 个请求（整个队列共 {1} 个）",
     "**The queue in this server**: {} requests ({} in the whole queue)": "**本服务器的队列**：{0} 个请求（整个队列共 {1} 个）",
