@@ -124,10 +124,12 @@ class FakeSocket:
 async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_connected(settings):
     renderer, bot = SlowLoad(), FakeGatewayClient()
     async with open_core(settings, [renderer]) as core, serving(core, bot_health(core, bot)) as client:
+        kept = {"bytes": 0, "budget_bytes": 20 * 10**9}  # ZBOT_KEEP_IMAGES_MAX_GB's default, informing only
         response = await client.get("/healthz")
         assert response.status == 503
         assert await response.json() == {"ready": False, "model": False, "gateway": False, "accepting": True,
-                                          "database": True, "safety": "off", "missing": ["model", "gateway"]}
+                                          "database": True, "safety": "off", "kept_images": kept,
+                                          "missing": ["model", "gateway"]}
 
         renderer.may_load.set()
         await core.executor.wait_ready()
@@ -138,7 +140,7 @@ async def test_healthz_is_ready_only_once_the_model_is_loaded_and_the_gateway_co
         response = await client.get("/healthz")
         assert response.status == 200
         assert await response.json() == {"ready": True, "model": True, "gateway": True, "accepting": True,
-                                          "database": True, "safety": "off", "missing": []}
+                                          "database": True, "safety": "off", "kept_images": kept, "missing": []}
 
         bot.ws.open = False  # dropped; discord.py is reconnecting
         response = await client.get("/healthz")

@@ -97,7 +97,8 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
     instance = None
     try:
         instance = await asyncio.to_thread(Instance, settings.database)
-        images = await asyncio.to_thread(DrawnImages, drawn_dir(settings.database))
+        images = await asyncio.to_thread(lambda: DrawnImages(drawn_dir(settings.database),
+                                                             max_bytes=int(settings.keep_images_max_gb * 1e9)))
     except OSError as exc:
         await store.close()
         if instance is not None:
@@ -113,6 +114,7 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
     executor = Executor(renderers, encode_png, inspect=inspector, warm_up_idle=warm_up_idle)
     executor.start()
     metrics = Metrics(lambda: executor.depth)
+    metrics.track_kept_images(lambda: images.bytes, images.max_bytes)
     service = Service(settings, store, executor, lifecycle, events=metrics, inspector=inspector, servers=servers)
     try:
         yield Core(settings, store, executor, service, metrics, lifecycle, inspector)

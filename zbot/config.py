@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     keep_images_days: float = Field(7, ge=0, description="Days posted images are kept at full size beside the "
                                     "database: picking from a grid, Vary and Upscale start from them at once; "
                                     "older ones are drawn again from their seed first.")
+    keep_images_max_gb: float = Field(20, ge=0, description="The most the kept images may take on disk, in GB "
+                                      "(10^9 bytes); beyond it the oldest go first (drawn again from their seed "
+                                      "when needed), never one still to be posted or worked from. 0: no cap.")
     vary_strength: float = Field(0.7, gt=0, le=1, description="How much of an image Vary redraws (0-1): 0.6 keeps "
                                  "its layout, 0.9 keeps little more than its colours.")
     upscale_strength: float = Field(0.4, gt=0, le=1, description="How much of the enlarged image Upscale redraws "

@@ -149,7 +149,9 @@ def bound_port(runner: web.AppRunner) -> int:
 async def _healthz(request: web.Request) -> web.Response:
     checks = request.app[_HEALTH]()
     missing = [name for name, ok in checks.items() if ok is False]  # other values only inform
-    return web.json_response({"ready": not missing, **checks, "missing": missing},
+    images = request.app[_CORE].lifecycle.images  # the disk the database writes to: how full zbot makes it
+    kept = {"bytes": images.bytes, "budget_bytes": images.max_bytes}
+    return web.json_response({"ready": not missing, **checks, "kept_images": kept, "missing": missing},
                              status=503 if missing else 200)
 
 

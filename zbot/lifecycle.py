@@ -72,6 +72,7 @@ class Lifecycle:
             except OSError as error:  # the images are still in memory, on their way to their user
                 log.warning("job %s: could not keep its images beside the database (%s); they are posted from "
                             "memory, and drawn again if the bot restarts first", result.job_id, error)
+            await self.trim_images()
         finished_at = self.clock()
         # A grid's score is its most worrying image's.
         verdicts = [p.verdict for p in result.pictures if p.verdict is not None]
@@ -203,7 +204,9 @@ class Lifecycle:
         """Remove the kept PNGs that nothing needs any more: a job still undelivered needs its own, an image
         posted in the last `keep_s` stays (picks, variations and upscales start from it), and so does the
         source of every unfinished image-to-image job. Asked of the whole table, not of the kept ids, which
-        may be tens of thousands (more than SQLite takes as parameters)."""
+        may be tens of thousands (more than SQLite takes as parameters). Then the byte budget, and the
+        temporary files of saves a crash cut short."""
+        await asyncio.to_thread(self.images.sweep_partials)
         kept = await asyncio.to_thread(self.images.job_ids)
         if not kept:
             return
@@ -216,5 +219,28 @@ class Lifecycle:
         for job_id in kept:
             if job_id not in needed:
                 await asyncio.to_thread(self.images.remove, job_id)
+        await self.trim_images(measure=True)
+
+    async def trim_images(self, *, measure: bool = False) -> None:
+        """Keep the kept PNGs within ZBOT_KEEP_IMAGES_MAX_GB, the oldest jobs' first; never those of a job
+        still owed its image, nor the source of an unfinished one. `measure`: read the folder's size from
+        the disk first (other processes save and sweep there too). Best effort: a failure is logged."""
+        try:
+            if measure:
+                await asyncio.to_thread(self.images.measure)
+            if not self.images.over_budget():
+                return
+            keep = set(await self.store.column(
+                self.store.connection,
+                f"SELECT id FROM generations WHERE status IN {sql_set(UNDELIVERED)} UNION SELECT source_id FROM "
+                f"generations WHERE status IN {sql_set(UNDELIVERED)} AND source_id IS NOT NULL"))
+            removed = await asyncio.to_thread(self.images.trim, keep)
+        except (sqlite3.Error, OSError) as error:
+            log.warning("could not keep the kept images within ZBOT_KEEP_IMAGES_MAX_GB (%s); trying again "
+                        "after the next image", error)
+            return
+        if removed:
+            log.info("kept images over ZBOT_KEEP_IMAGES_MAX_GB: removed those of %d jobs (oldest %s)",
+                     len(removed), removed[0])
 
 

@@ -63,6 +63,14 @@ class Metrics:
         at each scrape, so that alert rules can see a lost gateway or a database that refuses writes."""
         self.registry.register(HealthChecks(health))
 
+    def track_kept_images(self, size: Callable[[], int], budget: int) -> None:
+        """Export the kept images' size on disk, read from `size` at each scrape (a count kept as they
+        are saved and swept: no disk work on the event loop), and their budget (0: none)."""
+        Gauge("zbot_kept_images_bytes", "Bytes the kept images (ZBOT_KEEP_IMAGES_DAYS) take on disk.",
+              registry=self.registry).set_function(lambda: float(size()))
+        Gauge("zbot_kept_images_budget_bytes", "ZBOT_KEEP_IMAGES_MAX_GB in bytes: beyond it the oldest kept "
+              "images go (0: no cap).", registry=self.registry).set(budget)
+
     def _read_depth(self) -> float:
         return float(self._depth()) if self._depth is not None else 0.0
 
