@@ -31,7 +31,9 @@ async def test_twenty_concurrent_requests_against_five_per_minute_admit_exactly_
     refused = [o for o in outcomes if isinstance(o, RateLimited)]
     assert len(admitted) == 5 and len(refused) == 15
     rows = await store.query("SELECT status, count(*) FROM generations GROUP BY status")
-    assert dict(rows) == {"queued": 5, "rejected": 15}
+    assert dict(rows) == {"queued": 5}  # refusals are counted, not kept as rows
+    counted = await store.query("SELECT user_id, reason, sum(count) FROM refusals GROUP BY 1, 2")
+    assert [tuple(r) for r in counted] == [(1, "rate_limited", 15)]
 
 
 async def test_two_connections_to_one_file_share_the_limit(settings):

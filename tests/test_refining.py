@@ -80,7 +80,7 @@ async def test_what_cant_be_refined_is_refused_in_a_sentence(settings):
         with pytest.raises(BadInput, match="deleted"):
             await core.service.submit(DrawRequest(user_id=1, prompt="x", parent_id=small.job_id,
                                                   operation=Operation.VARY))
-        rejected = await core.store.query("SELECT operation, parent_id FROM generations WHERE status = 'rejected'")
+        rejected = await core.store.query("SELECT user_id, reason, sum(count) FROM refusals GROUP BY 1, 2")
     assert refusals == [
         "That image is as large as I draw (2048 pixels on its longer side); it can't be upscaled again.",
         "That image is that size already; choose another.",
@@ -88,7 +88,7 @@ async def test_what_cant_be_refined_is_refused_in_a_sentence(settings):
         "That image is no longer in my records (or was deleted), so I can't work from it; use /draw.",
         "That grid has 1 images; choose one of 1 to 1.",
     ]
-    assert [tuple(r) for r in rejected][:2] == [("upscale", 2), ("size", 1)]  # refusals are recorded
+    assert [tuple(r) for r in rejected] == [(1, "bad_input", 6)]  # refusals are counted
 
 
 async def test_reroll_and_edit_of_a_variation_keep_its_source_and_strength(settings):

@@ -26,8 +26,9 @@ async def test_bad_input_is_refused_and_never_reaches_the_queue(settings, change
         with pytest.raises(BadInput, match=message):
             await core.service.submit(request)
         assert core.executor.depth == 0
-        rows = await core.store.query("SELECT status, error FROM generations")
-        assert [tuple(r) for r in rows] == [("rejected", rows[0][1])] and message.split()[-1] in rows[0][1]
+        assert await core.store.query("SELECT * FROM generations") == []  # counted, not kept as a row
+        rows = await core.store.query("SELECT reason, count, error FROM refusals")
+        assert [tuple(r)[:2] for r in rows] == [("bad_input", 1)] and message.split()[-1] in rows[0][2]
     assert renderer.ran == []
 
 

@@ -261,7 +261,8 @@ async def _prune(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     verb = "would remove" if args.dry_run else "removed"
-    print(f"{verb} {pruned.generations} generations and {pruned.reports} reports older than {args.older_than}; "
+    print(f"{verb} {pruned.generations} generations, {pruned.reports} reports and {pruned.refusals} hours of refusal "
+          f"counts older than {args.older_than}; "
           f"kept {pruned.kept_for_lineage} old ones that younger images were made from")
     return 0
 

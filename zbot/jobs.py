@@ -11,9 +11,10 @@ from typing import Any
 class Status(StrEnum):
     """Where a job is in its life; zbot.lifecycle is the one place that moves it along.
 
-    queued -> running -> drawn -> posted (-> deleted), or failed / cancelled / blocked on the way;
-    rejected requests never enter the queue. "drawn" and "posted" are separate: a drawn image is kept
-    beside the database until it is posted, so a failed post or a restart in between loses nothing."""
+    queued -> running -> drawn -> posted (-> deleted), or failed / cancelled / blocked on the way.
+    Refused requests never enter the queue, nor the table: they are counted (Store.count_refusal).
+    "drawn" and "posted" are separate: a drawn image is kept beside the database until it is posted, so
+    a failed post or a restart in between loses nothing."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -23,13 +24,16 @@ class Status(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     BLOCKED = "blocked"  # drawn, but withheld: the safety check flagged it (it doesn't count)
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # refused, in databases before migration 0009; none are written now
 
 
 PENDING = (Status.QUEUED, Status.RUNNING)  # waiting for the GPU
 UNDELIVERED = (Status.QUEUED, Status.RUNNING, Status.DRAWN)  # someone still expects an image
 IMAGES = (Status.DRAWN, Status.POSTED, Status.DELETED)  # an image was made
 COUNTED = PENDING + IMAGES  # what counts against a user's limits (not failed, cancelled or blocked jobs)
+# Row ids as SQLite stores them (signed 64-bit): an id from outside (a URL, a button, the command line)
+# beyond these names no row, and would make sqlite3 raise OverflowError.
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 
 
 def sql_set(statuses: tuple[Status, ...]) -> str:

@@ -1,7 +1,8 @@
 """Per-user limits kept in SQLite: the check and the reservation are one transaction.
 
 A request counts against a window, as many images of work as it asks for (its `cost`: an upscale counts more), from the moment it is admitted (queued, running, drawn, posted, and
-still once its message is deleted); failed, cancelled and rejected rows never count. Admins skip the per-user limits but not the queue bound, which
+still once its message is deleted, or withheld because the safety check flagged it); failed and cancelled jobs never count, and refused
+requests are no rows at all, only counted (Store.count_refusal). Admins skip the per-user limits but not the queue bound, which
 protects the machine rather than sharing it out.
 """
 
@@ -55,8 +56,9 @@ class Quota:
 
 async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float, exempt: bool = False,
                 queue_retry_s: float = 60.0) -> int:
-    """Insert `row` as a queued generation if every limit allows it, else record it as rejected
-    and raise the Refused that says why. Returns the new generation's id.
+    """Insert `row` as a queued generation if every limit allows it, else count the refusal (no row:
+    asking past a limit must not grow the file) and raise the Refused that says why. Returns the new
+    generation's id.
 
     The check and the reservation are one INSERT ... SELECT ... WHERE statement: atomic in SQLite,
     so concurrent requests can't both take the last slot, and one hop to the database."""
@@ -84,7 +86,8 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
                 store.connection, f"SELECT count(*) FROM generations WHERE status IN {_PENDING}") >= policy.queue_size:
             refusal = QueueFull(f"The queue is full ({policy.queue_size} requests waiting).", utc(now + queue_retry_s))
         if refusal is not None:
-            await store.record(**row, status=Status.REJECTED.value, error=refusal.message, created_at=now)
+            await store.count_refusal(user_id=user_id, guild_id=row.get("guild_id"), source=row.get("source", "discord"),
+                                      reason=refusal.kind, prompt=row.get("prompt", ""), error=refusal.message, at=now)
             raise refusal
         # A slot freed up between the two steps: try the atomic step again.
     raise QueueFull("The queue is too busy right now.", utc(now + queue_retry_s))

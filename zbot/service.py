@@ -32,7 +32,6 @@ from .jobs import (
     Result,
     ShuttingDown,
     Source,
-    Status,
     utc,
 )
 from .lifecycle import Lifecycle
@@ -156,14 +155,9 @@ class Service:
                 source = await refining.source_of(self.store, self.lifecycle.image, row["source_id"],
                                                   row["source_index"])
         except BadInput as refusal:
-            # Every request is a row, refused ones too; keep absurd input from bloating the file. (A parent
-            # that doesn't exist can't be named: the column references a row.)
-            parent = request.parent_id if request.parent_id and await self.store.get(request.parent_id) else None
-            await self.store.record(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
-                                    channel_id=request.channel_id, prompt=request.prompt[:2000],
-                                    status=Status.REJECTED.value, error=refusal.message, created_at=now,
-                                    interaction_id=request.interaction_id, parent_id=parent,
-                                    operation=request.operation or Operation.DRAW)
+            # Counted, not kept as a row: bad input sent again and again must not grow the file.
+            await self.store.count_refusal(user_id=request.user_id, guild_id=request.guild_id, source=request.source,
+                                           reason=refusal.kind, prompt=request.prompt, error=refusal.message, at=now)
             self._refused(request, refusal)
             raise
         try:

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from .jobs import Generation, Status
+from .jobs import MAX_ID, MIN_ID, Generation, Status
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ _MIGRATION_RE = re.compile(r"^(\d+)_[\w-]+\.sql$")
 _COLUMNS = [f.name for f in fields(Generation)]
 BUSY_RETRIES = 50
 BUSY_DEADLINE_S = 15.0  # a write locked out longer than this fails (each try waits busy_timeout first)
+REFUSAL_SAMPLE_CHARS = 200  # of the last refused prompt, kept per user, reason and hour
 
 
 class SchemaError(Exception):
@@ -211,6 +212,19 @@ class Store:
         assert row_id is not None
         return row_id
 
+    async def count_refusal(self, *, user_id: int, guild_id: int | None, source: str, reason: str, prompt: str,
+                            error: str, at: float) -> None:
+        """Count a refused request in its user's row for this server, front end, reason and hour (table
+        refusals), keeping the last prompt refused, cut short: refusals grow the file by one small row an
+        hour at most, however many are sent."""
+        await self.write(
+            "INSERT INTO refusals (user_id, guild_id, source, reason, hour, count, last_at, sample, error) "
+            "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (user_id, guild_id, source, reason, hour) DO UPDATE SET "
+            "count = count + 1, last_at = max(last_at, excluded.last_at), sample = excluded.sample, "
+            "error = excluded.error",
+            (user_id, guild_id or 0, source, reason, int(at // 3600) * 3600, at,
+             _storable(prompt[:REFUSAL_SAMPLE_CHARS]), _storable(error)))
+
     async def update(self, generation_id: int, **values: Any) -> None:
         assignments = ", ".join(f"{name} = ?" for name in values)
         await self.write(f"UPDATE generations SET {assignments} WHERE id = ?", (*values.values(), generation_id))
@@ -231,10 +245,14 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------
 
     async def get(self, generation_id: int) -> Generation | None:
+        if not MIN_ID <= generation_id <= MAX_ID:  # from a URL or a button: no such row (sqlite3 would raise)
+            return None
         rows = await self.generations("WHERE id = ?", (generation_id,))
         return rows[0] if rows else None
 
     async def by_message(self, message_id: int) -> Generation | None:
+        if not MIN_ID <= message_id <= MAX_ID:
+            return None
         rows = await self.generations("WHERE message_id = ? ORDER BY id DESC LIMIT 1", (message_id,))
         return rows[0] if rows else None
 
@@ -282,3 +300,8 @@ class Store:
         """Rows of the generations table: `where` is the SQL after FROM (WHERE ..., ORDER BY ...)."""
         rows = await self.query(f"SELECT {', '.join(_COLUMNS)} FROM generations {where}", params)
         return [Generation(**{**dict(row), "status": Status(row["status"])}) for row in rows]
+
+
+def _storable(text: str) -> str:
+    """Text SQLite can store: a lone surrogate (valid in JSON, not in UTF-8) written as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

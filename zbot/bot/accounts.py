@@ -16,10 +16,15 @@ from ..chart import per_day_chart
 from ..config import Settings
 from ..jobs import BadInput
 from ..service import Service
-from ..usage import usage_report
+from ..usage import UsageReport, usage_report
 from . import access, messages
 from .i18n import t, tr
 from .errors import say_privately
+
+# A refusal's kind (zbot.jobs.Refused.kind) as /stats names it.
+REASON_NAMES = {"rate_limited": "over a rate limit", "too_many_pending": "too many pending",
+                "queue_full": "queue full", "bad_input": "input not allowed", "not_ready": "not ready"}
+SHOWN_MEMBERS = 10
 
 
 class Accounts(commands.Cog):
@@ -56,6 +61,8 @@ class Accounts(commands.Cog):
         title = f"Usage of {user.display_name} in {where}" if user else f"zbot usage in {where}"
         embed = messages.stats_embed(report, self.service.executor.depth, tr(interaction.locale, title),
                                      locale=interaction.locale)
+        for name, value in members(report, interaction.locale):
+            embed.add_field(name=name, value=value, inline=False)
         files = []
         if report.per_day:
             chart = await asyncio.to_thread(per_day_chart, report.per_day, date.fromisoformat(report.today))
@@ -63,3 +70,19 @@ class Accounts(commands.Cog):
             embed.set_image(url="attachment://per-day.png")
         await interaction.followup.send(embed=embed, files=files, ephemeral=True,
                                         allowed_mentions=discord.AllowedMentions.none())
+
+
+def members(report: UsageReport, locale=None) -> list[tuple[str, str]]:
+    """The per-member fields of /stats: whose results the safety check flagged, and who was refused how
+    often and why, the most first, so that admins see who keeps trying."""
+    fields = []
+    if report.flagged_users:
+        fields.append((t(locale, "Flagged, by member"), "\n".join(
+            f"<@{user}>: {count}" for user, count in report.flagged_users[:SHOWN_MEMBERS])))
+    if report.refused_users:
+        fields.append((t(locale, "Refused, by member"), "\n".join(
+            f"<@{user.user_id}>: {user.total} (" + ", ".join(
+                f"{t(locale, REASON_NAMES.get(reason, reason))} {count}"
+                for reason, count in sorted(user.by_reason.items(), key=lambda item: -item[1])) + ")"
+            for user in report.refused_users[:SHOWN_MEMBERS])))
+    return fields
