@@ -22,6 +22,19 @@ class CliError(Exception):
     """Shown as one line, exit status 1."""
 
 
+def row_id(text: str) -> int:
+    """An argparse type: a user, server or job id, as SQLite stores it (sqlite3 raises OverflowError past it)."""
+    from .jobs import MAX_ID, MIN_ID
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not MIN_ID <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text} is not an id (at most {MAX_ID})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zbot", description="A Discord bot that draws with Z-Image-Turbo.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -57,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--model", help="a ModelScope id or local folder (default ZBOT_MODEL)")
 
     stats = commands.add_parser("stats", help="usage from the database")
-    stats.add_argument("--user", type=int, help="one user's usage")
-    stats.add_argument("--guild", type=int, help="one server's usage")
+    stats.add_argument("--user", type=row_id, help="one user's usage")
+    stats.add_argument("--guild", type=row_id, help="one server's usage")
     stats.add_argument("--days", type=int, default=30, help="how many days of history (default 30)")
 
     backup = commands.add_parser("backup", help="a consistent copy of the database, safe while the bot runs")
@@ -77,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "owner would (for an admin locked out of Discord); a running bot reads them "
                                  "within a minute.")
     server.add_argument("action", nargs="?", choices=["set", "reset"])
-    server.add_argument("guild", nargs="?", type=int)
+    server.add_argument("guild", nargs="?", type=row_id)
     server.add_argument("name", nargs="?")
     server.add_argument("value", nargs="?")
 

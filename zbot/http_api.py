@@ -24,8 +24,8 @@ from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError, field_validator
 
 from .app import Core
-from .jobs import (BadInput, DrawRequest, NotReady, Operation, QueueFull, RateLimited, Refused, RenderFailed,
-                   ShuttingDown, TooManyPending)
+from .jobs import (MAX_ID, BadInput, DrawRequest, NotReady, Operation, QueueFull, RateLimited, Refused,
+                   RenderFailed, ShuttingDown, TooManyPending)
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import openapi
 
@@ -181,7 +181,8 @@ async def _refine(request: web.Request) -> web.Response:
         return _error(404, "not_found", f"No such operation; use one of: {', '.join(OPERATIONS)}.")
     body = await _read_body(request, RefineRequest, optional=True)
     core = request.app[_CORE]
-    parent = await core.store.get(int(request.match_info["id"]))
+    image_id = int(request.match_info["id"])
+    parent = await core.store.get(image_id) if image_id <= MAX_ID else None  # beyond SQLite's integers: none
     if parent is None or parent.user_id != user_id:  # another key's images are not this one's to see
         return _error(404, "not_found", "This key has made no image with that id.")
     if parent.count > 1 and user_id not in request.app[_ADULT] and await _held_back(core, parent, body.image):

@@ -80,7 +80,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
                                "the new image, as for createImage, with X-Zbot-Parent-Id and X-Zbot-Operation.",
                 "security": [{"bearer": []}],
                 "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"},
+                    {"name": "id", "in": "path", "required": True,
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                      "description": "The image's X-Zbot-Job-Id (or job_id)."},
                     {"name": "operation", "in": "path", "required": True,
                      "schema": {"type": "string", "enum": ["variations", "upscale", "edit", "size"]}}],

@@ -50,6 +50,8 @@ def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
         raise BadInput(f"Your prompt is {len(prompt)} characters long; the most allowed is {s.max_prompt_chars}.")
     if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in prompt):
         raise BadInput("Your prompt contains control characters; remove them and try again.")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in prompt):  # a lone surrogate: JSON allows it, UTF-8 (SQLite) not
+        raise BadInput("Your prompt contains broken characters (lone surrogates); remove them and try again.")
     blocked = blocked_word(prompt, s.blocked_words)
     if blocked:
         raise BadInput(f"Your prompt contains a blocked word ({blocked!r}); please rephrase it.")

@@ -165,6 +165,8 @@ ZH_CN: dict[str, str] = {
     "Describe the image you want: the prompt is empty.": "请描述你想要的图片：提示词是空的。",
     "Your prompt is {} characters long; the most allowed is {}.": "你的提示词有 {0} 个字符；最多允许 {1} 个。",
     "Your prompt contains control characters; remove them and try again.": "你的提示词包含控制字符；请删除后再试。",
+    "Your prompt contains broken characters (lone surrogates); remove them and try again.":
+        "你的提示词包含损坏的字符（孤立代理项）；请删除后再试。",
     "Your prompt contains a blocked word ({}); please rephrase it.": "你的提示词包含屏蔽词（{0}）；请换个说法。",
     "The seed must be a whole number from 0 to {}.": "种子必须是 0 到 {0} 之间的整数。",
     "Unknown size {}; choose one of: {}.": "未知尺寸 {0}；请从这些中选择：{1}。",
