@@ -57,7 +57,7 @@ async def test_a_flagged_image_is_withheld_in_a_normal_channel_and_its_user_told
         recorded = await rows(run)
     assert notice.flags & EPHEMERAL and "safety check flagged it" in notice.content
     assert posted_images(fake) == [] and recorded == [("blocked", 0.93, None)]
-    assert "5 of 5 left" in quota.data["content"]  # it did not count
+    assert "4 of 5 left" in quota.data["content"]  # it counts: the GPU drew it
     assert not list((tmp_path / "zbot.sqlite3-drawn").iterdir())  # and nothing of it is kept
 
 
@@ -122,7 +122,7 @@ async def test_http_refuses_a_flagged_image_unless_the_key_may_have_it(settings)
         await core.service.drain()
         statuses = [r[0] for r in await core.store.query("SELECT status FROM generations ORDER BY id")]
     body = await refused.json()
-    assert refused.status == 422 and body["code"] == "image_blocked" and "did not count" in body["error"]
+    assert refused.status == 422 and body["code"] == "image_blocked" and "still counts" in body["error"]
     assert allowed.status == 200 and allowed.headers["X-Zbot-Flagged"] == "true"
     assert allowed.headers["X-Zbot-Safety-Score"] == "0.9500"
     assert statuses == ["blocked", "posted"]

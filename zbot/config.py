@@ -211,7 +211,7 @@ class Settings(BaseSettings):
     # Content safety: every image is checked before anyone sees it
     safety: Literal["block", "off"] = Field(
         "block", description="block: an image the checker flags as adult is not posted outside age-restricted "
-        "channels (its requester is told privately; it doesn't count); off: no check.")
+        "channels (its requester is told privately; it still counts against their limits); off: no check.")
     safety_checker: Literal["vit", "nudenet"] = Field(
         "vit", description="vit: an image classifier for transformers (ZBOT_SAFETY_MODEL, Apache-2.0); nudenet: "
         "NudeNet's detector (pip install 'zbot[nudenet]'; AGPL-3.0, see the README).")

@@ -205,6 +205,9 @@ async def _held_back(core: Core, grid, index: int) -> bool:
     png = await core.lifecycle.image(grid.id, index)
     if png is None:
         return False  # drawn again first, and the new image is checked like any other
+    if getattr(getattr(core.inspector.checker, "device", None), "type", None) == "cuda":
+        # As on Discord: not while the model loads, capturing its CUDA graphs wants the GPU to itself.
+        await core.executor.ready.wait()
     verdict = await asyncio.to_thread(core.inspector.png, png)
     return verdict is not None and verdict.flagged
 
@@ -226,7 +229,7 @@ async def _draw(request: web.Request, draw: DrawRequest, headers: dict[str, str]
     if all(picture.flagged for picture in result.pictures) and not adult:
         await core.lifecycle.blocked(result.job_id)
         return _error(422, "image_blocked", "The safety check flagged the image as adult content, and this key "
-                      "may not receive such images; it did not count against the key's limits.")
+                      "may not receive such images; it still counts against the key's limits.")
     await core.service.delivered(result.job_id)  # handed over: the job is over
     if result.count > 1:
         return web.json_response({"job_id": result.job_id, "size": f"{result.width}x{result.height}",

@@ -23,14 +23,16 @@ class Status(StrEnum):
     DELETED = "deleted"  # posted, then deleted by its requester or an admin
     FAILED = "failed"
     CANCELLED = "cancelled"
-    BLOCKED = "blocked"  # drawn, but withheld: the safety check flagged it (it doesn't count)
+    BLOCKED = "blocked"  # drawn, but withheld: the safety check flagged it (it counts: the GPU did the work)
     REJECTED = "rejected"  # refused, in databases before migration 0009; none are written now
 
 
 PENDING = (Status.QUEUED, Status.RUNNING)  # waiting for the GPU
 UNDELIVERED = (Status.QUEUED, Status.RUNNING, Status.DRAWN)  # someone still expects an image
 IMAGES = (Status.DRAWN, Status.POSTED, Status.DELETED)  # an image was made
-COUNTED = PENDING + IMAGES  # what counts against a user's limits (not failed, cancelled or blocked jobs)
+# What counts against a user's limits: not failed or cancelled jobs, but a flagged image does, withheld or
+# not (the GPU drew it; otherwise asking for what gets flagged would draw without limit).
+COUNTED = PENDING + IMAGES + (Status.BLOCKED,)
 # Row ids as SQLite stores them (signed 64-bit): an id from outside (a URL, a button, the command line)
 # beyond these names no row, and would make sqlite3 raise OverflowError.
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1

@@ -98,8 +98,8 @@ class Lifecycle:
         return await self._move(job_id, (Status.DRAWN,), Status.QUEUED, started_at=None)
 
     async def blocked(self, job_id: int) -> None:
-        """Withheld: the safety check flagged the image where it may not be shown. Its PNG goes, and it
-        doesn't count against its requester's limits."""
+        """Withheld: the safety check flagged the image where it may not be shown. Its PNG goes; it still
+        counts against its requester's limits (zbot.jobs.COUNTED)."""
         await self._persist(f"job {job_id} blocked", lambda: self._finish(
             job_id, UNDELIVERED, Status.BLOCKED, owner=None, finished_at=Raw("coalesce(finished_at, ?)", self.clock())))
 

@@ -47,7 +47,7 @@ def openapi(settings: Settings) -> dict[str, Any]:
         "415": answer("The body is not application/json."),
         "422": answer("A field is missing, of the wrong type, or not allowed (the message "
                       "says which); or, with code image_blocked, the safety check flagged the image "
-                      "and this key may not receive it."),
+                      "and this key may not receive it (it still counts against the key's limits)."),
         "429": answer("This key's rate limit, or its number of unfinished images, is reached.",
                       retry),
         "500": answer("The render failed."),

@@ -108,8 +108,8 @@ ZH_CN: dict[str, str] = {
     "Sorry, I can't take requests right now: my database won't save them (the admins can see why).":
         "抱歉，我现在无法接受请求：我的数据库无法保存它们（管理员可以看到原因）。",
     "Your image wasn't posted: the safety check flagged it as adult content, which is only shown in "
-    "age-restricted channels. It did not count against your limits.":
-        "你的图片没有发出：安全检查把它标记为成人内容，这类内容只在年龄限制频道中显示。它没有计入你的额度。",
+    "age-restricted channels. It still counts against your limits.":
+        "你的图片没有发出：安全检查把它标记为成人内容，这类内容只在年龄限制频道中显示。它仍然计入你的额度。",
     "This image wasn't posted.": "这张图片没有发出。",
     "Sorry, your image was drawn but Discord wouldn't let me post it here (missing permissions?); it did not "
     "count against your limits.": "抱歉，你的图片已经画好，但 Discord 不让我在这里发出（缺少权限？）；它没有计入你的额度。",

@@ -158,7 +158,7 @@ def failed(reason: str) -> str:
 
 
 WITHHELD = ("Your image wasn't posted: the safety check flagged it as adult content, which is only shown in "
-            "age-restricted channels. It did not count against your limits.")
+            "age-restricted channels. It still counts against your limits.")
 WITHHELD_PUBLIC = "your image couldn't be posted here (and your direct messages are closed to me)."
 NOT_POSTED = "This image wasn't posted."
 WITHHELD_PICK = ("That image was withheld by the safety check: it is only shown in age-restricted channels.")

@@ -278,7 +278,7 @@ class Poster:
         raise AssertionError("unreachable")
 
     async def _withhold(self, result: Result, where: Destination) -> None:
-        """Not posted: recorded as blocked (it doesn't count), and its requester told where only they see
+        """Not posted: recorded as blocked (it still counts), and its requester told where only they see
         it: privately in the interaction, else in a direct message, else in a neutral line in the channel."""
         await self.service.lifecycle.blocked(result.job_id)
         log.info("job %s withheld: the safety check flagged it (score %.2f) outside an age-restricted channel",
