@@ -14,7 +14,7 @@ from botkit import bot_settings, finished, running_bot
 from zbot.bot.i18n import CATALOGUES, ZH_CN, ZH_TW, t, tr
 
 ROOT = Path(__file__).resolve().parent.parent
-REFUSALS = {"BadInput", "RateLimited", "TooManyPending", "QueueFull", "NotReady", "NotHere", "Refused"}
+REFUSALS = {"BadInput", "RateLimited", "TooManyPending", "QueueFull", "NotReady", "NotHere", "Refused", "Banned"}
 
 
 def english_sentences() -> set[str]:

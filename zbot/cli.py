@@ -1,4 +1,4 @@
-"""The `zbot` command: run | draw | batch | download | stats | tiny-model."""
+"""The `zbot` command: run | draw | batch | download | stats | ban | unban | bans | tiny-model."""
 
 from __future__ import annotations
 
@@ -93,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("guild", nargs="?", type=row_id)
     server.add_argument("name", nargs="?")
     server.add_argument("value", nargs="?")
+
+    ban = commands.add_parser("ban", help="stop a Discord user from using zbot (every server, or --guild)",
+                              description="As a bot owner: ban USER_ID (a Discord user id) in every server, or "
+                              "in one with --guild; a running zbot refuses their next request. Banning again "
+                              "replaces the reason and length.")
+    ban.add_argument("user", type=row_id, metavar="USER_ID")
+    ban.add_argument("--guild", type=row_id, help="only in this server (default: every server)")
+    ban.add_argument("--reason", default="", help="told to them when they ask for an image")
+    ban.add_argument("--days", type=int, help="how long (default: until `zbot unban`)")
+    unban = commands.add_parser("unban", help="lift a ban given with `zbot ban` or /bans")
+    unban.add_argument("user", type=row_id, metavar="USER_ID")
+    unban.add_argument("--guild", type=row_id, help="the ban in this server (default: the one for every server)")
+    bans = commands.add_parser("bans", help="the bans standing, and the last bans and unbans")
+    bans.add_argument("--guild", type=row_id, help="one server's (and those for every server)")
 
     tiny = commands.add_parser("tiny-model", help="write a tiny random Z-Image pipeline for tests")
     tiny.add_argument("dir", type=Path)
@@ -313,9 +327,44 @@ async def _server_settings(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _bans(settings: Settings, args: argparse.Namespace) -> int:
+    from .bans import COMMAND_LINE, Actor, Bans
+    from .store import Store
+
+    store = await Store.open(settings.database)
+    try:
+        bans, owner = Bans(store, owners=settings.admin_ids), Actor(COMMAND_LINE, owner=True)
+        where = f"server {args.guild}" if args.guild is not None else "every server"
+        if args.command == "ban":
+            ban = await bans.ban(owner, args.user, args.guild, args.reason, args.days)
+            print(f"user {ban.user_id} is banned in {where} {_until(ban.expires_at)}")
+        elif args.command == "unban":
+            await bans.unban(owner, args.user, args.guild)
+            print(f"user {args.user} may use zbot in {where} again")
+        else:
+            standing = await bans.current(args.guild)
+            if not standing:
+                print("no one is banned" + (f" in server {args.guild}" if args.guild is not None else ""))
+            for ban in standing:
+                place = f"server {ban.guild_id}" if ban.guild_id is not None else "every server"
+                print(f"user {ban.user_id}  {place}  {_until(ban.expires_at)}  by {ban.banned_by or 'the command line'}"
+                      f"  {ban.reason or '(no reason)'}")
+            for event in await bans.history(args.guild):
+                at = time.strftime("%Y-%m-%d %H:%M", time.gmtime(event.at))
+                place = f"server {event.guild_id}" if event.guild_id is not None else "every server"
+                print(f"{at} UTC  {event.actor_id or 'the command line'}: {event.action} user {event.user_id} in {place}")
+    finally:
+        await store.close()
+    return 0
+
+
+def _until(expires_at: float | None) -> str:
+    return "until lifted" if expires_at is None else time.strftime("until %Y-%m-%d %H:%M UTC", time.gmtime(expires_at))
+
+
 # `zbot COMMAND` -> its handler (settings, args) -> exit status; `run` and `tiny-model` are in main().
 COMMANDS = {"draw": _draw, "batch": _batch, "download": _download, "stats": _stats, "settings": _server_settings,
-            "backup": _backup, "prune": _prune}
+            "backup": _backup, "prune": _prune, "ban": _bans, "unban": _bans, "bans": _bans}
 
 
 if __name__ == "__main__":

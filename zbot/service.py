@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from . import refining
 from .background import Background
+from .bans import Actor, Ban, BanEvent, Banned, Bans
 from .config import Settings, Window
 from .executor import Executor
 from .jobs import (
@@ -108,6 +109,7 @@ class Service:
         self.events: JobEvents = events or NoEvents()
         self.inspector = inspector  # zbot.safety.Inspector: to check a kept image again before it is shown
         self.servers = servers  # each server's own settings (/settings)
+        self.bans = Bans(store, owners=settings.admin_ids, clock=clock)
         self.closing = False
         self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown, Cancelled))
 
@@ -138,6 +140,12 @@ class Service:
     async def _submit(self, request: DrawRequest) -> Ticket:
         if self.closing:
             raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S))
+        if request.source == "discord":  # bans name Discord users; HTTP keys and the command line are not
+            try:
+                await self.bans.check(request.user_id, request.guild_id)
+            except Banned as refusal:
+                self._refused(request, refusal)
+                raise
         now = self.clock()
         try:
             settings = self.settings_for(request.guild_id)
@@ -252,6 +260,40 @@ class Service:
         """Take a queued job out of the queue: its ticket's result raises Cancelled, its row becomes
         cancelled and stops counting. False if it has started (or is unknown)."""
         return self.executor.cancel(job_id, by_admin=by_admin)
+
+    # -- bans (zbot.bans: who may ban where is checked there) -------------------------------------
+
+    async def ban(self, actor: Actor, user_id: int, guild_id: int | None, reason: str = "",
+                  days: int | None = None) -> Ban:
+        """Stop a member's requests in a server (None: everywhere) for `days` (None: until lifted)."""
+        ban = await self.bans.ban(actor, user_id, guild_id, reason, days)
+        self._log_ban("banned", actor, ban)
+        return ban
+
+    async def ban_reported(self, actor: Actor, report_id: int) -> Ban:
+        """Ban the requester of a reported image in the server it was drawn in, with the report as the
+        reason. BadInput if they are banned there already."""
+        report = await self.store.report(report_id)
+        generation = await self.store.get(report["generation_id"]) if report else None
+        if generation is None:
+            raise BadInput("That report's image is no longer in my records.")
+        ban = await self.bans.ban(actor, generation.user_id, generation.guild_id, f"report #{report_id}", again=False)
+        self._log_ban("banned", actor, ban)
+        return ban
+
+    async def unban(self, actor: Actor, user_id: int, guild_id: int | None) -> Ban:
+        ban = await self.bans.unban(actor, user_id, guild_id)
+        self._log_ban("unbanned", actor, ban)
+        return ban
+
+    async def ban_list(self, guild_id: int | None) -> tuple[list[Ban], list[BanEvent]]:
+        """The bans standing in a server (with those for every server), and its last bans and unbans."""
+        return await self.bans.current(guild_id), await self.bans.history(guild_id)
+
+    def _log_ban(self, what: str, actor: Actor, ban: Ban) -> None:
+        where = f"server {ban.guild_id}" if ban.guild_id is not None else "every server"
+        log.info("user %s %s user %s in %s (%s)", actor.user_id, what, ban.user_id, where, ban.reason,
+                 extra=dict(user_id=ban.user_id))
 
     def close(self) -> None:
         """Take no more requests (shutdown): they are refused with "restarting"."""
