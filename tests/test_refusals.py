@@ -182,3 +182,26 @@ async def test_a_flagged_draw_uses_up_the_limit_and_stats_show_it_per_member(fak
     assert fields["Flagged, by member"] == f"<@{fake.user_id}>: 1"
     assert fields["Refused, by member"] == f"<@{fake.user_id}>: 1 (over a rate limit 1)"
     assert "1 withheld" in fields["Safety"] and "1 refused" in fields["Failures"]
+
+
+async def test_the_rejected_rows_kept_so_far_become_counts_by_reason_and_hour(tmp_path):
+    from zbot.store import Store
+
+    old = await Store.open(tmp_path / "db.sqlite3", migrate_to=8)
+    hour = 1_800_000_000.0 // 3600 * 3600
+    for at, error in [(hour + 1, "You've reached your limit of 1 image per minute."),
+                      (hour + 2, "You may draw only 1 more image right now (2 images per minute): ask for 1 ..."),
+                      (hour + 3, "Your prompt contains a blocked word ('gore'); please rephrase it."),
+                      (hour + 3601, "The queue is full (100 requests waiting).")]:
+        await old.record(user_id=7, guild_id=5, prompt=f"asked at {at}", status="rejected", error=error, created_at=at)
+    await old.record(user_id=7, guild_id=5, prompt="drawn", status="posted", created_at=hour)
+    await old.close()
+    store = await Store.open(tmp_path / "db.sqlite3")
+    counted = [tuple(r) for r in await store.query(
+        "SELECT guild_id, reason, hour - ?, count, sample FROM refusals ORDER BY hour, reason", (hour,))]
+    statuses = await store.column(store.connection, "SELECT status FROM generations")
+    await store.close()
+    assert counted == [(5, "bad_input", 0, 1, f"asked at {hour + 3}"),
+                       (5, "rate_limited", 0, 2, f"asked at {hour + 2}"),
+                       (5, "queue_full", 3600, 1, f"asked at {hour + 3601}")]
+    assert statuses == ["posted"]
