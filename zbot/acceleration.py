@@ -4,8 +4,11 @@ pipeline (or its parts); `Engine.load` decides which to apply. bench/gpu_bench.p
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import torch
@@ -27,6 +30,57 @@ def use_compile_cache(folder: Path) -> None:
 
     inductor_config.fx_graph_cache = True
     functorch_config.enable_autograd_cache = True
+
+
+# What serving without torch.compile costs, measured (bench/results/gpu-nvidia-h100.txt: engine eager
+# 1.42 s, compiled 0.87 s a 1024x1024 image), for the one line that says compiling failed.
+EAGER_COST = "images take about 1.6x as long (H100, 1024x1024: 1.42 s instead of 0.87 s)"
+
+
+def compiler_missing(device: torch.device) -> str | None:
+    """Why torch.compile could not build code here, found without compiling (None: nothing missing that
+    a quick look finds): Inductor's C++ compiler on a CPU; Triton, and the C compiler it builds its
+    launchers with (CC, else gcc or clang on PATH, as Triton looks), on a GPU."""
+    if device.type == "cuda":
+        if importlib.util.find_spec("triton") is None:
+            return "Triton is not installed"
+        cc = os.environ.get("CC")
+        if cc:
+            return None if shutil.which(cc) else f"CC={cc} is not a program here (Triton builds with it)"
+        return None if shutil.which("gcc") or shutil.which("clang") else "no C compiler (gcc or clang) for Triton"
+    from torch._inductor import exc
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        get_cpp_compiler()
+    except exc.InvalidCxxCompiler:
+        return "no C++ compiler for Inductor (CXX, else g++ on PATH)"
+    return None
+
+
+def compile_failure(error: BaseException) -> str:
+    """An exception from compiling, as a few words: its innermost cause's type and first line."""
+    while (inner := error.__cause__ or getattr(error, "inner_exception", None)) is not None and inner is not error:
+        error = inner
+    if isinstance(error, subprocess.CalledProcessError):  # the compiler ran and failed: its name, not its 1 kB command
+        program = error.cmd[0] if isinstance(error.cmd, (list, tuple)) else str(error.cmd).split()[0]
+        return f"{program} failed (exit status {error.returncode})"
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first[:160]}" if first else type(error).__name__
+
+
+def uncompile(pipe) -> int:
+    """Take back what compile_transformer, compile_caption_refiner and compile_vae_decoder put on the
+    pipeline's modules (each runs its plain forward again) and forget dynamo's state; returns how many."""
+    undone = 0
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            for module in component.modules():
+                if getattr(module, "_compiled_call_impl", None) is not None:
+                    module._compiled_call_impl = None
+                    undone += 1
+    torch._dynamo.reset()
+    return undone
 
 
 def compiled_graphs() -> int:

@@ -27,13 +27,17 @@ import torch
 from PIL import Image
 
 from .acceleration import (
+    EAGER_COST,
     compile_caption_refiner,
+    compile_failure,
     compile_transformer,
     compile_vae_decoder,
     compiled_graphs,
+    compiler_missing,
     fuse_projections,
     offload_text_encoder,
     quantize_fp8,
+    uncompile,
     use_compile_cache,
     use_real_rope,
 )
@@ -128,6 +132,8 @@ class Engine:
     def load(self) -> None:
         started = self._load_started = time.perf_counter()
         self._check_setup()
+        if self.compiled and (missing := compiler_missing(self.device)) is not None:
+            self._without_compile(missing)
         if self.compiled and self.compile_cache is not None:
             use_compile_cache(self.compile_cache)
             if not getattr(self._pipeline, "_zbot_compiled", False):
@@ -176,10 +182,17 @@ class Engine:
         self._lap("setup_s", began)
         if fast:
             began = time.perf_counter()
-            self._warm_first()
+            try:
+                self._warm_first()
+            except Exception as exc:  # noqa: BLE001 - whatever broke compiling, the eager model still draws
+                if not self.compiled:
+                    raise
+                log.debug("compiling failed", exc_info=True)
+                self._without_compile(compile_failure(exc), pipe)
+                self._warm_first()  # eagerly: a failure now is the model's, raised as it is
             self._lap("first_warmup_s", began)
             self.warmup_s = self.timings["first_warmup_s"]
-            self.pending_warmups = self._warmup_plan()
+            self.pending_warmups = self._warmup_plan() if self.compiled or self.quantize != "none" else []
         self.load_s = time.perf_counter() - started
         if not self.pending_warmups:
             self.ready_all_s = self.load_s
@@ -187,6 +200,14 @@ class Engine:
         follow = (f"; {len(self.pending_warmups)} warm-up steps follow while idle"
                   if self.pending_warmups else "")
         log.info("ready to draw in %.1f s (%s)%s", self.load_s, parts, follow)
+
+    def _without_compile(self, why: str, pipe=None) -> None:
+        """Serve eagerly from here on: a bot that draws slower, never one that doesn't start."""
+        log.warning("torch.compile is off: %s; serving without it, %s", why, EAGER_COST)
+        self.compiled, self.ahead = False, None
+        if pipe is not None:
+            uncompile(pipe)
+            pipe._zbot_compiled, pipe._zbot_compiled_parts = False, set()
 
     def _lap(self, name: str, began: float) -> None:
         self.timings[name] = round(time.perf_counter() - began, 3)
