@@ -39,6 +39,7 @@ def scrape(monkeypatch) -> str:
     monkeypatch.setitem(sys.modules, "torch", fake_torch_with_a_gpu())
     metrics = Metrics(lambda: 0)
     metrics.track_health(lambda: HEALTH)
+    metrics.track_kept_images(lambda: 5 << 30, 20 << 30)
     return generate_latest(metrics.registry).decode()
 
 
