@@ -15,6 +15,7 @@ from ..service import Service
 from . import access
 from .accounts import Accounts
 from .admin import Admin
+from .bans import BanCommands
 from .drawing import Drawing
 from .errors import answer_error
 from .i18n import Translator
@@ -58,6 +59,7 @@ class ZBot(commands.Bot):
         self.drawing = Drawing(self, settings, service, self.reports)
         self.accounts = Accounts(settings, service)
         self.admin = Admin(settings, service)
+        self.bans = BanCommands(settings, service)
         self.synced = False
 
     @property
@@ -69,6 +71,7 @@ class ZBot(commands.Bot):
         await self.add_cog(self.accounts)
         await self.add_cog(self.reports)
         await self.add_cog(self.admin)
+        await self.add_cog(self.bans)
         await self.tree.set_translator(Translator())  # Chinese names and descriptions for Chinese clients
         await sync_commands(self.tree, self.service.store, self.settings.guild_ids)
         self.synced = True

@@ -1,6 +1,7 @@
 """Reporting an image: the Report button under every image opens a short form; the report is kept in
 the database and posted to the admins' channel (ZBOT_REPORT_CHANNEL_ID) with the prompt, requester and
-seed, and a button that deletes the image in one click (for bot owners and that server's managers).
+seed, and buttons that delete the image and ban its requester from zbot in that server, in one click each
+(for bot owners and that server's managers).
 Discord's Developer Policy asks every app to give people a way to report content."""
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from ..config import Settings
 from ..jobs import BadInput, Generation, Status
 from ..service import Service
 from . import access, messages
+from .bans import actor, banned_line
 from .i18n import t
 from .errors import answer_error, guarded, say_privately
 from .posting import DISCORD_ERRORS, describe
-from .views import REMOVE_REPORTED, Buttons
+from .views import BAN_REPORTED, REMOVE_REPORTED, ButtonKind, Buttons
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class Reports(commands.Cog):
         self.client = client
         self.settings = settings
         self.service = service
-        self.buttons = Buttons({REMOVE_REPORTED: self.remove_button})
+        self.buttons = Buttons({REMOVE_REPORTED: self.remove_button, BAN_REPORTED: self.ban_button})
 
     async def cog_load(self) -> None:
         self.client.add_dynamic_items(*self.buttons.types.values())
@@ -84,7 +86,7 @@ class Reports(commands.Cog):
         try:
             posted = await self.client.get_partial_messageable(self.settings.report_channel_id).send(
                 embed=messages.report_embed(report_id, generation, interaction.user.id, note),
-                view=self.buttons.view(report_id, REMOVE_REPORTED),
+                view=self.buttons.view(report_id, REMOVE_REPORTED, BAN_REPORTED),
                 allowed_mentions=discord.AllowedMentions.none())
         except DISCORD_ERRORS as error:
             log.error("report %s could not be posted in the report channel %s (%s): is the bot allowed to "
@@ -108,9 +110,25 @@ class Reports(commands.Cog):
             raise BadInput(outcome)
         await self.service.store.update_report(report_id, resolved_by=interaction.user.id, resolved_at=time.time())
         await interaction.edit_original_response(
-            content=f"Image deleted by <@{interaction.user.id}>.", view=None,
-            allowed_mentions=discord.AllowedMentions.none())
+            content=_noted(interaction, f"Image deleted by <@{interaction.user.id}>."),
+            view=self._left(interaction, report_id, REMOVE_REPORTED), allowed_mentions=discord.AllowedMentions.none())
         log.info("report %s: job %s deleted by user %s", report_id, generation.id, interaction.user.id)
+
+    @guarded
+    async def ban_button(self, interaction: discord.Interaction, report_id: int) -> None:
+        """On a report: ban the image's requester from zbot in its server (the core checks who may)."""
+        await interaction.response.defer()  # the database may take longer than Discord's 3 s
+        ban = await self.service.ban_reported(actor(self.settings, interaction), report_id)
+        await interaction.edit_original_response(
+            content=_noted(interaction, f"<@{ban.user_id}> banned from zbot by <@{interaction.user.id}>."),
+            view=self._left(interaction, report_id, BAN_REPORTED), allowed_mentions=discord.AllowedMentions.none())
+        await say_privately(interaction, messages.fit(banned_line(interaction.locale, ban)))
+
+    def _left(self, interaction: discord.Interaction, report_id: int, used: ButtonKind) -> discord.ui.View | None:
+        """The report's buttons still on its message, less the one just used."""
+        shown = {child.custom_id for row in getattr(interaction.message, "components", []) for child in row.children}
+        left = [kind for kind in (REMOVE_REPORTED, BAN_REPORTED) if kind != used and kind.custom_id(report_id) in shown]
+        return self.buttons.view(report_id, *left) if left else None
 
     async def _delete_image(self, generation: Generation) -> str | None:
         """Delete the reported image's message and record it; or say why it couldn't be done."""
@@ -130,3 +148,9 @@ class Reports(commands.Cog):
                     f"{generation.message_id}")
         await self.service.lifecycle.deleted(generation.id)
         return None
+
+
+def _noted(interaction: discord.Interaction, line: str) -> str:
+    """The report message's text with what an admin did on it added (a deletion, a ban)."""
+    before = getattr(interaction.message, "content", "") or ""
+    return messages.fit(f"{before}\n{line}".strip())

@@ -36,6 +36,7 @@ DELETE = ButtonKind("delete", "Delete", "🗑️", discord.ButtonStyle.secondary
 REPORT = ButtonKind("report", "Report", "🚩", discord.ButtonStyle.secondary)
 CANCEL = ButtonKind("cancel", "Cancel", "✖️", discord.ButtonStyle.secondary)  # while a job waits in the queue
 REMOVE_REPORTED = ButtonKind("remove-reported", "Delete the image", "🗑️", discord.ButtonStyle.danger)  # on a report
+BAN_REPORTED = ButtonKind("ban-reported", "Ban from zbot", "⛔", discord.ButtonStyle.danger)  # a report's requester
 
 
 IndexHandler = Callable[[discord.Interaction, int, int], Awaitable[None]]
