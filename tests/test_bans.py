@@ -35,11 +35,13 @@ async def test_a_banned_member_is_refused_in_that_server_only_nothing_is_drawn_a
         http = await (await core.service.submit(asks(source="http"))).result()
         await core.service.drain()
         rows = await core.store.query("SELECT user_id, guild_id, source FROM generations ORDER BY id")
+        counted = [tuple(r) for r in await core.store.query("SELECT user_id, guild_id, reason, count FROM refusals")]
     assert refused.value.sentence().startswith("You can't use zbot in this server (reason: \u2068spamming the channel\u2069).")
     assert refused.value.retry_at.timestamp() == pytest.approx(ban.expires_at) and refused.value.kind == "banned"
     assert [tuple(r) for r in rows] == [(MEMBER, OTHER_GUILD, "discord"), (MOD, GUILD, "discord"),
                                         (MEMBER, GUILD, "http")]  # nothing was queued for the banned request
     assert len(renderer.ran) == 3 and elsewhere and others and http
+    assert counted == [(MEMBER, GUILD, "banned", 1)]  # counted like any refusal, for /stats
 
     async with open_core(settings, [FakeRenderer()]) as core:  # a restart
         with pytest.raises(Banned):

@@ -143,7 +143,10 @@ class Service:
         if request.source == "discord":  # bans name Discord users; HTTP keys and the command line are not
             try:
                 await self.bans.check(request.user_id, request.guild_id)
-            except Banned as refusal:
+            except Banned as refusal:  # counted like any refusal: an admin sees who keeps trying
+                await self.store.count_refusal(user_id=request.user_id, guild_id=request.guild_id, source=request.source,
+                                               reason=refusal.kind, prompt=request.prompt, error=refusal.message,
+                                               at=self.clock())
                 self._refused(request, refusal)
                 raise
         now = self.clock()

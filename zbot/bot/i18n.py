@@ -204,6 +204,7 @@ ZH_CN: dict[str, str] = {
     "**Last bans and unbans**, newest first": "**最近的封禁和解封**，最新的在前",
     "{} banned {} {}": "{0} {2}封禁了 {1}",
     "{} lifted the ban of {} {}": "{0} {2}解封了 {1}",
+    "banned": "被封禁",  # a reason in /stats' refused requests by member
     # -- refusals from the core (zbot.validation, zbot.limits, zbot.refining, zbot.service...) ------------
     "I don't draw in this channel; try {}.": "我不在这个频道画图；请试试 {0}。",
     "Describe the image you want: the prompt is empty.": "请描述你想要的图片：提示词是空的。",
