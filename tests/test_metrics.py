@@ -24,7 +24,7 @@ def test_every_series_exists_at_zero_before_the_first_job():
     got = values(Metrics())
     for outcome in ("done", "failed", "rejected"):
         assert got[("zbot_jobs_total", (("outcome", outcome),))] == 0
-    for reason in ("rate_limited", "too_many_pending", "queue_full", "bad_input", "not_ready"):
+    for reason in ("rate_limited", "too_many_pending", "queue_full", "bad_input", "not_ready", "banned"):
         assert got[("zbot_refusals_total", (("reason", reason),))] == 0
     assert got[("zbot_queue_depth", ())] == 0 and got[("zbot_render_seconds_count", ())] == 0
 

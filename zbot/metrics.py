@@ -15,12 +15,13 @@ from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .bans import Banned
 from .jobs import BadInput, NotReady, QueueFull, RateLimited, Refused, Result, TooManyPending
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OUTCOMES = ("done", "failed", "rejected")
 VERDICTS = ("passed", "flagged", "unchecked")
-REASONS = tuple(kind.kind for kind in (RateLimited, TooManyPending, QueueFull, BadInput, NotReady))
+REASONS = tuple(kind.kind for kind in (RateLimited, TooManyPending, QueueFull, BadInput, NotReady, Banned))
 # From a warm H100 (under a second) to a cold CPU or a 24 GB card with offloading (a minute or more).
 RENDER_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
