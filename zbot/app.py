@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,13 @@ from typing import Any
 
 from .config import Settings
 from .drawn import DrawnImages, drawn_dir
-from .engine import engine_for
 from .executor import Executor, Renderer
 from .imaging import encode_png
 from .instance import Instance
 from .lifecycle import Lifecycle
+from .logs import quiet_model_libraries
 from .metrics import Metrics
+from .model_files import is_local, resolve_model
 from .safety import Checker, Inspector, SafetyUnavailable, make_checker
 from .server_settings import ServerSettings
 from .service import Service
@@ -44,6 +46,35 @@ class Core:
     inspector: Inspector
 
 
+class EngineOnLoad:
+    """The engine the settings describe, built and loaded by `load()` on the worker's thread: torch and
+    diffusers (seconds of imports) load there, beside the Discord connection, not before it."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.engine = None
+
+    def load(self) -> None:
+        quiet_model_libraries()
+        from .engine import engine_for
+
+        self.engine = engine_for(self.settings)
+        self.engine.load()
+
+    def render(self, spec, on_step):
+        return self.engine.render(spec, on_step)
+
+    def recover(self) -> None:
+        if self.engine is not None:
+            self.engine.recover()
+
+    def __getattr__(self, name: str):  # warm_up_next and the engine's figures, once there is an engine
+        engine = self.__dict__.get("engine")
+        if engine is None:
+            raise AttributeError(name)
+        return getattr(engine, name)
+
+
 def make_renderers(settings: Settings) -> list[Renderer]:
     if settings.executor == "ray":
         # One worker per GPU of a Ray cluster, each a Ray actor that builds its engine on its own node
@@ -51,7 +82,59 @@ def make_renderers(settings: Settings) -> list[Renderer]:
         from .ray_workers import make_ray_renderers
 
         return make_ray_renderers(settings)
-    return [engine_for(settings)]
+    return [EngineOnLoad(settings)]
+
+
+class CheckerWithModel:
+    """A checker loaded on the first worker's thread just before its model (`zbot run`: while the gateway
+    connects), not before the start goes on. `score` waits for that load; after a failed one it fails,
+    so nothing is ever passed unchecked."""
+
+    def __init__(self, checker: Checker):
+        self.checker = checker
+        self.name = checker.name
+        self.loaded = threading.Event()
+        self.error: BaseException | None = None
+
+    def load(self) -> None:
+        try:
+            quiet_model_libraries()
+            self.checker.load()
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self.loaded.set()
+
+    def score(self, image) -> float:
+        self.loaded.wait()
+        if self.error is not None:
+            raise SafetyUnavailable(f"the safety checker did not load ({self.error})")
+        return self.checker.score(image)
+
+    def __getattr__(self, name: str):  # the loaded checker's device, say
+        return getattr(self.__dict__["checker"], name)
+
+
+class LoadsFirst:
+    """A renderer whose `load()` runs `first()` before its own (a checker that must be ready first)."""
+
+    def __init__(self, renderer: Renderer, first: Callable[[], None]):
+        self.renderer = renderer
+        self.first = first
+
+    def load(self) -> None:
+        self.first()
+        self.renderer.load()
+
+    def render(self, spec, on_step):
+        return self.renderer.render(spec, on_step)
+
+    def recover(self) -> None:
+        self.renderer.recover()
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["renderer"], name)
 
 
 FROM_SETTINGS: Any = object()  # open_core's checker: the one ZBOT_SAFETY* describe
@@ -64,19 +147,33 @@ async def load_checker(settings: Settings, checker: Checker | None = FROM_SETTIN
         checker = make_checker(settings)
     if checker is not None:
         try:
+            await asyncio.to_thread(quiet_model_libraries)
             await asyncio.to_thread(checker.load)
         except SafetyUnavailable as exc:
             raise StartError(str(exc)) from None
     return Inspector(checker, settings.safety_threshold)
 
 
-async def open_database(path: Path) -> Store:
-    """The store, or StartError in one line when the path can't hold a database (no such folder, not
-    a folder, no permission, a read-only disk)."""
+def check_before_start(settings: Settings) -> None:
+    """What takes milliseconds to check, before anything slow: the model's folder (when ZBOT_MODEL is
+    one; ModelNotFound) and the database's folder (StartError), each in one line."""
+    if is_local(settings.model):
+        resolve_model(settings.model)
+    database_folder(settings.database)
+
+
+def database_folder(path: Path) -> Path:
     folder = path.expanduser().parent
     if not folder.is_dir():
         raise StartError(f"ZBOT_DATABASE={path}: the folder {folder} doesn't exist (or isn't a folder); "
                          "create it, or point ZBOT_DATABASE at a file in one that does")
+    return folder
+
+
+async def open_database(path: Path) -> Store:
+    """The store, or StartError in one line when the path can't hold a database (no such folder, not
+    a folder, no permission, a read-only disk)."""
+    database_folder(path)
     try:
         return await Store.open(path)
     except (sqlite3.OperationalError, OSError) as exc:
@@ -86,13 +183,24 @@ async def open_database(path: Path) -> Store:
 
 @asynccontextmanager
 async def open_core(settings: Settings, renderers: list[Renderer] | None = None, *,
-                    checker: Checker | None = FROM_SETTINGS,
-                    warm_up_idle: bool = True) -> AsyncIterator[Core]:
+                    checker: Checker | None = FROM_SETTINGS, warm_up_idle: bool = True,
+                    checker_with_model: bool = False) -> AsyncIterator[Core]:
     """Load the safety check, open the database, start the GPU worker (it loads the model in the
     background), and on exit finish the running job and leave queued ones in the database. `checker`:
     the settings' (default), None for none, or one of the caller's. `warm_up_idle`: the worker warms up
-    the other sizes while idle (the bot); a one-shot command draws and leaves."""
-    inspector = await load_checker(settings, checker)
+    the other sizes while idle (the bot); a one-shot command draws and leaves. `checker_with_model`: the
+    checker loads on the first worker, before its model, instead of before this returns (`zbot run`
+    connects to Discord meanwhile); a checker that fails then is the worker's load error."""
+    made = not renderers
+    if made:
+        check_before_start(settings)
+    if checker_with_model:
+        chosen = make_checker(settings) if checker is FROM_SETTINGS else checker
+        later = CheckerWithModel(chosen) if chosen is not None else None
+        inspector = Inspector(later, settings.safety_threshold)
+    else:
+        later = None
+        inspector = await load_checker(settings, checker)
     store = await open_database(settings.database)
     instance = None
     try:
@@ -108,9 +216,10 @@ async def open_core(settings: Settings, renderers: list[Renderer] | None = None,
     lifecycle = Lifecycle(store, images, instance, keep_s=settings.keep_images_days * 86400)
     servers = ServerSettings(settings, store)
     await servers.load()
-    made = not renderers
     if made:
         renderers = make_renderers(settings)
+    if later is not None:  # the checker first (on a GPU: before the model's CUDA graphs are recorded)
+        renderers = [LoadsFirst(renderers[0], later.load), *renderers[1:]]
     executor = Executor(renderers, encode_png, inspect=inspector, warm_up_idle=warm_up_idle)
     executor.start()
     metrics = Metrics(lambda: executor.depth)

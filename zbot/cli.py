@@ -12,8 +12,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from . import __version__
 from .config import Settings, SettingsError, load_settings
-from .logs import secret_values, setup_logging
+from .logs import quiet_model_libraries, secret_values, setup_logging
 
 console = Console(stderr=True)
 
@@ -37,6 +38,7 @@ def row_id(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zbot", description="A Discord bot that draws with Z-Image-Turbo.")
+    parser.add_argument("--version", action="version", version=f"zbot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("run", help="start the bot")
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tiny-model":
             from .tiny import build_tiny_model
 
+            quiet_model_libraries()  # transformers' bar for writing one shard: our line says it
             path = build_tiny_model(args.dir)
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
             print(f"wrote a tiny Z-Image pipeline to {path} ({size / 1e6:.1f} MB); use it with ZBOT_MODEL={path}")
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _draw(settings: Settings, args: argparse.Namespace) -> int:
     from .app import open_core
+    from .drawn import drawn_dir
     from .jobs import DrawRequest
     from .refining import plan_from_file
     from .service import validate
@@ -202,6 +206,9 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
         if picture.flagged:
             print(f"note: the safety check flagged this image as adult content (score {picture.verdict.score:.2f})")
     print(f"render {result.render_s:.2f} s, total {time.perf_counter() - started:.2f} s")
+    if "database" not in settings.model_fields_set:  # a first try, probably: say what it left behind
+        print(f"history in {settings.database.resolve()} and images kept for variations in "
+              f"{drawn_dir(settings.database).resolve()}/ (set ZBOT_DATABASE to put them elsewhere)")
     return 0
 
 

@@ -96,6 +96,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str]
     handler._zbot = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(Redact(secrets))
+    handler.addFilter(_QuietModelScope())
     root.addHandler(handler)
     root.setLevel(level)
     # Python's warnings as log records too, so a JSON log stays all JSON.
@@ -105,17 +106,44 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str]
 
 
 def quiet_libraries() -> None:
-    # diffusers and transformers print loading bars and advice on every start; our own bar says enough.
+    """What other libraries say that isn't news: discord.py's voice warning, ModelScope's retry
+    warnings (zbot says in one line what failed). Imports nothing: `zbot settings` stays fast."""
+    voice = logging.getLogger("discord.client")
+    if not any(getattr(f, "_zbot", False) for f in voice.filters):
+        voice.addFilter(_NoVoiceWarning())
+    # modelscope_hub puts a stderr handler of its own on its logger unless one is there: ours makes its
+    # records come to zbot's handler instead, where _QuietModelScope keeps only its errors.
+    hub = logging.getLogger("modelscope_hub")
+    if not hub.handlers:
+        hub.addHandler(logging.NullHandler())
+    # The older modelscope package logs everything to one logger with a handler of its own, always; and
+    # either package may have been imported before this ran.
+    old = logging.getLogger("modelscope")
+    if not any(getattr(f, "_zbot", False) for f in old.filters):
+        old.addFilter(_QuietModelScope())
+    for handler in hub.handlers:
+        if not any(getattr(f, "_zbot", False) for f in handler.filters):
+            handler.addFilter(_QuietModelScope())
+
+
+def quiet_model_libraries() -> None:
+    """diffusers' and transformers' loading bars and advice (our own log line says enough). Called where
+    they are imported anyway (the engine's and the checker's load): importing them takes seconds."""
     import diffusers
     import transformers
 
-    voice = logging.getLogger("discord.client")
-    if not any(getattr(f, "_zbot", False) for f in voice.filters):
-        no_voice = _NoVoiceWarning()
-        voice.addFilter(no_voice)
     for library in (diffusers, transformers):
         library.utils.logging.set_verbosity_error()
         library.utils.logging.disable_progress_bar()
+
+
+class _QuietModelScope(logging.Filter):
+    """ModelScope's records below ERROR (a retry, a cache notice) are not zbot's to show."""
+
+    _zbot = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.name.startswith("modelscope")
 
 
 class _NoVoiceWarning(logging.Filter):

@@ -8,12 +8,15 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+# torch is imported where it is used: checking a model folder at start must not wait for it (seconds).
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 class ModelNotFound(Exception):
@@ -21,6 +24,8 @@ class ModelNotFound(Exception):
 
 
 def resolve_device(setting: str) -> torch.device:
+    import torch
+
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(setting)
@@ -30,9 +35,11 @@ def resolve_device(setting: str) -> torch.device:
 
 
 def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
+    import torch
+
     if setting == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return _DTYPES[setting]
+    return getattr(torch, _DTYPES[setting])
 
 
 def snapshot_is_complete(path: Path) -> bool:
@@ -53,12 +60,16 @@ def snapshot_is_complete(path: Path) -> bool:
     return True
 
 
+def is_local(model: str) -> bool:
+    """Whether ZBOT_MODEL names a folder (checked in milliseconds) rather than a ModelScope id."""
+    return Path(model).expanduser().exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1
+
+
 def resolve_model(model: str) -> Path:
     """A local directory as it is; otherwise a ModelScope id, taken from the cache ($MODELSCOPE_CACHE)
     without touching the network when the snapshot there is complete, else downloaded."""
     local = Path(model).expanduser()
-    looks_local = model.startswith(("/", ".", "~")) or model.count("/") != 1
-    if looks_local and not local.exists():
+    if is_local(model) and not local.exists():
         raise ModelNotFound(f"ZBOT_MODEL={model}: no such directory (or use a ModelScope id like Org/Name)")
     if local.exists():
         if not snapshot_is_complete(local):

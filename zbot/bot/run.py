@@ -8,20 +8,24 @@ channels on the next start; an image drawn but not yet posted is posted then, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import discord
 import yarl
 
-from ..app import SETTLE_TIMEOUT_S, Core, StartError, open_core
+from ..app import SETTLE_TIMEOUT_S, Core, StartError, check_before_start, open_core
 from ..config import Settings
 from ..http_api import STOP_S as HTTP_STOP_S
 from ..http_api import Health, build_app, start_http
 from ..jobs import BadInput, BrokenImage, Generation, Picture, Result, Status
+from ..model_files import ModelNotFound
+from ..safety import SafetyUnavailable
 from .client import ZBot, point_at
 from .messages import failed, lost
 from .posting import Destination
@@ -43,10 +47,15 @@ def worst_shutdown_s() -> float:
 
 
 async def run_bot(settings: Settings) -> int:
+    """Start in the order that answers soonest: the settings (read before this is called), the paths, the
+    token, then the gateway, with torch, the safety check and the model loading beside it on the worker's
+    thread (requests meanwhile are queued and told "warming up")."""
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         raise StartError("ZBOT_DISCORD_TOKEN is not set: create a bot in Discord's Developer Portal "
                          "(see the README) and put its token in .env")
+    check_before_start(settings)
     point_at(settings)
+    await check_token(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -55,7 +64,7 @@ async def run_bot(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
 
     stop_on_signals()
-    async with open_core(settings) as core:
+    async with open_core(settings, checker_with_model=True) as core:
         # Again: ray.init (ZBOT_EXECUTOR=ray) puts in its own SIGTERM handler, which exits with status 15
         # at once, with no shutdown; ours finishes the running job and exits 0.
         stop_on_signals()
@@ -73,14 +82,8 @@ async def run_bot(settings: Settings) -> int:
                     raise StartError(f"could not listen on {settings.http_host}:{settings.http_port} for HTTP "
                                      f"({exc.strerror or exc}); set ZBOT_HTTP_PORT to a free port, or 0 to turn "
                                      "the HTTP server off") from None
-            try:
+            async with token_errors(settings):  # revoked since check_token, say
                 await bot.login(settings.discord_token.get_secret_value())
-            except discord.LoginFailure:
-                raise StartError("Discord rejected ZBOT_DISCORD_TOKEN (401 Unauthorized): copy the token again "
-                                 "from the Developer Portal's Bot page") from None
-            except (aiohttp.ClientError, OSError) as exc:
-                where = yarl.URL(settings.discord_api_url).with_user(None)  # a proxy's password stays out
-                raise StartError(f"could not reach Discord at {where} ({type(exc).__name__})") from None
             await resume_unfinished(core, bot)
             return await serve(core, bot, stop)
         finally:
@@ -94,6 +97,29 @@ async def run_bot(settings: Settings) -> int:
             await bot.close()
 
 
+async def check_token(settings: Settings) -> None:
+    """Ask Discord who the token belongs to (GET /users/@me): a bad one ends the start in one line,
+    before the database, the model or the gateway."""
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        async with token_errors(settings):
+            await http.static_login(settings.discord_token.get_secret_value().strip())
+    finally:
+        await http.close()
+
+
+@contextlib.asynccontextmanager
+async def token_errors(settings: Settings) -> AsyncIterator[None]:
+    try:
+        yield
+    except discord.LoginFailure:
+        raise StartError("Discord rejected ZBOT_DISCORD_TOKEN (401 Unauthorized): copy the token again "
+                         "from the Developer Portal's Bot page") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        where = yarl.URL(settings.discord_api_url).with_user(None)  # a proxy's password stays out
+        raise StartError(f"could not reach Discord at {where} ({type(exc).__name__})") from None
+
+
 async def serve(core: Core, bot: ZBot, stop: asyncio.Event) -> int:
     connection = asyncio.create_task(bot.connect(reconnect=True), name="gateway")
     stopping = asyncio.create_task(stop.wait(), name="stop")
@@ -104,8 +130,11 @@ async def serve(core: Core, bot: ZBot, stop: asyncio.Event) -> int:
         while True:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if loading in done:
-                if loading.exception() is not None:
-                    raise StartError(f"the model failed to load: {loading.exception()}")
+                error = loading.exception()
+                if isinstance(error, (ModelNotFound, SafetyUnavailable)):  # already one line that says what to do
+                    raise StartError(str(error))
+                if error is not None:
+                    raise StartError(f"the model failed to load: {error}")
                 log.info("the model is loaded and warm; ready to draw")
                 if pending:
                     continue
@@ -204,12 +233,14 @@ def _size(job: Generation) -> str:
 async def _post_kept(core: Core, bot: ZBot, job: Generation, pngs: list[bytes], where: Destination) -> None:
     """Post an image drawn before the restart, checked again by this start's checker and threshold (the
     settings may have changed)."""
-    checker = core.inspector.checker
-    if getattr(getattr(checker, "device", None), "type", None) == "cuda":
-        # Not while the model loads: capturing its CUDA graphs wants the GPU to itself.
+    if core.inspector.active:
+        # The checker loads with the model, and not while the model loads: capturing its CUDA graphs
+        # wants the GPU to itself.
         await core.executor.ready.wait()
     try:
         verdicts = [await asyncio.to_thread(core.inspector.png, png) for png in pngs]
+    except SafetyUnavailable:  # the checker failed to load: this start ends; the next one posts it
+        return
     except Exception as exc:  # noqa: BLE001 - an image that can't be checked is not posted
         reason = exc.reason if isinstance(exc, BrokenImage) else "it could not be checked"
         log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
