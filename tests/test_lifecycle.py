@@ -192,7 +192,9 @@ async def test_processes_opening_a_new_database_together_migrate_it_once(tmp_pat
     finally:
         for store in stores:
             await store.close()
-    assert versions == {len(migration_files())} and [t[0] for t in tables] == ["bot_state", "generations", "reports", "server_settings", "settings_audit"]
+    assert versions == {len(migration_files())} and [t[0] for t in tables] == ["bans", "bans_audit", "bot_state", "generations",
+                                                                              "refusals", "reports", "server_settings",
+                                                                              "settings_audit"]
 
 
 async def test_migration_3_splits_done_into_drawn_and_posted(tmp_path):

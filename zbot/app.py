@@ -156,8 +156,9 @@ async def load_checker(settings: Settings, checker: Checker | None = FROM_SETTIN
 
 def check_before_start(settings: Settings) -> None:
     """What takes milliseconds to check, before anything slow: the model's folder (when ZBOT_MODEL is
-    one; ModelNotFound) and the database's folder (StartError), each in one line."""
-    if is_local(settings.model):
+    one; ModelNotFound) and the database's folder (StartError), each in one line. With Ray the model
+    folder is the workers' (often another host's), so only they can say it is missing."""
+    if is_local(settings.model) and settings.executor != "ray":
         resolve_model(settings.model)
     database_folder(settings.database)
 
