@@ -1,5 +1,5 @@
 """`zbot backup` of a 240 MiB database while another connection commits a row every 0.2 s (a busy
-bot's rate) or every 0.05 s: how long zbot.maintenance.backup takes (the copy and its integrity check),
+bot's rate) or every 0.05 s: how long zbot.core.maintenance.backup takes (the copy and its integrity check),
 and, for comparison, whether SQLite's backup in steps of 1,024 pages (zbot before) ends at all within
 a cap, and how many steps it took.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.maintenance import backup  # noqa: E402
+from zbot.core.maintenance import backup  # noqa: E402
 
 
 def build(path: Path, mib: int) -> None:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from zbot.app import open_core
 from zbot.config import Settings
-from zbot.jobs import DrawRequest
+from zbot.core.jobs import DrawRequest
 
 
 STRIPE = Image.new("RGB", (2, 1), (0, 0, 0))

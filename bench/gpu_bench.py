@@ -1,7 +1,7 @@
 """Z-Image-Turbo on one GPU through zbot's own engine, against plain diffusers on the same card.
 
 Full-size components with random weights (the real configs: 6.2 B transformer, Qwen3-4B text encoder,
-FLUX-layout VAE), built on the GPU in bf16 and handed to `zbot.engine.Engine`, so every figure is the
+FLUX-layout VAE), built on the GPU in bf16 and handed to `zbot.engine.engine.Engine`, so every figure is the
 path the bot runs: load-time setup (compile, float8, offload, warm-up) and `render()`. Random weights
 do the same arithmetic as the real ones, so times and memory hold; image quality doesn't (float8 is
 judged by the relative error of its latents against bf16 from the same noise).
@@ -51,10 +51,10 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.acceleration import compiled_graphs  # noqa: E402
-from zbot.engine import Engine  # noqa: E402
-from zbot.jobs import RenderSpec  # noqa: E402
-from zbot.prompts import caption_length, caption_lengths  # noqa: E402
+from zbot.engine.acceleration import compiled_graphs  # noqa: E402
+from zbot.engine.engine import Engine  # noqa: E402
+from zbot.core.jobs import RenderSpec  # noqa: E402
+from zbot.engine.prompts import caption_length, caption_lengths  # noqa: E402
 
 from gpu_common import (BOT_SIZES, FIGURES, PROMPT, SEED, STEPS, build_pipeline, card_name, gib,  # noqa: E402
                         median, parse_size, rel_error, run_child, say, slug, sync, time_render, timed)

@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.engine import Engine  # noqa: E402
-from zbot.jobs import RenderSpec  # noqa: E402
+from zbot.engine.engine import Engine  # noqa: E402
+from zbot.core.jobs import RenderSpec  # noqa: E402
 
 # The five sizes zbot offers by default (zbot/config.py DEFAULT_SIZES), width x height.
 BOT_SIZES = [(1024, 1024), (864, 1152), (1152, 864), (720, 1280), (1280, 720)]
@@ -84,7 +84,7 @@ def build_full_pipeline(device: torch.device, dtype: torch.dtype, seed: int = 0)
     )
     from transformers import Qwen3Config, Qwen3Model
 
-    from zbot.tiny import _train_tokenizer
+    from zbot.engine.tiny import _train_tokenizer
 
     torch.manual_seed(seed)
     before = torch.get_default_dtype()
@@ -124,7 +124,7 @@ def build_full_pipeline(device: torch.device, dtype: torch.dtype, seed: int = 0)
 def build_tiny_pipeline(folder: Path):
     from diffusers import ZImagePipeline
 
-    from zbot.tiny import build_tiny_model
+    from zbot.engine.tiny import build_tiny_model
 
     path = folder / "tiny-model"
     if not path.exists():

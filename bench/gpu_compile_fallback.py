@@ -31,8 +31,8 @@ handler.emit = lambda record: lines.append((record.levelname, record.name, recor
 logging.getLogger().addHandler(handler)
 logging.getLogger().setLevel(logging.INFO)
 import torch
-from zbot.engine import Engine
-from zbot.jobs import RenderSpec
+from zbot.engine.engine import Engine
+from zbot.core.jobs import RenderSpec
 began = time.perf_counter()
 engine = Engine(sys.argv[1], device=sys.argv[2], compile="on", sizes=[(256, 256)])
 engine.load()
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        subprocess.run([sys.executable, "-m", "zbot.cli", "tiny-model", str(tmp / "tiny")], check=True, cwd=ROOT,
+        subprocess.run([sys.executable, "-m", "zbot.cli.main", "tiny-model", str(tmp / "tiny")], check=True, cwd=ROOT,
                        capture_output=True)
         for case in ("control", "no-compiler", "broken-compiler"):
             print(json.dumps(run(case, tmp / "tiny", args.device, tmp)), flush=True)

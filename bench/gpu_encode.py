@@ -1,4 +1,4 @@
-"""Encoding the bot's 1024x1024 output: zbot.imaging.encode_png against the other ways to write a
+"""Encoding the bot's 1024x1024 output: zbot.core.imaging.encode_png against the other ways to write a
 picture Discord shows inline (PNG, WebP, JPEG), on a noise-like and a photo-like image.
 
     python bench/gpu_encode.py [--out bench/results]
@@ -27,7 +27,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.imaging import PNG_BACKEND, encode_png, filter_rows  # noqa: E402
+from zbot.core.imaging import PNG_BACKEND, encode_png, filter_rows  # noqa: E402
 
 
 def noise_like(size: int) -> Image.Image:
@@ -72,7 +72,7 @@ def encoders(image: Image.Image) -> dict:
         return encode
 
     found = {
-        "zbot.imaging.encode_png (Up filter + %s level 1)" % PNG_BACKEND: lambda: encode_png(image),
+        "zbot.core.imaging.encode_png (Up filter + %s level 1)" % PNG_BACKEND: lambda: encode_png(image),
         "Pillow PNG level 6 (default)": pillow(format="PNG"),
         "Pillow PNG level 1": pillow(format="PNG", compress_level=1),
         "Pillow PNG level 1, Z_RLE": pillow(format="PNG", compress_level=1, compress_type=3),

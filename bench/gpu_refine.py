@@ -8,9 +8,9 @@ import time
 import torch
 
 from gpu_common import FIGURES, PROMPT, SEED, STEPS, gib, median, photo_like, say, sync, time_render
-from zbot.engine import Engine
-from zbot.imaging import encode_png
-from zbot.jobs import RenderSpec
+from zbot.engine.engine import Engine
+from zbot.core.imaging import encode_png
+from zbot.core.jobs import RenderSpec
 
 
 def phase_refine(args, pipe, device) -> None:
@@ -22,7 +22,7 @@ def phase_refine(args, pipe, device) -> None:
     from PIL import Image
 
     from zbot.config import Settings
-    from zbot.jobs import Source, denoising_steps, upscaled_size
+    from zbot.core.jobs import Source, denoising_steps, upscaled_size
 
     fields = Settings.model_fields
     vary, upscale = fields["vary_strength"].default, fields["upscale_strength"].default

@@ -8,10 +8,10 @@ import statistics
 import time
 
 from gpu_common import FIGURES, PROMPT, SEED, STEPS, median, pct, photo_like, say, sync
-from zbot.engine import Engine
-from zbot.executor import Executor
-from zbot.imaging import PNG_BACKEND, encode_png
-from zbot.jobs import RenderSpec
+from zbot.engine.engine import Engine
+from zbot.core.executor import Executor
+from zbot.core.imaging import PNG_BACKEND, encode_png
+from zbot.core.jobs import RenderSpec
 
 
 def phase_encode(image, width: int, height: int) -> None:
@@ -37,7 +37,7 @@ def phase_encode(image, width: int, height: int) -> None:
     say("encode_png_backend", PNG_BACKEND)
     for label, img in (("rendered", image), ("photo", photo)):
         s, n = time_it(lambda: encode_png(img))
-        say(f"encode_png_{label}_s", s, f"s, {n / 1e6:.2f} MB (zbot.imaging)")
+        say(f"encode_png_{label}_s", s, f"s, {n / 1e6:.2f} MB (zbot.core.imaging)")
         FIGURES[f"encode_png_{label}_mb"] = round(n / 1e6, 3)
         s, n = time_it(pillow(img, format="PNG", compress_level=1))
         say(f"encode_pillow_png1_{label}_s", s, f"s, {n / 1e6:.2f} MB")

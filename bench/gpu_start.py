@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from gpu_common import FIGURES, PROMPT, SEED, STEPS, median, run_child, say, sync
-from zbot.acceleration import compiled_graphs
-from zbot.engine import Engine
-from zbot.jobs import RenderSpec
+from zbot.engine.acceleration import compiled_graphs
+from zbot.engine.engine import Engine
+from zbot.core.jobs import RenderSpec
 
 
 def phase_first_image(args, model_dir: Path, device, started: float) -> None:
@@ -29,7 +29,7 @@ def phase_first_image(args, model_dir: Path, device, started: float) -> None:
     label = args.label
     if args.artifacts:  # torch's portable compile cache, into an empty cache folder
         began = time.perf_counter()
-        from zbot.acceleration import use_compile_cache
+        from zbot.engine.acceleration import use_compile_cache
 
         use_compile_cache(args.cache)
         torch.compiler.load_cache_artifacts(Path(args.artifacts).read_bytes())

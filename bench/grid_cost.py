@@ -1,5 +1,5 @@
 """What composing a grid costs, off the event loop: decoding the job's PNGs, scaling each to a tile,
-numbering it, and encoding the grid (zbot.grid.compose, as the bot runs it through asyncio.to_thread).
+numbering it, and encoding the grid (zbot.core.grid.compose, as the bot runs it through asyncio.to_thread).
 
     python bench/grid_cost.py [--repeat 10]
 
@@ -20,8 +20,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.grid import compose  # noqa: E402
-from zbot.imaging import encode_png  # noqa: E402
+from zbot.core.grid import compose  # noqa: E402
+from zbot.core.imaging import encode_png  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "tests" / "data" / "safe" / "astronaut.jpg"
 

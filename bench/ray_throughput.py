@@ -35,11 +35,11 @@ sys.path.insert(0, REPO)
 # The actors are new processes: they find zbot (and bench/gpu_bench.py) the same way.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, BENCH, os.environ.get("PYTHONPATH")]))
 
-from zbot.engine import Engine  # noqa: E402
-from zbot.executor import Executor  # noqa: E402
-from zbot.imaging import encode_png  # noqa: E402
-from zbot.jobs import RenderSpec  # noqa: E402
-from zbot.ray_workers import RayRenderer  # noqa: E402
+from zbot.engine.engine import Engine  # noqa: E402
+from zbot.core.executor import Executor  # noqa: E402
+from zbot.core.imaging import encode_png  # noqa: E402
+from zbot.core.jobs import RenderSpec  # noqa: E402
+from zbot.engine.ray_workers import RayRenderer  # noqa: E402
 
 PROMPTS = [
     "a red fox sitting in the snow at sunset, highly detailed, soft light, photograph",
@@ -64,7 +64,7 @@ def full_size_pipeline(device: str = "cuda", dtype: torch.dtype = torch.bfloat16
                            ZImageTransformer2DModel)
     from transformers import Qwen3Config, Qwen3Model
 
-    from zbot.tiny import _train_tokenizer
+    from zbot.engine.tiny import _train_tokenizer
 
     tokenizer = _train_tokenizer()
     previous = torch.get_default_dtype()
@@ -146,7 +146,7 @@ async def run_queue(renderers: list[RayRenderer], specs: list[RenderSpec]) -> di
 
 async def bench(args: argparse.Namespace) -> dict:
     if args.tiny:
-        from zbot.tiny import build_tiny_model
+        from zbot.engine.tiny import build_tiny_model
 
         model = build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
         make_engine = functools.partial(Engine, str(model), device="cpu", compile="off")

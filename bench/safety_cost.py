@@ -26,7 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.safety import Inspector, NudeNetChecker, ViTChecker  # noqa: E402
+from zbot.engine.safety import Inspector, NudeNetChecker, ViTChecker  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "tests" / "data" / "safe" / "astronaut.jpg"
 

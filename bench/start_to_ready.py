@@ -1,7 +1,7 @@
 """How soon a restarted `zbot run` answers: process start -> the gateway's READY sent -> a /draw answered
 ("warming up" or a queue place) -> its image posted (the tiny model, so the model's part is small).
 
-Each start is a fresh `python -m zbot.cli run` against the fake Discord of tests/ (REST + gateway on
+Each start is a fresh `python -m zbot.cli.main run` against the fake Discord of tests/ (REST + gateway on
 127.0.0.1), with the tiny model and a fresh database; times are the median of --runs starts.
 
     python bench/start_to_ready.py [--runs 5] [--zbot-path DIR] [--label NAME] [--out FILE.json]
@@ -47,7 +47,7 @@ async def one_start(model: Path, folder: Path, zbot_path: str | None) -> dict[st
         if zbot_path:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [zbot_path, env.get("PYTHONPATH")]))
         began = time.perf_counter()
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "zbot.cli", "run", env=env, cwd=folder,
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "zbot.cli.main", "run", env=env, cwd=folder,
                                                        stdout=asyncio.subprocess.DEVNULL,
                                                        stderr=asyncio.subprocess.DEVNULL)
         try:
@@ -74,7 +74,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "tiny"
-        subprocess.run([sys.executable, "-m", "zbot.cli", "tiny-model", str(model)], check=True,
+        subprocess.run([sys.executable, "-m", "zbot.cli.main", "tiny-model", str(model)], check=True,
                        capture_output=True)
         await one_start(model, Path(tempfile.mkdtemp(dir=tmp)), args.zbot_path)  # warm-up: the disk cache
         runs = [await one_start(model, Path(tempfile.mkdtemp(dir=tmp)), args.zbot_path) for _ in range(args.runs)]

@@ -14,10 +14,10 @@ from PIL import Image
 
 from fake_discord import FakeDiscord, FakeMessage
 from zbot.app import Core, open_core
-from zbot.engine import use_cpu_threads
+from zbot.engine.engine import use_cpu_threads
 from zbot.bot.client import ZBot
 from zbot.config import Settings
-from zbot.engine import Engine
+from zbot.engine.engine import Engine
 
 
 def bot_settings(tmp_path: Path, tiny_model: Path, **changes) -> Settings:

@@ -14,7 +14,7 @@ from zbot.config import Settings
 
 # No test reaches the network: a checker or model not on disk fails instead of being downloaded.
 os.environ["HF_HUB_OFFLINE"] = "1"
-from zbot.store import Store
+from zbot.core.store import Store
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ async def store(settings: Settings):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zbot.tiny import build_tiny_model
+    from zbot.engine.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
@@ -100,7 +100,7 @@ async def fake():
 @pytest.fixture(scope="session")
 def tiny_checker(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random classifier of the safety checker's real architecture: ZBOT_SAFETY_MODEL for tests."""
-    from zbot.tiny import build_tiny_checker
+    from zbot.engine.tiny import build_tiny_checker
 
     return build_tiny_checker(tmp_path_factory.mktemp("checker") / "vit")
 

@@ -20,9 +20,9 @@ from torch._dynamo.utils import compilation_time_metrics, counters  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.acceleration import compiled_graphs  # noqa: E402
-from zbot.engine import Engine  # noqa: E402
-from zbot.jobs import RenderSpec  # noqa: E402
+from zbot.engine.acceleration import compiled_graphs  # noqa: E402
+from zbot.engine.engine import Engine  # noqa: E402
+from zbot.core.jobs import RenderSpec  # noqa: E402
 
 
 def misfit_served(engine: Engine) -> bool:
@@ -38,12 +38,12 @@ def misfit_served(engine: Engine) -> bool:
     warnings: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: warnings.append(record.getMessage())
-    logging.getLogger("zbot.ahead").addHandler(handler)
+    logging.getLogger("zbot.engine.ahead").addHandler(handler)
     try:
         with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
             one, two = call.block(*args, **kwargs), call.block(*doubled, **kwargs)
     finally:
-        logging.getLogger("zbot.ahead").removeHandler(handler)
+        logging.getLogger("zbot.engine.ahead").removeHandler(handler)
     same = all(torch.allclose(half, one, atol=1e-5) for half in two.split(1))
     # the log names the guard that refused it, so a misfit seen in production says why
     told = any("refused by:" in text and "expected" in text for text in warnings)

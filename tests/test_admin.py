@@ -12,7 +12,7 @@ from botkit import bot_settings, finished, running_bot
 from conftest import FakeRenderer
 from zbot.app import open_core
 from zbot.config import parse_windows
-from zbot.jobs import DrawRequest, RateLimited
+from zbot.core.jobs import DrawRequest, RateLimited
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ async def test_limits_count_per_server_unless_the_scope_is_global(settings):
 
 
 async def test_managers_stay_within_the_owners_channels_spoilers_and_tiers(settings):
-    from zbot.server_settings import ServerSettings
+    from zbot.core.server_settings import ServerSettings
 
     base = settings.model_copy(update={"channel_ids": [1, 2], "safety_nsfw_channels": "spoiler",
                                        "rate_limits": parse_windows("5/minute")})

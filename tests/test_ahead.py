@@ -1,4 +1,4 @@
-"""The image blocks' ahead-of-time code (zbot/ahead.py) when things go wrong: an artifact that can't be
+"""The image blocks' ahead-of-time code (zbot/engine/ahead.py) when things go wrong: an artifact that can't be
 read, a save that fails, a key that must change with what the code depends on. (The working path, saved
 by one start and loaded by the next, is tests/test_engine_start.py's.)"""
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock
 
-from zbot import ahead
-from zbot.acceleration import RealRopeAttnProcessor, use_real_rope
+from zbot.engine import ahead
+from zbot.engine.acceleration import RealRopeAttnProcessor, use_real_rope
 
 pytestmark = pytest.mark.skipif(not ahead.supported(), reason="this torch can't compile ahead of time")
 

@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from zbot.maintenance import backup
-from zbot.store import Store
+from zbot.core.maintenance import backup
+from zbot.core.store import Store
 
 BALLAST_MB = 210
 BOUND_S = 30.0  # a one-step copy takes about 1 s here; the old stepped copy never ended

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from zbot.store import Store
+from zbot.core.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "deploy" / "backup.sh"

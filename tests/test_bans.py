@@ -1,4 +1,4 @@
-"""Bans in the core (zbot.bans, Service): who may ban where, the refusal at admission, expiry with nothing
+"""Bans in the core (zbot.core.bans, Service): who may ban where, the refusal at admission, expiry with nothing
 running, the audit, a ban written by another process (`zbot ban`) while the bot runs, and the command line."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from conftest import FakeRenderer
 from test_cli import zbot
 from zbot.app import open_core
-from zbot.bans import Actor, Banned, Bans
-from zbot.jobs import BadInput, DrawRequest
-from zbot.store import Store
+from zbot.core.bans import Actor, Banned, Bans
+from zbot.core.jobs import BadInput, DrawRequest
+from zbot.core.store import Store
 
 GUILD, OTHER_GUILD = 1001, 1002
 MEMBER, MOD, OWNER = 7, 8, 9

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeRenderer
-from zbot import cli
+from zbot.cli import main as cli
 from zbot.app import open_core
-from zbot.batch import INDEX, Line, draw_all, file_name, parse_prompts, read_batch, summary
+from zbot.cli.batch import INDEX, Line, draw_all, file_name, parse_prompts, read_batch, summary
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ async def test_the_queue_holds_at_most_the_running_job_and_the_next(settings, tm
 
 def zbot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ZBOT_")}
-    return subprocess.run([sys.executable, "-m", "zbot.cli", *args], cwd=cwd, env={**clean, **env},
+    return subprocess.run([sys.executable, "-m", "zbot.cli.main", *args], cwd=cwd, env={**clean, **env},
                           capture_output=True, text=True, timeout=120, check=False)
 
 

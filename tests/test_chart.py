@@ -4,7 +4,7 @@ from datetime import date
 
 from PIL import Image
 
-from zbot.chart import per_day_chart
+from zbot.bot.chart import per_day_chart
 
 
 def test_chart_draws_a_bar_for_each_day_with_images():
@@ -23,7 +23,7 @@ def test_chart_draws_a_bar_for_each_day_with_images():
 async def test_the_per_day_chart_ends_today_even_after_days_without_images(store):
     from datetime import UTC, datetime
 
-    from zbot.usage import usage_report
+    from zbot.core.usage import usage_report
 
     now = time.time()
     for age_days in (5, 5, 3):  # nothing drawn in the last three days

@@ -10,7 +10,7 @@ import pytest
 
 def zbot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ZBOT_")}
-    return subprocess.run([sys.executable, "-m", "zbot.cli", *args], cwd=cwd, env={**clean, **env},
+    return subprocess.run([sys.executable, "-m", "zbot.cli.main", *args], cwd=cwd, env={**clean, **env},
                           capture_output=True, text=True, timeout=120)
 
 

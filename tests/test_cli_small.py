@@ -45,7 +45,7 @@ hub = get_logger("legacy_api")
 hub.warning("Repo Tongyi-MAI/Z-Image-Turbo: Root=/ page=1 listing failed (NetworkError), retry in 1s (1/4)")
 hub.error("the listing failed for good")
 logging.getLogger("modelscope").warning("a notice of the older package")
-logging.getLogger("zbot.model_files").info("downloading Tongyi-MAI/Z-Image-Turbo")
+logging.getLogger("zbot.engine.model_files").info("downloading Tongyi-MAI/Z-Image-Turbo")
 """
 
 
@@ -55,4 +55,4 @@ def test_modelscopes_retry_warnings_are_not_shown_and_its_errors_are(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert [line.split(" ", 3)[2:] for line in done.stderr.splitlines()] == [
         ["ERROR", "modelscope_hub.legacy_api: the listing failed for good"],  # in zbot's format, through its handler
-        ["INFO", "zbot.model_files: downloading Tongyi-MAI/Z-Image-Turbo"]]
+        ["INFO", "zbot.engine.model_files: downloading Tongyi-MAI/Z-Image-Turbo"]]

@@ -21,8 +21,8 @@ handler = logging.Handler()
 handler.emit = lambda record: lines.append((record.levelname, record.name, record.getMessage()))
 logging.getLogger().addHandler(handler)
 logging.getLogger().setLevel(logging.INFO)
-from zbot.engine import Engine
-from zbot.jobs import RenderSpec
+from zbot.engine.engine import Engine
+from zbot.core.jobs import RenderSpec
 engine = Engine(sys.argv[1], device="cpu", compile="on", sizes=[(64, 64)])
 engine.load()
 image = engine.render(RenderSpec(1, "a red fox", 3, 64, 64, 2), lambda *_: None)
@@ -46,7 +46,7 @@ def assert_served_eagerly(seen: dict, why: str) -> None:
     assert seen["pending"] == []  # no warm-up draws left to do: they were for the compiler
     assert seen["colours"] > 1  # an image, not a flat colour
     [(level, logger, message)] = seen["warnings"]  # one line, and nothing else complains
-    assert (level, logger) == ("WARNING", "zbot.engine")
+    assert (level, logger) == ("WARNING", "zbot.engine.engine")
     assert message.startswith("torch.compile is off: ") and why in message
     assert "serving without it, images take about 1.6x as long" in message
 

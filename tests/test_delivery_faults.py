@@ -212,8 +212,8 @@ async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_ke
     import time
 
     from zbot.bot.run import resume_unfinished
-    from zbot.drawn import DrawnImages, drawn_dir
-    from zbot.store import Store
+    from zbot.core.drawn import DrawnImages, drawn_dir
+    from zbot.core.store import Store
 
     settings = bot_settings(tmp_path, tiny_model)
     png = (tmp_path / "kept.png")

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MEASURED_TORCH = "2.11."  # bench/results: torch 2.11.0+cu130; zbot.ahead's saved blocks need 2.11+
+MEASURED_TORCH = "2.11."  # bench/results: torch 2.11.0+cu130; zbot.engine.ahead's saved blocks need 2.11+
 COMPILERS = {"gcc", "clang", "build-essential", "g++"}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from zbot.config import Settings
-from zbot.docs import env_example, markdown_table, settings_rows
+from zbot.cli.docs import env_example, markdown_table, settings_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,12 +17,12 @@ def test_configuration_table_matches_the_settings_class():
     start = page.index("-->", page.index("<!-- settings-table")) + 3
     end = page.index("<!-- /settings-table -->")
     assert page[start:end].strip() == markdown_table(), (
-        "run: python -m zbot.docs, paste between the settings-table markers in docs/configuration.md")
+        "run: python -m zbot.cli.docs, paste between the settings-table markers in docs/configuration.md")
 
 
 def test_env_example_matches_and_pins_no_default(tmp_path, monkeypatch):
     text = (ROOT / ".env.example").read_text()
-    assert text == env_example() + "\n", "run: python -m zbot.docs --env > .env.example"
+    assert text == env_example() + "\n", "run: python -m zbot.cli.docs --env > .env.example"
     for name in list(__import__("os").environ):
         if name.startswith("ZBOT_"):
             monkeypatch.delenv(name)

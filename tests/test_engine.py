@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from zbot.engine import Engine
-from zbot.imaging import encode_png
-from zbot.jobs import RenderSpec
-from zbot.model_files import ModelNotFound, resolve_model, snapshot_is_complete
+from zbot.engine.engine import Engine
+from zbot.core.imaging import encode_png
+from zbot.core.jobs import RenderSpec
+from zbot.engine.model_files import ModelNotFound, resolve_model, snapshot_is_complete
 
 
 @pytest.fixture(scope="module")

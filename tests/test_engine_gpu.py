@@ -13,11 +13,11 @@ import pytest
 import torch
 from diffusers import ZImagePipeline
 
-from zbot.acceleration import (RealRopeAttnProcessor, compiled_graphs, fp8_filter, fuse_projections,
+from zbot.engine.acceleration import (RealRopeAttnProcessor, compiled_graphs, fp8_filter, fuse_projections,
                                use_compile_cache, use_real_rope)
-from zbot.engine import Engine, EngineUnavailable
-from zbot.jobs import RenderSpec, Source
-from zbot.prompts import BUCKETS, PromptEncoder, bucket_for, caption_length, caption_lengths
+from zbot.engine.engine import Engine, EngineUnavailable
+from zbot.core.jobs import RenderSpec, Source
+from zbot.engine.prompts import BUCKETS, PromptEncoder, bucket_for, caption_length, caption_lengths
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -25,7 +25,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Its own copy, so the module also runs with --noconftest (GPU machines without the bot's deps).
-    from zbot.tiny import build_tiny_model
+    from zbot.engine.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-gpu") / "model")
 

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from conftest import FakeRenderer
-from zbot.executor import Executor
-from zbot.imaging import encode_png
-from zbot.jobs import RenderFailed, RenderSpec, ShuttingDown
+from zbot.core.executor import Executor
+from zbot.core.imaging import encode_png
+from zbot.core.jobs import RenderFailed, RenderSpec, ShuttingDown
 
 
 def spec(job_id: int, prompt: str = "a fox", steps: int = 4) -> RenderSpec:
@@ -155,7 +155,7 @@ async def test_a_model_that_fails_to_load_is_reported():
 
 async def test_a_render_that_outlives_the_shutdown_deadline_settles_its_job_and_shutdown_returns(settings):
     from zbot.app import open_core
-    from zbot.jobs import DrawRequest
+    from zbot.core.jobs import DrawRequest
 
     renderer = FakeRenderer()
     renderer.gate.clear()  # the render hangs (a stuck GPU, a huge image) well past the deadline

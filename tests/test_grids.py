@@ -16,7 +16,7 @@ from conftest import FakeRenderer
 from fake_discord import EPHEMERAL
 from test_http import KEY, serving, with_keys
 from zbot.app import open_core
-from zbot.usage import usage_report
+from zbot.core.usage import usage_report
 
 
 def seeds_in(message) -> list[int]:

@@ -22,7 +22,7 @@ from fake_discord import FakeDiscord
 from zbot.app import Core, open_core
 from zbot.config import Settings, parse_windows
 from zbot.bot.run import bot_health
-from zbot.http_api import bound_port, build_app, key_user_id, start_http
+from zbot.http.api import bound_port, build_app, key_user_id, start_http
 from zbot.metrics import Metrics
 
 KEY, OTHER_KEY = "k-team-tools-0123456789", "k-other-tool-9876543210"

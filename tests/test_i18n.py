@@ -125,7 +125,7 @@ async def test_a_chinese_user_gets_chinese_and_an_english_user_english_in_the_sa
 
 async def test_what_is_posted_in_the_channel_after_a_restart_is_in_the_servers_language(fake, tmp_path, tiny_model):
     from zbot.bot.run import resume_unfinished
-    from zbot.store import Store
+    from zbot.core.store import Store
 
     fake.guild_locales[fake.guild_id] = "zh-CN"
     settings = bot_settings(tmp_path, tiny_model)

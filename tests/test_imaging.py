@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zbot import imaging
-from zbot.imaging import encode_png, filter_rows
+from zbot.core import imaging
+from zbot.core.imaging import encode_png, filter_rows
 
 
 def _photo_like(width: int = 320, height: int = 200) -> Image.Image:

@@ -8,10 +8,10 @@ import signal
 from pathlib import Path
 
 from test_lifecycle import start_holder
-from zbot.drawn import DrawnImages, drawn_dir
-from zbot.instance import Instance, instances_dir
-from zbot.lifecycle import Lifecycle
-from zbot.store import Store
+from zbot.core.drawn import DrawnImages, drawn_dir
+from zbot.core.instance import Instance, instances_dir
+from zbot.core.lifecycle import Lifecycle
+from zbot.core.store import Store
 
 
 async def test_a_process_reaching_the_database_through_a_symlink_and_a_relative_path_leaves_a_live_ones_jobs(
@@ -58,9 +58,9 @@ def test_a_lock_file_we_may_not_open_is_someone_alive_said_once(tmp_path, monkey
             raise PermissionError(13, "Permission denied", theirs)
         return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr("zbot.instance.os.open", refusing_open)
+    monkeypatch.setattr("zbot.core.instance.os.open", refusing_open)
     try:
-        with caplog.at_level(logging.WARNING, logger="zbot.instance"):
+        with caplog.at_level(logging.WARNING, logger="zbot.core.instance"):
             assert me.alive(rooted.id) and me.alive(rooted.id)
         assert [r.getMessage() for r in caplog.records].count(
             f"may not open {theirs} (another user's?); its jobs are left to it. Run every zbot on this database "

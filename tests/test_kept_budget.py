@@ -10,11 +10,11 @@ from test_http import serving
 from test_metrics import values
 from conftest import FakeRenderer
 from zbot.app import open_core
-from zbot.drawn import PNG_END, PNG_SIGNATURE, STALE_PART_S, DrawnImages, drawn_dir
-from zbot.instance import Instance
-from zbot.jobs import DrawRequest, Picture, Result
-from zbot.lifecycle import Lifecycle
-from zbot.store import Store
+from zbot.core.drawn import PNG_END, PNG_SIGNATURE, STALE_PART_S, DrawnImages, drawn_dir
+from zbot.core.instance import Instance
+from zbot.core.jobs import DrawRequest, Picture, Result
+from zbot.core.lifecycle import Lifecycle
+from zbot.core.store import Store
 
 KB = 1000
 

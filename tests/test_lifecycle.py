@@ -16,11 +16,11 @@ import pytest
 
 from conftest import FakeRenderer
 from zbot.app import open_core
-from zbot.drawn import DrawnImages, drawn_dir
-from zbot.instance import Instance
-from zbot.jobs import DrawRequest
-from zbot.lifecycle import Lifecycle
-from zbot.store import Store, migration_files
+from zbot.core.drawn import DrawnImages, drawn_dir
+from zbot.core.instance import Instance
+from zbot.core.jobs import DrawRequest
+from zbot.core.lifecycle import Lifecycle
+from zbot.core.store import Store, migration_files
 
 # A database-level failure for one transition: what "disk full" or "locked" does to that write.
 REFUSE_DRAWN = """CREATE TEMP TRIGGER refuse_drawn BEFORE UPDATE OF status ON generations
@@ -118,7 +118,7 @@ async def test_a_post_recorded_while_the_drawn_write_is_failing_stays_posted(set
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from zbot.instance import Instance
+    from zbot.core.instance import Instance
     instance = Instance(Path(sys.argv[1]))
     print(instance.id, flush=True)
     time.sleep(120)
@@ -214,7 +214,7 @@ async def test_migration_3_splits_done_into_drawn_and_posted(tmp_path):
 
 
 async def test_the_schema_accepts_every_status_of_the_enum_and_nothing_else(store):
-    from zbot.jobs import Status
+    from zbot.core.jobs import Status
 
     for status in Status:
         await store.record(user_id=1, prompt="p", status=status.value)

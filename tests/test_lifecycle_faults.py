@@ -10,9 +10,9 @@ import sqlite3
 import pytest
 
 from conftest import FakeRenderer
-from zbot import lifecycle
+from zbot.core import lifecycle
 from zbot.app import open_core
-from zbot.jobs import Cancelled, DrawRequest
+from zbot.core.jobs import Cancelled, DrawRequest
 
 REFUSE_POSTED = """CREATE TEMP TRIGGER refuse_posted BEFORE UPDATE OF status ON generations
                    WHEN NEW.status = 'posted' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"""

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from zbot.config import parse_windows
-from zbot.jobs import QueueFull, RateLimited, Refused, TooManyPending
-from zbot.limits import Policy, admit, quota
-from zbot.store import Store
+from zbot.core.jobs import QueueFull, RateLimited, Refused, TooManyPending
+from zbot.core.limits import Policy, admit, quota
+from zbot.core.store import Store
 
 ROW = dict(source="discord", prompt="a fox", seed=1, size="square", width=64, height=64, steps=8)
 
@@ -110,8 +110,8 @@ async def test_limits_survive_a_restart_in_another_process(settings):
     script = textwrap.dedent(f"""
         import asyncio, time
         from zbot.config import parse_windows
-        from zbot.limits import Policy, admit
-        from zbot.store import Store
+        from zbot.core.limits import Policy, admit
+        from zbot.core.store import Store
         async def main():
             store = await Store.open({str(settings.database)!r})
             for _ in range(5):
@@ -129,7 +129,7 @@ async def test_limits_survive_a_restart_in_another_process(settings):
 
 
 def test_the_most_generous_role_tier_applies():
-    from zbot.limits import pick_tier
+    from zbot.core.limits import pick_tier
 
     default = parse_windows("5/minute,100/day")
     tiers = {10: parse_windows("20/minute,500/day"), 20: parse_windows("60/minute,200/day"),

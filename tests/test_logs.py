@@ -61,14 +61,14 @@ def test_no_secret_survives_in_message_arguments_extras_or_traceback(captured, f
 
 def test_text_lines_are_as_before(captured):
     stream = captured("text")
-    logging.getLogger("zbot.service").info("job %s done", 12)
+    logging.getLogger("zbot.core.service").info("job %s done", 12)
     line = stream.getvalue().strip()
-    assert line.endswith(" INFO zbot.service: job 12 done") and line[:4].isdigit()
+    assert line.endswith(" INFO zbot.core.service: job 12 done") and line[:4].isdigit()
 
 
 def test_json_is_one_object_a_line_with_the_extra_fields(captured):
     stream = captured("json")
-    log = logging.getLogger("zbot.service")
+    log = logging.getLogger("zbot.core.service")
     log.info("job %s (http, user %s) done: wait %.2f s, render %.2f s", 12, -345, 0.2, 0.91,
              extra={"job_id": 12, "user_id": -345, "source": "http", "wait_s": 0.2, "render_s": 0.91})
     try:
@@ -78,7 +78,7 @@ def test_json_is_one_object_a_line_with_the_extra_fields(captured):
     first, second = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert first["message"] == "job 12 (http, user -345) done: wait 0.20 s, render 0.91 s"
     assert (first["level"], first["logger"], first["job_id"], first["user_id"], first["render_s"]) == \
-        ("INFO", "zbot.service", 12, -345, 0.91)
+        ("INFO", "zbot.core.service", 12, -345, 0.91)
     assert first["time"].endswith("+00:00")
     assert second["level"] == "ERROR" and "ZeroDivisionError" in second["exc"]
 

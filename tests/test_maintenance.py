@@ -13,9 +13,9 @@ from conftest import FakeRenderer
 from test_cli import zbot
 from zbot.app import open_core
 from zbot.config import parse_windows
-from zbot.jobs import BadInput, DrawRequest
-from zbot.maintenance import backup, parse_span, prune
-from zbot.store import Store
+from zbot.core.jobs import BadInput, DrawRequest
+from zbot.core.maintenance import backup, parse_span, prune
+from zbot.core.store import Store
 
 
 async def test_a_backup_taken_while_jobs_are_drawn_and_recorded_is_whole(settings, tmp_path):

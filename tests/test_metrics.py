@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from zbot.jobs import BadInput, Picture, QueueFull, RateLimited, Result
+from zbot.core.jobs import BadInput, Picture, QueueFull, RateLimited, Result
 from zbot.metrics import Metrics
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CREATE_TABLES = textwrap.dedent("""
     import asyncio, sqlite3, sys
     import zbot
-    from zbot.store import Store
+    from zbot.core.store import Store
 
     assert zbot.__file__.startswith(sys.argv[1]), zbot.__file__  # the installed copy, not the checkout
     async def main():
@@ -38,7 +38,8 @@ def test_a_wheel_installed_into_a_fresh_venv_creates_its_tables(tmp_path: Path):
     # Built from a copy of the sources (a build writes into its source folder), offline: with the
     # setuptools installed here (the test extra brings it), from no index.
     source = tmp_path / "src"
-    shutil.copytree(ROOT / "zbot", source / "zbot", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("zbot", "migrations"):  # the schema lives at the top of the project, outside the package
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
@@ -55,6 +56,12 @@ def test_a_wheel_installed_into_a_fresh_venv_creates_its_tables(tmp_path: Path):
         # (an error from 2027-02-18), which wrote a free-text "License:" field instead.
         assert "License-Expression: Apache-2.0" in metadata and "License-File: LICENSE" in metadata
         assert "\nLicense:" not in metadata
+        # Every package of every layer, and the whole schema, mapped into the package as zbot/migrations.
+        names = set(archive.namelist())
+        packages = {str(p.relative_to(ROOT)) for p in (ROOT / "zbot").rglob("__init__.py")}
+        assert packages <= names, packages - names
+        schema = {f"zbot/migrations/{p.name}" for p in (ROOT / "migrations").glob("*.sql")}
+        assert len(schema) >= 10 and schema <= names, schema - names
     fresh = tmp_path / "fresh"
     run(sys.executable, "-m", "venv", "--without-pip", fresh, cwd=tmp_path)
     python = fresh / "bin" / "python"
@@ -66,4 +73,4 @@ def test_a_wheel_installed_into_a_fresh_venv_creates_its_tables(tmp_path: Path):
     ours = sysconfig.get_path("purelib")
     (installed / "deps.pth").write_text("\n".join({ours, *site.getsitepackages()}) + "\n")
     out = run(python, "-c", CREATE_TABLES, installed, cwd=tmp_path).stdout.split(maxsplit=1)
-    assert int(out[0]) >= 3 and "generations" in out[1] and "bot_state" in out[1]
+    assert int(out[0]) == len(schema) and "generations" in out[1] and "bans" in out[1]

@@ -10,7 +10,7 @@ from conftest import FakeRenderer
 from zbot.app import open_core
 from zbot.bot.i18n import tr
 from zbot.config import MAX_WINDOW_LIMIT, SettingsError, load_settings
-from zbot.jobs import BadInput, DrawRequest, RateLimited
+from zbot.core.jobs import BadInput, DrawRequest, RateLimited
 
 HUGE = ["99999999999999999999/day", f"{MAX_WINDOW_LIMIT + 1}/day", "1/99999999999999999999 days", "1/3651 days"]
 

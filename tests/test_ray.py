@@ -22,11 +22,11 @@ from fake_discord import FakeDiscord
 
 from zbot.app import open_core
 from zbot.bot.client import ZBot
-from zbot.engine import Engine
-from zbot.executor import Executor, WorkerLost
-from zbot.imaging import encode_png
-from zbot.jobs import RenderFailed, RenderSpec, ShuttingDown
-from zbot.model_files import ModelNotFound
+from zbot.engine.engine import Engine
+from zbot.core.executor import Executor, WorkerLost
+from zbot.core.imaging import encode_png
+from zbot.core.jobs import RenderFailed, RenderSpec, ShuttingDown
+from zbot.engine.model_files import ModelNotFound
 
 
 def spec(job_id: int, steps: int = 4, size: int = 64) -> RenderSpec:
@@ -151,7 +151,7 @@ def ray_local():
 @pytest.fixture(scope="module")
 def workers(ray_local, tiny_model):
     """Two CPU workers (Ray actors) that the tests share; each test's executor drives them."""
-    from zbot.ray_workers import RayRenderer
+    from zbot.engine.ray_workers import RayRenderer
 
     make_engine = functools.partial(SlowEngine, str(tiny_model), device="cpu", compile="off", delay=0.2)
     renderers = [RayRenderer(make_engine, index=i, num_gpus=0, num_cpus=1) for i in range(2)]
@@ -277,7 +277,7 @@ async def test_a_model_that_fails_to_load_in_the_actor_is_reported(ray_local, tm
 def test_an_actor_warms_up_between_renders_on_its_render_thread():
     """RenderWorker (the actor's body, here without Ray): after load, the warm-up left runs one step at a
     time on the render thread, and a render submitted meanwhile goes in after the step under way."""
-    from zbot.ray_workers import RenderWorker
+    from zbot.engine.ray_workers import RenderWorker
 
     log: list[str] = []
     step_running = threading.Event()

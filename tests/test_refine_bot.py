@@ -144,7 +144,7 @@ async def test_a_variation_of_an_image_no_longer_kept_draws_its_source_again_fir
         await run.settle()
         run.core.lifecycle.images.remove(1)  # past ZBOT_KEEP_IMAGES_DAYS
         # The same variation again, asked for through the core with its seed: its source is drawn again first.
-        from zbot.jobs import DrawRequest, Operation
+        from zbot.core.jobs import DrawRequest, Operation
 
         ticket = await run.core.service.submit(DrawRequest(user_id=fake.user_id, prompt="a mill", parent_id=1,
                                                            operation=Operation.VARY, seed=seed_in(varied),

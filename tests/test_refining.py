@@ -13,8 +13,8 @@ from conftest import FakeRenderer
 from test_http import KEY, OTHER_KEY, serving, with_keys
 from zbot.app import open_core
 from zbot.config import parse_windows
-from zbot.jobs import BadInput, DrawRequest, Operation, RateLimited, Source
-from zbot.usage import usage_report
+from zbot.core.jobs import BadInput, DrawRequest, Operation, RateLimited, Source
+from zbot.core.usage import usage_report
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from fake_discord import EPHEMERAL
 from test_http import KEY, serving, with_keys
 from test_safety import ScriptedChecker
 from zbot.app import open_core
-from zbot.drawn import DrawnImages, drawn_dir
-from zbot.http_api import key_user_id
-from zbot.usage import usage_report
+from zbot.core.drawn import DrawnImages, drawn_dir
+from zbot.http.api import key_user_id
+from zbot.core.usage import usage_report
 
 
 def errors(caplog) -> list[logging.LogRecord]:
@@ -97,7 +97,7 @@ async def test_a_forged_button_id_past_sqlites_integers_is_answered_privately(fa
 
 def test_an_id_past_sqlites_integers_on_the_command_line_is_a_usage_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZBOT_")}
-    done = subprocess.run([sys.executable, "-m", "zbot.cli", "stats", "--user", "99999999999999999999"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "zbot.cli.main", "stats", "--user", "99999999999999999999"], cwd=tmp_path,
                           env={**env, "ZBOT_SAFETY": "off"}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "is not an id" in done.stderr and "Traceback" not in done.stderr
 
@@ -185,7 +185,7 @@ async def test_a_flagged_draw_uses_up_the_limit_and_stats_show_it_per_member(fak
 
 
 async def test_the_rejected_rows_kept_so_far_become_counts_by_reason_and_hour(tmp_path):
-    from zbot.store import Store
+    from zbot.core.store import Store
 
     old = await Store.open(tmp_path / "db.sqlite3", migrate_to=8)
     hour = 1_800_000_000.0 // 3600 * 3600

@@ -29,7 +29,7 @@ def bot_env(fake: FakeDiscord, tmp_path: Path, tiny_model: Path, **extra: str) -
 
 
 async def start(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "zbot.cli", "run", env=env, cwd=cwd,
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "zbot.cli.main", "run", env=env, cwd=cwd,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
 

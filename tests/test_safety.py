@@ -16,8 +16,8 @@ from conftest import FakeRenderer
 from fake_discord import EPHEMERAL, FakeDiscord
 from test_http import KEY, OTHER_KEY, serving, with_keys
 from zbot.app import open_core
-from zbot.jobs import DrawRequest, RenderFailed
-from zbot.safety import Inspector, NudeNetChecker, ViTChecker
+from zbot.core.jobs import DrawRequest, RenderFailed
+from zbot.engine.safety import Inspector, NudeNetChecker, ViTChecker
 
 SAFE_PHOTOS = sorted((Path(__file__).parent / "data" / "safe").glob("*.jpg"))
 
@@ -89,8 +89,8 @@ async def test_a_reroll_is_checked_too(fake, tmp_path, tiny_model):
 
 async def test_an_image_kept_over_a_restart_is_checked_before_it_is_posted(fake, tmp_path, tiny_model):
     from zbot.bot.run import resume_unfinished
-    from zbot.drawn import DrawnImages, drawn_dir
-    from zbot.store import Store
+    from zbot.core.drawn import DrawnImages, drawn_dir
+    from zbot.core.store import Store
 
     settings = bot_settings(tmp_path, tiny_model)
     store = await Store.open(settings.database)
@@ -167,7 +167,7 @@ async def test_a_report_reaches_the_admin_channel_and_an_admin_deletes_the_image
 # -- broken output --------------------------------------------------------------------------------
 
 async def test_a_render_with_nan_pixels_fails_instead_of_posting_a_black_image(settings, tiny_model):
-    from zbot.engine import Engine
+    from zbot.engine.engine import Engine
 
     engine = Engine(str(tiny_model), device="cpu")
     async with open_core(settings.model_copy(update={"sizes": {"square": "64x64"}}), [engine]) as core:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zbot.safety import SafetyUnavailable, ViTChecker, resolve_checker_model
+from zbot.engine.safety import SafetyUnavailable, ViTChecker, resolve_checker_model
 
 
 class Unreachable(OSError):

@@ -10,7 +10,7 @@ import pytest
 from botkit import bot_settings, running_bot
 from fake_discord import FakeDiscord
 from zbot.config import SettingsError, load_settings
-from zbot.validation import blocked_word
+from zbot.core.validation import blocked_word
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "s3cr3t-key-abcdefghij"

@@ -9,9 +9,9 @@ import pytest
 from botkit import bot_settings, running_bot
 from zbot.bot.i18n import tr
 from zbot.config import parse_windows
-from zbot.jobs import BadInput
-from zbot.server_settings import ServerSettings, shown
-from zbot.store import Store
+from zbot.core.jobs import BadInput
+from zbot.core.server_settings import ServerSettings, shown
+from zbot.core.store import Store
 
 MOD, OWNER = 42, 7
 STORED = {"safety_nsfw_channels": "post", "channel_ids": "2,777", "rate_limits": "50/minute",

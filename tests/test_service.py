@@ -5,8 +5,8 @@ import pytest
 
 from conftest import FakeRenderer
 from zbot.app import open_core
-from zbot.jobs import BadInput, DrawRequest, RenderFailed, ShuttingDown
-from zbot.usage import usage_report
+from zbot.core.jobs import BadInput, DrawRequest, RenderFailed, ShuttingDown
+from zbot.core.usage import usage_report
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -76,7 +76,7 @@ async def test_shutdown_leaves_queued_jobs_queued_in_the_database(settings):
     for ticket in tickets[1:]:
         with pytest.raises(ShuttingDown):
             await ticket.result()
-    from zbot.store import Store
+    from zbot.core.store import Store
 
     store = await Store.open(settings.database)
     statuses = [(await store.get(t.job_id)).status for t in tickets]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from zbot.store import MIGRATIONS_DIR, Store, migration_files
+from zbot.core.store import MIGRATIONS_DIR, Store, migration_files
 
 
 async def test_migrates_an_empty_database_to_the_latest_version(tmp_path: Path):
@@ -86,7 +86,7 @@ async def test_a_failing_migration_leaves_no_connection_open(tmp_path: Path):
 
 
 async def test_a_database_from_a_newer_zbot_is_refused_in_one_sentence(tmp_path: Path):
-    from zbot.store import SchemaError
+    from zbot.core.store import SchemaError
 
     path = tmp_path / "future.sqlite3"
     sqlite3.connect(path).execute("PRAGMA user_version = 99").connection.close()

@@ -10,7 +10,7 @@ import torch
 from diffusers import ZImagePipeline
 from PIL import Image
 
-from zbot.tiny import build_tiny_model
+from zbot.engine.tiny import build_tiny_model
 
 
 @pytest.fixture

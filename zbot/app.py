@@ -12,19 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .drawn import DrawnImages, drawn_dir
-from .executor import Executor, Renderer
-from .imaging import encode_png
-from .instance import Instance
-from .lifecycle import Lifecycle
-from .logs import quiet_model_libraries
-from .metrics import Metrics
-from .model_files import is_local, resolve_model
-from .safety import Checker, Inspector, SafetyUnavailable, make_checker
-from .server_settings import ServerSettings
-from .service import Service
-from .store import Store
+from zbot.config import Settings
+from zbot.core.drawn import DrawnImages, drawn_dir
+from zbot.core.executor import Executor, Renderer
+from zbot.core.imaging import encode_png
+from zbot.core.instance import Instance
+from zbot.core.lifecycle import Lifecycle
+from zbot.logs import quiet_model_libraries
+from zbot.metrics import Metrics
+from zbot.engine.model_files import is_local, resolve_model
+from zbot.engine.safety import Checker, Inspector, SafetyUnavailable, make_checker
+from zbot.core.server_settings import ServerSettings
+from zbot.core.service import Service
+from zbot.core.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class EngineOnLoad:
 
     def load(self) -> None:
         quiet_model_libraries()
-        from .engine import engine_for
+        from zbot.engine.engine import engine_for
 
         self.engine = engine_for(self.settings)
         self.engine.load()
@@ -78,8 +78,8 @@ class EngineOnLoad:
 def make_renderers(settings: Settings) -> list[Renderer]:
     if settings.executor == "ray":
         # One worker per GPU of a Ray cluster, each a Ray actor that builds its engine on its own node
-        # (zbot.engine.engine_for). Imported here only: the default install has no Ray.
-        from .ray_workers import make_ray_renderers
+        # (zbot.engine.engine.engine_for). Imported here only: the default install has no Ray.
+        from zbot.engine.ray_workers import make_ray_renderers
 
         return make_ray_renderers(settings)
     return [EngineOnLoad(settings)]

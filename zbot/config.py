@@ -353,3 +353,16 @@ def _one_line(error: Any) -> str:
 
 # Settings whose values are secrets (SecretStr, or lists of them).
 SECRET_FIELDS = frozenset(name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation))
+
+
+def env_value(value: Any) -> str:
+    """A default written the way it would be set in the environment."""
+    if value is None or isinstance(value, SecretStr):
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps({str(k): env_value(v) for k, v in value.items()}, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

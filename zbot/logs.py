@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from .config import Settings
+from zbot.config import Settings
 
 REDACTED = "[redacted]"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -15,8 +15,8 @@ from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .bans import Banned
-from .jobs import BadInput, NotReady, QueueFull, RateLimited, Refused, Result, TooManyPending
+from zbot.core.bans import Banned
+from zbot.core.jobs import BadInput, NotReady, QueueFull, RateLimited, Refused, Result, TooManyPending
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OUTCOMES = ("done", "failed", "rejected")

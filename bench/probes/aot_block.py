@@ -13,7 +13,7 @@ Attention.forward inspects the processor's signature, which leaves a guard on a 
 be saved). The compiled function takes the block as its first argument, so one artifact serves every
 block of that shape, and a dynamic sequence length serves every caption length. torch 2.11 (the GPU
 machine's) needs torch._dynamo.config.enable_aot_compile = True, set here. The engine does this since
-(zbot/ahead.py). With --fp8 aot_compile fails inside torchao (Float8Tensor has no empty_like to the meta
+(zbot/engine/ahead.py). With --fp8 aot_compile fails inside torchao (Float8Tensor has no empty_like to the meta
 device; torchao 0.17, torch 2.11, H200): bench/results/gpu-nvidia-h200-start-ahead-2026-12-03.txt.
 """
 
@@ -32,7 +32,7 @@ import torch._dynamo.config as dynamo_config  # noqa: E402
 from diffusers.models.attention_processor import Attention  # noqa: E402
 from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock  # noqa: E402
 
-from zbot.acceleration import (  # noqa: E402
+from zbot.engine.acceleration import (  # noqa: E402
     RealRopeAttnProcessor,
     fuse_projections,
     quantize_fp8,

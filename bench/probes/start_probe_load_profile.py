@@ -30,7 +30,7 @@ if mode == "main":
     from gpu_start import save_pipeline
     t = time.time(); pipe = build_full_pipeline(torch.device("cuda"), torch.bfloat16); say("build_s", round(time.time() - t, 1))
     save_pipeline(pipe, MODEL); del pipe; torch.cuda.empty_cache()
-    s, o = sh("python3 -X importtime -c 'import torch, diffusers; from diffusers import ZImagePipeline; import zbot.engine, zbot.executor' 2> /tmp/imp.txt; sort -t'|' -k2 -n -r /tmp/imp.txt | head -40")
+    s, o = sh("python3 -X importtime -c 'import torch, diffusers; from diffusers import ZImagePipeline; import zbot.engine.engine, zbot.core.executor' 2> /tmp/imp.txt; sort -t'|' -k2 -n -r /tmp/imp.txt | head -40")
     say("importtime_wall_s", round(s, 1)); print(o, flush=True)
     s, o = sh("python3 -c 'import time; t=time.time(); import torch; a=time.time(); import diffusers; from diffusers import ZImagePipeline, ZImageImg2ImgPipeline; b=time.time(); import transformers; from transformers import Qwen3Model; c=time.time(); print(round(a-t,2), round(b-a,2), round(c-b,2))'")
     say("import_torch_diffusers_transformers_s", o.strip()); 
@@ -95,8 +95,8 @@ elif mode == "components":
 elif mode == "start":
     started = T0
     import torch, cProfile, pstats, io
-    from zbot.engine import Engine
-    from zbot.jobs import RenderSpec
+    from zbot.engine.engine import Engine
+    from zbot.core.jobs import RenderSpec
     from gpu_common import BOT_SIZES, PROMPT
     imported = time.time()
     label = sys.argv[2]

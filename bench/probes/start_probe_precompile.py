@@ -45,8 +45,8 @@ if mode == "main":
 elif mode == "start":
     started = float(os.environ.get("STARTED", T0))
     import torch
-    from zbot.engine import Engine
-    from zbot.jobs import RenderSpec
+    from zbot.engine.engine import Engine
+    from zbot.core.jobs import RenderSpec
     from gpu_common import BOT_SIZES, PROMPT
     import diffusers, transformers
     from diffusers import ZImagePipeline
@@ -65,7 +65,7 @@ elif mode == "aot":
     import torch
     import torch._dynamo.config as dc
     dc.enable_aot_compile = True
-    from zbot.acceleration import use_compile_cache, RealRopeAttnProcessor
+    from zbot.engine.acceleration import use_compile_cache, RealRopeAttnProcessor
     from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock
     use_compile_cache(W / "aot-cache")
     torch.manual_seed(0)

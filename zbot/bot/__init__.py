@@ -1,1 +1,1 @@
-"""The Discord front end: a thin layer over the core (zbot.service)."""
+"""The Discord front end: a thin layer over the core (zbot.core.service)."""

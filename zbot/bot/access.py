@@ -12,9 +12,9 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from ..config import Settings, Window
-from ..jobs import DrawRequest, Generation
-from ..limits import pick_tier
+from zbot.config import Settings, Window
+from zbot.core.jobs import DrawRequest, Generation
+from zbot.core.limits import pick_tier
 
 
 class NotHere(app_commands.CheckFailure):

@@ -10,17 +10,17 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from ..config import Settings
-from ..service import Service
-from . import access
-from .accounts import Accounts
-from .admin import Admin
-from .bans import BanCommands
-from .drawing import Drawing
-from .errors import answer_error
-from .i18n import Translator
-from .reports import Reports
-from .sync import sync_commands
+from zbot.config import Settings
+from zbot.core.service import Service
+from zbot.bot import access
+from zbot.bot.cogs.accounts import Accounts
+from zbot.bot.cogs.admin import Admin
+from zbot.bot.cogs.bans import BanCommands
+from zbot.bot.cogs.drawing import Drawing
+from zbot.bot.errors import answer_error
+from zbot.bot.i18n import Translator
+from zbot.bot.cogs.reports import Reports
+from zbot.bot.sync import sync_commands
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from collections.abc import Callable
 
 import discord
 
-from ..background import Background
-from ..jobs import Cancelled, DrawRequest, Progress, Refused, RenderFailed, ShuttingDown
-from ..service import Service, Ticket
-from . import messages
-from .errors import say_privately
-from .i18n import localize_view, tr
-from .posting import DISCORD_ERRORS, NO_MENTIONS, Destination, Poster, describe
+from zbot.core.background import Background
+from zbot.core.jobs import Cancelled, DrawRequest, Progress, Refused, RenderFailed, ShuttingDown
+from zbot.core.service import Service, Ticket
+from zbot.bot import messages
+from zbot.bot.errors import say_privately
+from zbot.bot.i18n import localize_view, tr
+from zbot.bot.posting import DISCORD_ERRORS, NO_MENTIONS, Destination, Poster, describe
 
 log = logging.getLogger(__name__)
 

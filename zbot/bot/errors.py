@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from ..jobs import Refused
-from . import messages
-from .i18n import tr
-from .posting import DISCORD_ERRORS
+from zbot.core.jobs import Refused
+from zbot.bot import messages
+from zbot.bot.i18n import tr
+from zbot.bot.posting import DISCORD_ERRORS
 
 log = logging.getLogger(__name__)
 

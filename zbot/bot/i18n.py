@@ -177,7 +177,7 @@ ZH_CN: dict[str, str] = {
     "{} s ago": "{0} 秒前",
     "{} min ago": "{0} 分钟前",
     "{} h ago": "{0} 小时前",
-    # -- bans (zbot.bans, zbot/bot/bans.py) ---------------------------------------------------------------
+    # -- bans (zbot.core.bans, zbot/bot/cogs/bans.py) ---------------------------------------------------------------
     "You can't use zbot (reason: {}).": "你不能使用 zbot（原因：{0}）。",
     "You can't use zbot.": "你不能使用 zbot。",
     "You can't use zbot in this server (reason: {}).": "你不能在本服务器使用 zbot（原因：{0}）。",
@@ -205,7 +205,7 @@ ZH_CN: dict[str, str] = {
     "{} banned {} {}": "{0} {2}封禁了 {1}",
     "{} lifted the ban of {} {}": "{0} {2}解封了 {1}",
     "banned": "被封禁",  # a reason in /stats' refused requests by member
-    # -- refusals from the core (zbot.validation, zbot.limits, zbot.refining, zbot.service...) ------------
+    # -- refusals from the core (zbot.core.validation, zbot.core.limits, zbot.core.refining, zbot.core.service...) ------------
     "I don't draw in this channel; try {}.": "我不在这个频道画图；请试试 {0}。",
     "Describe the image you want: the prompt is empty.": "请描述你想要的图片：提示词是空的。",
     "Your prompt is {} characters long; the most allowed is {}.": "你的提示词有 {0} 个字符；最多允许 {1} 个。",

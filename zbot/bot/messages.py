@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 
 import discord
 
-from ..jobs import Progress, Result, Status
-from ..limits import Quota
-from ..service import STAYS_QUEUED
-from ..usage import UsageReport
-from .i18n import t, tr
+from zbot.core.jobs import Progress, Result, Status
+from zbot.core.limits import Quota
+from zbot.core.service import STAYS_QUEUED
+from zbot.core.usage import UsageReport
+from zbot.bot.i18n import t, tr
 
 APOLOGY = "Sorry, something went wrong on my side (error `{error_id}`); the admins can find it in the logs."
 

@@ -2,7 +2,7 @@
 
 The image goes where its user is looking: into the interaction's own message while its token lives,
 else into the channel with the bot token. Whatever Discord or the network answers, the image is kept
-(zbot.lifecycle, "drawn") and the post is tried again with backoff, in the background, until it
+(zbot.core.lifecycle, "drawn") and the post is tried again with backoff, in the background, until it
 succeeds; only then is the job "posted". Network trouble and Discord's 5xx are waited out however long
 they last (a shutdown leaves the image kept, and the next start posts it). Only a job that Discord
 refuses for longer than its give-up time (a channel the bot lost access to) is marked failed, and its
@@ -23,11 +23,11 @@ import aiohttp
 import discord
 from PIL import Image
 
-from ..grid import compose
-from ..jobs import Result
-from ..service import Service
-from . import messages
-from .i18n import localize_view, tr
+from zbot.core.grid import compose
+from zbot.core.jobs import Result
+from zbot.core.service import Service
+from zbot.bot import messages
+from zbot.bot.i18n import localize_view, tr
 
 log = logging.getLogger(__name__)
 

@@ -1,18 +1,18 @@
 """Refining a posted image: Vary (and V1-V4 under a grid), Upscale, Edit prompt (a form with the prompt
 filled in) and the menu of other sizes. Each click becomes a request on the parent image; the core
-(zbot.refining) fills in its prompt, seed, size and source, and the clicker's own limits apply."""
+(zbot.core.refining) fills in its prompt, seed, size and source, and the clicker's own limits apply."""
 
 from __future__ import annotations
 
 import discord
 
-from ..config import Settings
-from ..jobs import BadInput, Generation, Operation
-from ..service import Service
-from . import access
-from .delivery import Delivery
-from .errors import answer_error, guarded
-from .i18n import t
+from zbot.config import Settings
+from zbot.core.jobs import BadInput, Generation, Operation
+from zbot.core.service import Service
+from zbot.bot import access
+from zbot.bot.delivery import Delivery
+from zbot.bot.errors import answer_error, guarded
+from zbot.bot.i18n import t
 
 
 class EditPromptForm(discord.ui.Modal, title="Edit the prompt"):

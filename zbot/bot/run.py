@@ -19,16 +19,16 @@ import aiohttp
 import discord
 import yarl
 
-from ..app import SETTLE_TIMEOUT_S, Core, StartError, check_before_start, open_core
-from ..config import Settings
-from ..http_api import STOP_S as HTTP_STOP_S
-from ..http_api import Health, build_app, start_http
-from ..jobs import BadInput, BrokenImage, Generation, Picture, Result, Status
-from ..model_files import ModelNotFound
-from ..safety import SafetyUnavailable
-from .client import ZBot, point_at
-from .messages import failed, lost
-from .posting import Destination
+from zbot.app import SETTLE_TIMEOUT_S, Core, StartError, check_before_start, open_core
+from zbot.config import Settings
+from zbot.http.api import STOP_S as HTTP_STOP_S
+from zbot.http.api import Health, build_app, start_http
+from zbot.core.jobs import BadInput, BrokenImage, Generation, Picture, Result, Status
+from zbot.engine.model_files import ModelNotFound
+from zbot.engine.safety import SafetyUnavailable
+from zbot.bot.client import ZBot, point_at
+from zbot.bot.messages import failed, lost
+from zbot.bot.posting import Destination
 
 log = logging.getLogger(__name__)
 

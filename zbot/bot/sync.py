@@ -14,8 +14,8 @@ import logging
 import discord
 from discord import app_commands
 
-from ..store import Store
-from .posting import DISCORD_ERRORS, describe
+from zbot.core.store import Store
+from zbot.bot.posting import DISCORD_ERRORS, describe
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,218 @@
+"""Server admins in Discord: /settings (view, set, reset, history) and /queue. Checked by the bot
+itself (server managers of this server, or bot owners), not only by Discord's command visibility,
+which any server's owner can change. Every answer is private to the admin."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from zbot.config import Settings
+from zbot.core.jobs import PENDING, BadInput, sql_set
+from zbot.core.server_settings import SERVER_SETTINGS
+from zbot.core.service import Service
+from zbot.bot import access, messages
+from zbot.bot.errors import answer_error, say_privately
+from zbot.bot.i18n import t
+from zbot.bot.posting import NO_MENTIONS
+
+log = logging.getLogger(__name__)
+
+QUEUE_SHOWN = 20  # jobs listed by /queue; the menu offers at most 25 (Discord's limit)
+
+
+def _admin(settings: Settings, interaction: discord.Interaction) -> bool:
+    """True for a bot owner, False for a manager of this server; anyone else is refused."""
+    if access.is_owner(settings, interaction):
+        return True
+    if access.is_manager(interaction):
+        return False
+    raise BadInput("Only server managers (Manage Server) and the bot's owners can do that.")
+
+
+class Admin(commands.Cog):
+    settings_group = app_commands.Group(name="settings", description="zbot's settings in this server (admins)",
+                                        guild_only=True, default_permissions=discord.Permissions(manage_guild=True))
+
+    def __init__(self, settings: Settings, service: Service):
+        self.settings = settings
+        self.service = service
+
+    @property
+    def servers(self):
+        return self.service.servers
+
+    # -- /settings -----------------------------------------------------------------------------
+
+    @settings_group.command(name="view", description="Every setting here, and whether this server set it")
+    async def view(self, interaction: discord.Interaction) -> None:
+        _admin(self.settings, interaction)
+        lines = ["**zbot in this server** (server: set here with /settings set; default: the bot's own)"]
+        held = self.servers.held(interaction.guild_id)
+        for name, value, own in self.servers.describe(interaction.guild_id):
+            if name in held:  # stored, but what applies is the owner's ceiling (or the default)
+                lines.append(f"• `{name}` = {_code(value)} (server: {_code(held[name], 60)} is held back by the "
+                             "bot owner's settings)")
+            else:
+                lines.append(f"• `{name}` = {_code(value)} ({'server' if own else 'default'})")
+        await say_privately(interaction, messages.fit("\n".join(lines)))
+
+    @settings_group.command(name="set", description="Change a setting in this server")
+    @app_commands.describe(name="The setting", value="Its value, written as in the bot's environment (.env)")
+    async def set(self, interaction: discord.Interaction, name: str, value: str) -> None:
+        owner = _admin(self.settings, interaction)
+        change = await self.servers.set(interaction.guild_id, name, value, interaction.user.id, owner=owner)
+        log.info("user %s set %s=%r in server %s (was %r)", interaction.user.id, name, change.new,
+                 interaction.guild_id, change.old, extra=dict(user_id=interaction.user.id))
+        was = _code(change.old) if change.old is not None else "the default"
+        await say_privately(interaction, messages.fit(
+            f"`{name}` is now {_code(change.new)} in this server (it was {was}); the next request uses it."))
+
+    @settings_group.command(name="reset", description="Put a setting back to the bot's default in this server")
+    @app_commands.describe(name="The setting")
+    async def reset(self, interaction: discord.Interaction, name: str) -> None:
+        _admin(self.settings, interaction)
+        change = await self.servers.reset(interaction.guild_id, name, interaction.user.id)
+        log.info("user %s reset %s in server %s (was %r)", interaction.user.id, name, interaction.guild_id,
+                 change.old, extra=dict(user_id=interaction.user.id))
+        value = self._now(interaction.guild_id, name)
+        await say_privately(interaction, messages.fit(
+            f"`{name}` is back to the default here: {_code(value)} (it was {_code(change.old)})."))
+
+    @settings_group.command(name="history", description="The last changes to the settings in this server")
+    async def history(self, interaction: discord.Interaction) -> None:
+        _admin(self.settings, interaction)
+        changes = await self.servers.history(interaction.guild_id)
+        if not changes:
+            await say_privately(interaction, "No setting was changed in this server yet.")
+            return
+        lines = ["**Settings changes here**, newest first"]
+        for at, actor, name, old, new in changes:
+            before = _code(old) if old is not None else t(interaction.locale, "default")
+            after = _code(new) if new is not None else t(interaction.locale, "default")
+            who = f"<@{actor}>" if actor else "the command line"
+            lines.append(f"• <t:{int(at)}:R> {who}: `{name}` {before} → {after}")
+        await say_privately(interaction, messages.fit("\n".join(lines)))
+
+    @set.autocomplete("name")
+    @reset.autocomplete("name")
+    async def _names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=f"{name}: {meaning}"[:100], value=name)
+                for name, meaning in SERVER_SETTINGS.items() if current.lower() in name][:25]
+
+    @set.autocomplete("value")
+    async def _values(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The valid choices where there are few; else the value now and an example."""
+        name = getattr(interaction.namespace, "name", None)
+        here = self.service.settings_for(interaction.guild_id)
+        now = self._now(interaction.guild_id, name)
+        options = {
+            "default_size": list(here.sizes),
+            "safety_nsfw_channels": ["post", "spoiler"],
+            "default_count": [str(n) for n in range(1, here.max_count + 1)],
+            "max_count": [str(n) for n in range(1, self.settings.max_count + 1)],
+            "rate_limits": [now, "5/minute,100/day", "2/minute,20/day"],
+            "channel_ids": [now, str(interaction.channel_id or "")],
+            "role_rate_limits": [now, '{"ROLE_ID": "20/minute,500/day"}'],
+            "blocked_words": [now],
+        }.get(name, [])
+        # Only whole values: Discord takes at most 100 characters, and a cut one would be saved cut.
+        seen = [value for value in dict.fromkeys(options)
+                if value and len(value) <= 100 and current.lower() in value.lower()]
+        return [app_commands.Choice(name=value, value=value) for value in seen][:25]
+
+    def _now(self, guild_id: int | None, name: str | None) -> str:
+        """A setting's value in a server now, as written in the environment."""
+        return {n: value for n, value, _ in self.servers.describe(guild_id)}.get(name, "")
+
+    # -- /queue --------------------------------------------------------------------------------
+
+    @app_commands.command(name="queue", description="The requests waiting and being drawn in this server (admins)")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def queue(self, interaction: discord.Interaction) -> None:
+        _admin(self.settings, interaction)
+        rows = await self.service.store.query(
+            f"SELECT id, user_id, prompt, created_at, status, owner FROM generations WHERE guild_id = ? "
+            f"AND status IN {sql_set(PENDING)} ORDER BY id", (interaction.guild_id,))
+        if not rows:
+            await say_privately(interaction, "Nothing is waiting or being drawn in this server.")
+            return
+        now = time.time()
+        # Another zbot on this database (or one that stopped, until ours adopts its jobs) holds some rows:
+        # this process's queue has no position for them, and can't cancel them. They go last.
+        mine = self.service.lifecycle.owner
+        position = {row["id"]: self.service.executor.position(row["id"]) for row in rows}
+        jobs = sorted(rows, key=lambda row: (row["owner"] != mine, position[row["id"]] or 0, row["id"]))
+        lines = [f"**The queue in this server**: {len(jobs)} request{'s' if len(jobs) != 1 else ''} "
+                 f"({self.service.executor.depth} in the whole queue)"]
+        for row in jobs[:QUEUE_SHOWN]:
+            lines.append(f"• {_place(row, position[row['id']], mine, interaction.locale)} · <@{row['user_id']}> · "
+                         f"{messages.quote_prompt(row['prompt'], 60)} · "
+                         f"{t(interaction.locale, *_age(now - row['created_at']))}")
+        waiting = [row for row in jobs if row["status"] == "queued" and row["owner"] == mine][:25]
+        view = CancelMenu(self, waiting, interaction.locale) if waiting else discord.utils.MISSING
+        await interaction.response.send_message(messages.fit("\n".join(lines)), view=view, ephemeral=True,
+                                                allowed_mentions=NO_MENTIONS)
+
+    async def cancel_from_menu(self, interaction: discord.Interaction, job_id: int) -> None:
+        _admin(self.settings, interaction)
+        job = await self.service.store.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise BadInput("That request isn't in this server's queue.")
+        if not self.service.cancel(job_id, by_admin=True):
+            raise BadInput("That request has started (or finished) already, so it can't be cancelled.")
+        log.info("job %s cancelled by admin %s", job_id, interaction.user.id, extra=dict(user_id=interaction.user.id))
+        await say_privately(interaction, f"Cancelled the request of <@{job.user_id}>; they are told.")
+
+
+class CancelMenu(discord.ui.View):
+    """Under /queue's list: pick a waiting request to take out of the queue. The list is a snapshot, so
+    the menu lives as long as the answer is likely looked at."""
+
+    def __init__(self, admin: Admin, waiting: list, locale=None):
+        super().__init__(timeout=10 * 60)
+        self.admin = admin
+        select = discord.ui.Select(placeholder=t(locale, "Cancel a waiting request…"), options=[
+            discord.SelectOption(label=f"#{admin.service.executor.position(row['id']) or '?'} · "
+                                       f"{' '.join(row['prompt'].split())}"[:100],
+                                 description=f"job {row['id']} by user {row['user_id']}"[:100], value=str(row["id"]))
+            for row in waiting])
+        select.callback = self._chosen
+        self.select = select
+        self.add_item(select)
+
+    async def _chosen(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.admin.cancel_from_menu(interaction, int(self.select.values[0]))
+        except Exception as error:  # noqa: BLE001 - answered, and logged when unexpected
+            await answer_error(interaction, error)
+
+
+def _code(value: str | None, limit: int = 150) -> str:
+    """A setting's value as inline code, on one line, cut to `limit` (a long list of words would hide
+    the other settings), its backticks made harmless."""
+    text = " ".join((value or "").split()).replace("`", "ˋ") or "(empty)"
+    return f"`{text[:limit]}{'…' if len(text) > limit else ''}`"
+
+
+def _place(row, position: int | None, mine: str, locale) -> str:
+    """Where a job of /queue's list stands: drawing now, its place in this zbot's queue, or with another."""
+    if row["owner"] != mine:
+        return t(locale, "held by another zbot")
+    if row["status"] == "running" or position == 0:
+        return t(locale, "drawing now")
+    return f"#{position}" if position else t(locale, "waiting")
+
+
+def _age(seconds: float) -> tuple[str, str]:
+    """A template and its value, for t()."""
+    if seconds < 60:
+        return "{} s ago", str(int(seconds))
+    if seconds < 3600:
+        return "{} min ago", str(int(seconds // 60))
+    return "{} h ago", f"{seconds / 3600:.1f}"

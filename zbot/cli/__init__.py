@@ -1,0 +1,1 @@
+"""The command line: `zbot run`, `draw`, `batch`, `stats`, `settings`, `backup`, `prune`, bans, docs."""

@@ -1,0 +1,7 @@
+"""`python -m zbot.cli ...`: the same as the `zbot` command."""
+
+import sys
+
+from zbot.cli.main import main
+
+sys.exit(main())

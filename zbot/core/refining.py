@@ -1,0 +1,166 @@
+"""Images made from an image already drawn: a variation, an upscale, an edited prompt, another size,
+or a reroll of one of those. Plain values in, plain values out; every front end shares these rules.
+
+`plan` turns a request on a parent image into what to draw and what it costs; `source_of` finds the
+image an image-to-image job starts from: the kept PNG while it is kept (zbot.core.drawn, for
+ZBOT_KEEP_IMAGES_DAYS after the post), else a spec that draws it again from its seed, exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from zbot.config import Settings
+from zbot.core.jobs import (
+    IMAGES,
+    UPSCALE_MAX_SIDE,
+    BadInput,
+    DrawRequest,
+    Generation,
+    Operation,
+    RenderSpec,
+    Source,
+    Status,
+    upscaled_size,
+)
+from zbot.core.store import Store
+
+MAX_REDRAW_DEPTH = 4  # a variation of a variation of...: how far back a source no longer kept is redrawn
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request with the parent's prompt, seed and size filled in (validated next like any other), and
+    the columns validation can't know: the source image, the strength, a size outside the size table,
+    the cost."""
+
+    request: DrawRequest
+    row: dict[str, Any]
+
+
+def cost_of(settings: Settings, width: int, height: int, count: int = 1) -> int:
+    """Images of work: one per image at a configured size, ZBOT_UPSCALE_WEIGHT for an image larger
+    than every configured size (an upscale, or a variation or edit of one)."""
+    largest = max(w * h for w, h in settings.size_table.values())
+    return count * (settings.upscale_weight if width * height > largest else 1)
+
+
+def plan_from_file(settings: Settings, request: DrawRequest) -> Plan:
+    """`zbot draw --from FILE`: the file at its own size (fitted within UPSCALE_MAX_SIDE, multiples of 16)
+    or at --size, redrawn at `strength` (ZBOT_VARY_STRENGTH when not given)."""
+    strength = settings.vary_strength if request.strength is None else request.strength
+    if not 0 < strength <= 1:
+        raise BadInput("The strength must be more than 0 and at most 1.")
+    try:
+        with Image.open(io.BytesIO(request.from_image)) as image:
+            width, height = image.size
+    except (OSError, ValueError) as error:
+        raise BadInput(f"That file is not an image I can read ({error}).") from None
+    if request.size is not None and request.size in settings.size_table:
+        width, height = settings.size_table[request.size]
+    else:
+        scale = min(1.0, UPSCALE_MAX_SIDE / max(width, height))
+        width, height = int(width * scale) // 16 * 16, int(height * scale) // 16 * 16
+        if min(width, height) < 16:
+            raise BadInput("That image is too small to start from (16 pixels a side at least).")
+    filled = dataclasses.replace(request, operation=Operation.FROM_FILE, count=1)
+    return Plan(filled, dict(width=width, height=height, strength=strength, cost=cost_of(settings, width, height)))
+
+
+async def plan(settings: Settings, store: Store, request: DrawRequest) -> Plan | None:
+    """What a request on a parent image draws; None for a request that starts from nothing (a draw, a
+    reroll of a drawn-from-noise image, a grid's pick drawn again). Raises BadInput saying why not."""
+    if request.from_image is not None:
+        return plan_from_file(settings, request)
+    operation = request.operation or (Operation.REROLL if request.parent_id is not None else Operation.DRAW)
+    if request.parent_id is None or operation in (Operation.DRAW, Operation.PICK):
+        return None
+    parent = await store.get(request.parent_id)
+    if operation == Operation.REROLL and (parent is None or not parent.refined):
+        return None  # drawn from noise: the front end asked for the same prompt and size already
+    if parent is None or parent.status not in IMAGES or parent.status == Status.DELETED:
+        raise BadInput("That image is no longer in my records (or was deleted), so I can't work from it; use /draw.")
+    if operation == Operation.REROLL:
+        # Another seed for the same operation: the same source, strength, size and prompt.
+        return _plan(settings, request, parent, parent.prompt, None, parent.width, parent.height,
+                     parent.strength, parent.source_id, parent.source_index, count=1)
+    if operation not in (Operation.VARY, Operation.UPSCALE, Operation.EDIT, Operation.RESIZE):
+        raise BadInput(f"Unknown operation {str(operation)[:20]!r}.")
+    source_id, index, seed = await _image_of(store, parent, request.image)
+    width, height = parent.width, parent.height
+    if operation == Operation.VARY:
+        return _plan(settings, request, parent, parent.prompt, request.seed, width, height,  # a new seed
+                     settings.vary_strength, source_id, index)
+    if operation == Operation.UPSCALE:
+        bigger = upscaled_size(width, height)
+        if bigger[0] * bigger[1] <= width * height:
+            raise BadInput(f"That image is as large as I draw ({UPSCALE_MAX_SIDE} pixels on its longer side); "
+                           "it can't be upscaled again.")
+        return _plan(settings, request, parent, parent.prompt, seed, *bigger,
+                     settings.upscale_strength, source_id, index)
+    if operation == Operation.EDIT:
+        if parent.refined and parent.count == 1:  # the same source and strength: only the words change
+            return _plan(settings, request, parent, request.prompt, seed, width, height,
+                         parent.strength, parent.source_id, parent.source_index)
+        return _plan(settings, request, parent, request.prompt, seed, width, height, None, None, None)
+    # RESIZE: the prompt and seed at another configured size, drawn from noise.
+    if request.size is None or request.size not in settings.size_table:
+        raise BadInput(f"Choose one of the sizes: {', '.join(settings.size_table)}.")
+    if settings.size_table[request.size] == (width, height):
+        raise BadInput("That image is that size already; choose another.")
+    return _plan(settings, request, parent, parent.prompt, seed, *settings.size_table[request.size],
+                 None, None, None, size=request.size)
+
+
+def _plan(settings: Settings, request: DrawRequest, parent: Generation, prompt: str, seed: int | None,
+          width: int, height: int, strength: float | None, source_id: int | None, source_index: int | None,
+          *, count: int = 1, size: str | None = None) -> Plan:
+    # The size column names a configured size when the image is one; an upscale keeps its parent's
+    # name (the caption shows its pixels), and validation checks the name, not the pixels.
+    named = size or (parent.size if parent.size in settings.size_table else settings.default_size)
+    filled = dataclasses.replace(request, prompt=prompt, seed=seed, size=named, steps=parent.steps, count=count)
+    row = dict(width=width, height=height, strength=strength, source_id=source_id, source_index=source_index,
+               cost=cost_of(settings, width, height, count))
+    return Plan(filled, row)
+
+
+async def _image_of(store: Store, parent: Generation, index: int) -> tuple[int, int, int]:
+    """(generation, index, seed) of the parent's image `index`: a pick's image is its grid's."""
+    if parent.operation == Operation.PICK and parent.count == 0 and parent.parent_id is not None:
+        grid = await store.get(parent.parent_id)
+        if grid is not None and parent.seed in grid.seeds:
+            return grid.id, grid.seeds.index(parent.seed), parent.seed
+    if not 0 <= index < max(1, parent.count):
+        raise BadInput(f"That grid has {parent.count} images; choose one of 1 to {parent.count}.")
+    return parent.id, index, parent.seeds[index]
+
+
+async def render_spec(store: Store, kept: Callable[[int, int], Awaitable[bytes | None]], job: Generation,
+                      depth: int = 0) -> RenderSpec:
+    """The renderer's spec for a stored job; an image-to-image job's source is read (or planned to be
+    drawn again) here, so that a restart resumes it the same way."""
+    spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps, max(1, job.count),
+                      weight=max(1, job.cost // max(1, job.count)))
+    if not job.refined:
+        return spec
+    return dataclasses.replace(spec, source=await source_of(store, kept, job.source_id, job.source_index or 0, depth),
+                               strength=job.strength)
+
+
+async def source_of(store: Store, kept: Callable[[int, int], Awaitable[bytes | None]], job_id: int, index: int,
+                    depth: int = 0) -> Source:
+    source = await store.get(job_id)
+    if source is not None and source.status == Status.DELETED:  # removed by its owner or a moderator
+        raise BadInput("The image this starts from was deleted, so I can't work from it; use /draw.")
+    png = await kept(job_id, index)
+    if png is not None:
+        return Source(png=png)
+    if source is None or source.seed is None or depth >= MAX_REDRAW_DEPTH:
+        raise BadInput("The image this starts from is no longer kept, so I can't work from it; use /draw.")
+    return Source(redraw=(await render_spec(store, kept, source, depth + 1)).image(index))

@@ -1,0 +1,308 @@
+"""The use cases every front end shares: draw, reroll, quota. Plain values in, plain values out.
+
+A request flows one way: front end -> validate -> admit (limits + store, one transaction) ->
+executor -> back up as a Result, and the row is brought up to date at each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from zbot.core import refining
+from zbot.core.background import Background
+from zbot.core.bans import Actor, Ban, BanEvent, Banned, Bans
+from zbot.config import Settings, Window
+from zbot.core.executor import Executor
+from zbot.core.jobs import (
+    BadInput,
+    Cancelled,
+    DrawRequest,
+    Generation,
+    NotReady,
+    Operation,
+    Progress,
+    Refused,
+    RenderFailed,
+    RenderSpec,
+    Result,
+    ShuttingDown,
+    Source,
+    utc,
+)
+from zbot.core.lifecycle import Lifecycle
+from zbot.core.limits import EVERYWHERE, Policy, Quota, admit, quota
+from zbot.core.server_settings import ServerSettings
+from zbot.core.store import Store
+from zbot.core.validation import validate
+
+log = logging.getLogger(__name__)
+
+RESTART_RETRY_S = 60  # what a request that arrives during a shutdown is told
+DATABASE_RETRY_S = 60
+DATABASE_REFUSES = "Sorry, I can't take requests right now: my database won't save them (the admins can see why)."
+STAYS_QUEUED = "The bot is restarting; your image stays in the queue and will be posted here when it's back."
+
+
+class JobEvents(Protocol):
+    """Told how each request ends; zbot.metrics.Metrics is one."""
+
+    def refused(self, refusal: Refused) -> None: ...
+
+    def done(self, result: Result) -> None: ...
+
+    def failed(self, reason: str) -> None: ...
+
+
+class NoEvents:
+    def refused(self, refusal: Refused) -> None:
+        pass
+
+    def done(self, result: Result) -> None:
+        pass
+
+    def failed(self, reason: str) -> None:
+        pass
+
+
+@dataclass
+class Ticket:
+    """An admitted job. Await `result()`; ask `position()` and `eta()` while it waits."""
+
+    spec: RenderSpec
+    size: str
+    _executor: Executor
+    _done: asyncio.Task
+    progress_listeners: list[Callable[[Progress], None]] = field(default_factory=list)
+    channel_id: int | None = None
+    user_id: int | None = None
+
+    @property
+    def job_id(self) -> int:
+        return self.spec.job_id
+
+    def position(self) -> int | None:
+        return self._executor.position(self.job_id)
+
+    def eta(self) -> float | None:
+        return self._executor.eta(self.job_id)
+
+    async def result(self) -> Result:
+        """The finished image; raises RenderFailed, or ShuttingDown if the bot stopped first."""
+        return await asyncio.shield(self._done)
+
+
+class Service:
+    def __init__(self, settings: Settings, store: Store, executor: Executor, lifecycle: Lifecycle, *,
+                 clock: Callable[[], float] = time.time, events: JobEvents | None = None,
+                 inspector: Callable[[Any], Any] | None = None, servers: ServerSettings | None = None):
+        self.settings = settings
+        self.store = store
+        self.executor = executor
+        self.lifecycle = lifecycle
+        self.clock = clock
+        self.events: JobEvents = events or NoEvents()
+        self.inspector = inspector  # zbot.engine.safety.Inspector: to check a kept image again before it is shown
+        self.servers = servers  # each server's own settings (/settings)
+        self.bans = Bans(store, owners=settings.admin_ids, clock=clock)
+        self.closing = False
+        self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown, Cancelled))
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def settings_for(self, guild_id: int | None) -> Settings:
+        """The settings that apply in a server: the environment's, with the server's own on top."""
+        return self.servers.effective(guild_id) if self.servers is not None else self.settings
+
+    def validate(self, request: DrawRequest) -> dict[str, Any]:
+        return validate(self.settings_for(request.guild_id), request)
+
+    def policy(self, windows: tuple[Window, ...] | None = None, guild_id: int | None = None) -> Policy:
+        s = self.settings_for(guild_id)
+        scope = guild_id if self.settings.limits_scope == "server" else EVERYWHERE
+        return Policy(s.rate_limits if windows is None else windows, s.max_pending_per_user, s.queue_size, scope)
+
+    async def submit(self, request: DrawRequest) -> Ticket:
+        """Validate, admit and queue a request. Raises a Refused subclass saying why not: also when the
+        database refuses to record it (a full disk), which the Store has logged once."""
+        try:
+            return await self._submit(request)
+        except sqlite3.Error:
+            refusal = NotReady(DATABASE_REFUSES, utc(self.clock() + DATABASE_RETRY_S))
+            self._refused(request, refusal)
+            raise refusal from None
+
+    async def _submit(self, request: DrawRequest) -> Ticket:
+        if self.closing:
+            raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S))
+        if request.source == "discord":  # bans name Discord users; HTTP keys and the command line are not
+            try:
+                await self.bans.check(request.user_id, request.guild_id)
+            except Banned as refusal:  # counted like any refusal: an admin sees who keeps trying
+                await self.store.count_refusal(user_id=request.user_id, guild_id=request.guild_id, source=request.source,
+                                               reason=refusal.kind, prompt=request.prompt, error=refusal.message,
+                                               at=self.clock())
+                self._refused(request, refusal)
+                raise
+        now = self.clock()
+        try:
+            settings = self.settings_for(request.guild_id)
+            planned = await refining.plan(settings, self.store, request)
+            if planned is not None:
+                request = planned.request
+            row = self.validate(request)
+            row.update(planned.row if planned is not None else
+                       dict(cost=0 if row["operation"] == Operation.PICK else
+                            refining.cost_of(settings, row["width"], row["height"], row["count"])))
+            source = None
+            if request.from_image is not None:
+                source = Source(png=request.from_image)
+            elif row.get("strength") is not None:  # image to image: its source read before it is admitted
+                source = await refining.source_of(self.store, self.lifecycle.image, row["source_id"],
+                                                  row["source_index"])
+        except BadInput as refusal:
+            # Counted, not kept as a row: bad input sent again and again must not grow the file.
+            await self.store.count_refusal(user_id=request.user_id, guild_id=request.guild_id, source=request.source,
+                                           reason=refusal.kind, prompt=request.prompt, error=refusal.message, at=now)
+            self._refused(request, refusal)
+            raise
+        try:
+            job_id = await admit(self.store, self.policy(request.rate_limits, request.guild_id),
+                                 {**row, "owner": self.lifecycle.owner},
+                                 now=now, exempt=request.is_admin, queue_retry_s=self._queue_retry_s())
+        except Refused as refusal:
+            self._refused(request, refusal)
+            raise
+        spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"], row["count"],
+                          source=source, strength=row.get("strength") if source is not None else None,
+                          weight=max(1, row["cost"] // max(1, row["count"])))
+        try:
+            return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
+        except ShuttingDown:  # the shutdown began while this was being admitted
+            if request.source == "discord":
+                raise NotReady(STAYS_QUEUED) from None  # queued in the database: the next start draws it
+            await self.lifecycle.failed(job_id, "the bot stopped before drawing it")
+            raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S)) from None
+
+    async def render_spec(self, job: Generation) -> RenderSpec:
+        """The spec of a stored job, to draw it again (after a restart); its source image read again."""
+        return await refining.render_spec(self.store, self.lifecycle.image, job)
+
+    def _refused(self, request: DrawRequest, refusal: Refused) -> None:
+        self.events.refused(refusal)
+        log.info("%s request from user %s refused (%s)", request.source, request.user_id, refusal.kind,
+                 extra=dict(user_id=request.user_id, source=request.source, outcome="rejected",
+                            reason=refusal.kind))
+
+    def enqueue(self, spec: RenderSpec, size: str, channel_id: int | None = None, *,
+                user_id: int | None = None, source: str = "discord") -> Ticket:
+        """Hand an already-stored job to the executor (also used to resume jobs after a restart)."""
+        listeners: list[Callable[[Progress], None]] = []
+
+        def on_progress(progress: Progress) -> None:
+            for listener in list(listeners):
+                listener(progress)
+
+        def on_start(at: float) -> None:
+            self._background.spawn(self.lifecycle.started(spec.job_id, at))
+
+        future = self.executor.submit(spec, on_progress=on_progress, on_start=on_start)
+        done = self._background.spawn(self._complete(spec.job_id, future, user_id, source))
+        return Ticket(spec, size, self.executor, done, listeners, channel_id, user_id)
+
+    async def _complete(self, job_id: int, future: asyncio.Future, user_id: int | None, source: str) -> Result:
+        who = dict(job_id=job_id, user_id=user_id, source=source)
+        try:
+            result = await future
+        except RenderFailed as exc:
+            await self.lifecycle.failed(job_id, exc.reason)
+            self.events.failed(exc.reason)
+            log.info("job %s (%s, user %s) failed: %s", job_id, source, user_id, exc.reason,
+                     extra=dict(who, outcome="failed", error=exc.reason))
+            raise
+        except Cancelled:
+            await self.lifecycle.cancelled(job_id)
+            log.info("job %s (%s, user %s) cancelled while queued", job_id, source, user_id,
+                     extra=dict(who, outcome="cancelled"))
+            raise
+        except ShuttingDown:
+            if source != "discord":
+                # Its caller is told to come back; nobody would collect it after a restart.
+                await self.lifecycle.failed(job_id, "the bot stopped before drawing it")
+            raise  # a Discord job stays queued: the next start draws it and posts it in its channel
+        # A Discord job is posted later (a restart between drawing and posting, a post that fails): its PNG
+        # is kept until then, and after for ZBOT_KEEP_IMAGES_DAYS, like an HTTP job's, for the variations
+        # and upscales that start from it. A CLI run ends with its process.
+        await self.lifecycle.drawn(result, keep=source in ("discord", "http"))
+        self.events.done(result)
+        log.info("job %s (%s, user %s) done: wait %.2f s, render %.2f s", job_id, source, user_id,
+                 result.wait_s, result.render_s,
+                 extra=dict(who, outcome="done", wait_s=round(result.wait_s, 3), render_s=round(result.render_s, 3)))
+        return result
+
+    async def delivered(self, job_id: int, message_id: int | None = None, *, keep_images: bool = True) -> None:
+        """The image reached its user (posted as `message_id` on Discord); its job is over. Its kept PNGs
+        stay for ZBOT_KEEP_IMAGES_DAYS unless not `keep_images`."""
+        await self.lifecycle.delivered(job_id, message_id, keep_images=keep_images)
+
+    def _queue_retry_s(self) -> float:
+        return max(10.0, self.executor.mean_render_s * self.executor.images_ahead / self.executor.workers)
+
+    # -- other use cases -----------------------------------------------------------------------
+
+    async def quota(self, user_id: int, windows: tuple[Window, ...] | None = None,
+                    guild_id: int | None = None) -> Quota:
+        return await quota(self.store, self.policy(windows, guild_id), user_id, now=self.clock())
+
+    def cancel(self, job_id: int, *, by_admin: bool = False) -> bool:
+        """Take a queued job out of the queue: its ticket's result raises Cancelled, its row becomes
+        cancelled and stops counting. False if it has started (or is unknown)."""
+        return self.executor.cancel(job_id, by_admin=by_admin)
+
+    # -- bans (zbot.core.bans: who may ban where is checked there) -------------------------------------
+
+    async def ban(self, actor: Actor, user_id: int, guild_id: int | None, reason: str = "",
+                  days: int | None = None) -> Ban:
+        """Stop a member's requests in a server (None: everywhere) for `days` (None: until lifted)."""
+        ban = await self.bans.ban(actor, user_id, guild_id, reason, days)
+        self._log_ban("banned", actor, ban)
+        return ban
+
+    async def ban_reported(self, actor: Actor, report_id: int) -> Ban:
+        """Ban the requester of a reported image in the server it was drawn in, with the report as the
+        reason. BadInput if they are banned there already."""
+        report = await self.store.report(report_id)
+        generation = await self.store.get(report["generation_id"]) if report else None
+        if generation is None:
+            raise BadInput("That report's image is no longer in my records.")
+        ban = await self.bans.ban(actor, generation.user_id, generation.guild_id, f"report #{report_id}", again=False)
+        self._log_ban("banned", actor, ban)
+        return ban
+
+    async def unban(self, actor: Actor, user_id: int, guild_id: int | None) -> Ban:
+        ban = await self.bans.unban(actor, user_id, guild_id)
+        self._log_ban("unbanned", actor, ban)
+        return ban
+
+    async def ban_list(self, guild_id: int | None) -> tuple[list[Ban], list[BanEvent]]:
+        """The bans standing in a server (with those for every server), and its last bans and unbans."""
+        return await self.bans.current(guild_id), await self.bans.history(guild_id)
+
+    def _log_ban(self, what: str, actor: Actor, ban: Ban) -> None:
+        where = f"server {ban.guild_id}" if ban.guild_id is not None else "every server"
+        log.info("user %s %s user %s in %s (%s)", actor.user_id, what, ban.user_id, where, ban.reason,
+                 extra=dict(user_id=ban.user_id))
+
+    def close(self) -> None:
+        """Take no more requests (shutdown): they are refused with "restarting"."""
+        self.closing = True
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the bookkeeping of finished jobs (used at shutdown and in tests)."""
+        await self._background.wait(timeout)
+        await self.lifecycle.settle(timeout)

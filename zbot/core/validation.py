@@ -1,0 +1,80 @@
+"""What a request may ask for: the checks every front end's requests pass before admission."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from typing import Any
+
+from zbot.config import MAX_STEPS, MIN_STEPS, SEED_LIMIT, Settings
+from zbot.core.jobs import BadInput, DrawRequest
+
+# Characters that change nothing on screen and so can hide a word: format characters (zero-width
+# space and joiners, soft hyphen, bidi controls), combining marks, and the other default-ignorables.
+_IGNORABLE_CATEGORIES = {"Cf", "Mn", "Me"}
+_IGNORABLE = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0} | set(range(0x180B, 0x1810))
+
+
+def comparable(text: str) -> str:
+    """Text as a reader sees it, for matching words: compatibility forms folded (full-width letters,
+    mathematical alphabets, ligatures), accents and invisible characters removed, case folded."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    visible = "".join(ch for ch in decomposed
+                      if unicodedata.category(ch) not in _IGNORABLE_CATEGORIES and ord(ch) not in _IGNORABLE)
+    return unicodedata.normalize("NFKC", visible).casefold()
+
+
+def blocked_word(prompt: str, words: list[str]) -> str | None:
+    """The first blocked word the prompt contains, however it is written: as a whole word, or anywhere
+    for words in scripts written without spaces (Chinese, Japanese)."""
+    seen = comparable(prompt)
+    for word in words:
+        wanted = comparable(word)
+        if any(unicodedata.east_asian_width(ch) in "WF" for ch in wanted):
+            if wanted in seen:
+                return word
+        elif re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", seen):
+            return word
+    return None
+
+
+def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
+    """The row to store for a request, or BadInput saying what is allowed."""
+    if s.channel_ids and request.channel_id is not None and request.channel_id not in s.channel_ids:
+        raise BadInput("I don't draw in this channel; try " + ", ".join(f"<#{c}>" for c in s.channel_ids[:5]) + ".")
+    prompt = request.prompt.strip()
+    if not prompt:
+        raise BadInput("Describe the image you want: the prompt is empty.")
+    if len(prompt) > s.max_prompt_chars:
+        raise BadInput(f"Your prompt is {len(prompt)} characters long; the most allowed is {s.max_prompt_chars}.")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in prompt):
+        raise BadInput("Your prompt contains control characters; remove them and try again.")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in prompt):  # a lone surrogate: JSON allows it, UTF-8 (SQLite) not
+        raise BadInput("Your prompt contains broken characters (lone surrogates); remove them and try again.")
+    blocked = blocked_word(prompt, s.blocked_words)
+    if blocked:
+        raise BadInput(f"Your prompt contains a blocked word ({blocked!r}); please rephrase it.")
+    seed = request.seed
+    if seed is not None and not 0 <= seed < SEED_LIMIT:
+        raise BadInput(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
+    size = request.size or s.default_size
+    sizes = s.size_table
+    if size not in sizes:
+        raise BadInput(f"Unknown size {size[:40]!r}; choose one of: {', '.join(sizes)}.")
+    steps = s.steps if request.steps is None else request.steps
+    if not MIN_STEPS <= steps <= MAX_STEPS:
+        raise BadInput(f"Steps must be between {MIN_STEPS} and {MAX_STEPS}.")
+    # ZBOT_DEFAULT_COUNT is for /draw; other tools ask for what they want (one image unless they say).
+    default = s.default_count if request.source == "discord" else 1
+    count = default if request.count is None else request.count
+    if not 1 <= count <= s.max_count:
+        raise BadInput(f"Ask for 1 to {s.max_count} images at a time." if s.max_count > 1 else
+                       "This bot draws one image at a time.")
+    width, height = sizes[size]
+    return dict(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
+                channel_id=request.channel_id, prompt=prompt,
+                seed=secrets.randbelow(SEED_LIMIT) if seed is None else seed,
+                size=size, width=width, height=height, steps=steps, parent_id=request.parent_id,
+                interaction_id=request.interaction_id, count=count,
+                operation=request.operation or ("reroll" if request.parent_id is not None else "draw"))
