@@ -37,12 +37,16 @@ ENV PIP_CONSTRAINT=/etc/zbot-torch-constraint.txt
 # The same install step CI exercises (pip install -e .). The dependencies go in a layer of their own,
 # installed against an empty package, so that a change to the code doesn't download them again.
 COPY pyproject.toml README.md LICENSE ./
-RUN mkdir zbot && touch zbot/__init__.py \
+# pyproject.toml lists each layer's package and maps migrations/ into the wheel: all must exist (empty) here.
+RUN for package in zbot zbot/core zbot/engine zbot/bot zbot/bot/cogs zbot/http zbot/cli; do \
+        mkdir -p "$package" && touch "$package/__init__.py"; done \
+    && mkdir migrations \
     && pip install -e . \
     && useradd --create-home --uid 10001 --user-group zbot \
     && mkdir -p /models /data /backups \
     && chown 10001:10001 /models /data /backups
 
+COPY migrations ./migrations
 COPY zbot ./zbot
 
 # Not root. Named volumes take these folders' owner (10001); a host folder needs `chown 10001` first.

@@ -81,3 +81,23 @@ def test_the_readers_helpers_see_the_old_image_as_it_was():
                        "    && pip install -e . \\\n    && useradd zbot\n")
     assert old[0] == ("FROM", "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime")
     assert pip_installs([old[1][1]]) == [["-e", "."]]
+
+
+def test_the_dependency_layer_has_every_package_pyproject_lists(tmp_path):
+    """The image installs its dependencies against empty packages before copying the code (a layer that
+    survives code changes): that step must create every package pyproject.toml lists, and the schema's
+    folder it maps into the wheel, or `pip install -e .` fails in the build. Runs the RUN's own shell
+    commands up to its pip install in an empty folder."""
+    import subprocess
+    import tomllib
+
+    _, runs, _ = read_dockerfile()
+    [layer] = [run for run in runs if "pip install -e ." in run]
+    subprocess.run(["bash", "-c", layer.split("&& pip install -e .")[0]], cwd=tmp_path, check=True)
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = tool.get("package-dir", {})
+    for package in tool["packages"]:
+        folder = tmp_path / mapped.get(package, package.replace(".", "/"))
+        assert folder.is_dir(), f"{package}: {folder.relative_to(tmp_path)} is missing before pip install -e ."
+    copied = [rest.split()[0] for word, rest in instructions((ROOT / "Dockerfile").read_text()) if word == "COPY"]
+    assert {"zbot", *mapped.values()} <= set(copied), copied
