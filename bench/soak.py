@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from botkit import bot_settings, finished, running_bot  # noqa: E402
-from fake_discord import FakeDiscord  # noqa: E402
+from support.botkit import bot_settings, finished, running_bot  # noqa: E402
+from support.fake_discord import FakeDiscord  # noqa: E402
 from zbot.engine.tiny import build_tiny_model  # noqa: E402
 
 

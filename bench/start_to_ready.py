@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from botkit import finished  # noqa: E402
-from fake_discord import FakeDiscord  # noqa: E402
+from support.botkit import finished  # noqa: E402
+from support.fake_discord import FakeDiscord  # noqa: E402
 
 
 def machine() -> str:

@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from botkit import bot_settings, finished, running_bot
-from conftest import FakeRenderer
+from support.botkit import bot_settings, finished, running_bot
+from support.renderers import FakeRenderer
 from zbot.app import open_core
 from zbot.config import parse_windows
 from zbot.core.jobs import DrawRequest, RateLimited

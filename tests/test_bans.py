@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from test_cli import zbot
 from zbot.app import open_core
 from zbot.core.bans import Actor, Banned, Bans

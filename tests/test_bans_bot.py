@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from botkit import bot_settings, control, finished, running_bot
+from support.botkit import bot_settings, control, finished, running_bot
 
 EPHEMERAL = 64
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from zbot.cli import main as cli
 from zbot.app import open_core
 from zbot.cli.batch import INDEX, Line, draw_all, file_name, parse_prompts, read_batch, summary

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from botkit import bot_settings, control, finished, image_controls, image_of, running_bot, seed_in
+from support.botkit import bot_settings, control, finished, image_controls, image_of, running_bot, seed_in
 
 
 async def test_draw_posts_a_1024_png_with_its_seed_progress_and_buttons(fake, tmp_path, tiny_model):

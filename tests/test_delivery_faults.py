@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from botkit import bot_settings, control, finished, image_of, posted_images, running_bot, seed_in
-from fake_discord import DROPPED, FakeDiscord, fast_discord_sleeps
+from support.botkit import bot_settings, control, finished, image_of, posted_images, running_bot, seed_in
+from support.fake_discord import DROPPED, FakeDiscord, fast_discord_sleeps
 
 SUPPRESS_EMBEDS = 1 << 2
 CONTENT_LIMIT = 2000

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import sqlite3
 
-from botkit import bot_settings, finished, running_bot
+from support.botkit import bot_settings, finished, running_bot
 from zbot.bot.run import bot_health
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from botkit import bot_settings, finished, running_bot
+from support.botkit import bot_settings, finished, running_bot
 
 EPHEMERAL = 1 << 6
 LOCK_HELD_S = 2.5  # past delivery's ACK_BUDGET_S (1.5 s): the bot defers before admission answers

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-PROBE = Path(__file__).with_name("engine_start_probe.py")
+PROBE = Path(__file__).parent / "support" / "engine_start_probe.py"
 
 
 def start(model: Path, cache: Path) -> dict:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from zbot.core.executor import Executor
 from zbot.core.imaging import encode_png
 from zbot.core.jobs import RenderFailed, RenderSpec, ShuttingDown

@@ -28,7 +28,7 @@ import pytest
 import pytest_asyncio
 from discord import app_commands
 
-from fake_discord import (
+from support.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
     DROPPED,
     DiscordLoggedError,

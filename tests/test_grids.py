@@ -11,9 +11,9 @@ import time
 
 from PIL import Image
 
-from botkit import bot_settings, control, finished, grid_controls, image_controls, running_bot
-from conftest import FakeRenderer
-from fake_discord import EPHEMERAL
+from support.botkit import bot_settings, control, finished, grid_controls, image_controls, running_bot
+from support.renderers import FakeRenderer
+from support.fake_discord import EPHEMERAL
 from test_http import KEY, serving, with_keys
 from zbot.app import open_core
 from zbot.core.usage import usage_report

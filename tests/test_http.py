@@ -16,9 +16,9 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from botkit import bot_settings, finished, running_bot
-from conftest import FakeRenderer
-from fake_discord import FakeDiscord
+from support.botkit import bot_settings, finished, running_bot
+from support.renderers import FakeRenderer
+from support.fake_discord import FakeDiscord
 from zbot.app import Core, open_core
 from zbot.config import Settings, parse_windows
 from zbot.bot.run import bot_health

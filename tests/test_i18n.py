@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from botkit import bot_settings, finished, running_bot
+from support.botkit import bot_settings, finished, running_bot
 from zbot.bot.i18n import CATALOGUES, ZH_CN, ZH_TW, t, tr
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import time
 
 from test_http import serving
 from test_metrics import values
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from zbot.app import open_core
 from zbot.core.drawn import PNG_END, PNG_SIGNATURE, STALE_PART_S, DrawnImages, drawn_dir
 from zbot.core.instance import Instance

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from zbot.app import open_core
 from zbot.core.drawn import DrawnImages, drawn_dir
 from zbot.core.instance import Instance

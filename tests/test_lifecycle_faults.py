@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from zbot.core import lifecycle
 from zbot.app import open_core
 from zbot.core.jobs import Cancelled, DrawRequest

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from test_cli import zbot
 from zbot.app import open_core
 from zbot.config import parse_windows

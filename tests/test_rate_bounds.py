@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from zbot.app import open_core
 from zbot.bot.i18n import tr
 from zbot.config import MAX_WINDOW_LIMIT, SettingsError, load_settings

@@ -16,9 +16,9 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from botkit import Running, bot_settings, finished, image_of, seed_in
-from conftest import FakeRenderer
-from fake_discord import FakeDiscord
+from support.botkit import Running, bot_settings, finished, image_of, seed_in
+from support.renderers import FakeRenderer
+from support.fake_discord import FakeDiscord
 
 from zbot.app import open_core
 from zbot.bot.client import ZBot

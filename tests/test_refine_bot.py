@@ -7,7 +7,7 @@ import io
 
 from PIL import Image
 
-from botkit import bot_settings, control, finished, grid_controls, image_controls, image_of, running_bot, seed_in
+from support.botkit import bot_settings, control, finished, grid_controls, image_controls, image_of, running_bot, seed_in
 
 SIZES = {"square": "1024x1024", "small": "64x64", "wide": "96x64"}
 

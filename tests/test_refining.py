@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from test_http import KEY, OTHER_KEY, serving, with_keys
 from zbot.app import open_core
 from zbot.config import parse_windows

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 
 from PIL import Image
 
-from botkit import bot_settings, finished, running_bot
-from conftest import FakeRenderer
-from fake_discord import EPHEMERAL
+from support.botkit import bot_settings, finished, running_bot
+from support.renderers import FakeRenderer
+from support.fake_discord import EPHEMERAL
 from test_http import KEY, serving, with_keys
 from test_safety import ScriptedChecker
 from zbot.app import open_core

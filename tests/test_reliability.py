@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from botkit import bot_settings, finished, running_bot, seed_in
-from burstkit import burst
-from conftest import FakeRenderer
-from fake_discord import FakeDiscord, fast_discord_sleeps
+from support.botkit import bot_settings, finished, running_bot, seed_in
+from support.burstkit import burst
+from support.renderers import FakeRenderer
+from support.fake_discord import FakeDiscord, fast_discord_sleeps
 
 
 async def test_a_burst_is_acknowledged_and_the_database_matches_what_happened(tmp_path, tiny_model):
@@ -170,7 +170,7 @@ async def test_the_token_never_appears_in_logs_errors_or_the_database(tmp_path, 
 
         settings = bot_settings(tmp_path, tiny_model)
         from zbot.app import open_core
-        from fake_discord import point_discord_at
+        from support.fake_discord import point_discord_at
 
         # (A stand-in renderer: a model still loading in a leftover thread would race the next test's.)
         async with open_core(settings, [FakeRenderer()]) as core:

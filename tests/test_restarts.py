@@ -6,8 +6,8 @@ import signal
 import sqlite3
 import time
 
-from botkit import finished
-from fake_discord import FakeDiscord
+from support.botkit import finished
+from support.fake_discord import FakeDiscord
 from test_run_process import bot_env, start, stop
 
 SIZES = '{"square": "1024x1024"}'  # a few seconds a render on a CPU: time to act while one runs

@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from botkit import finished
-from fake_discord import FakeDiscord
+from support.botkit import finished
+from support.fake_discord import FakeDiscord
 
 
 def bot_env(fake: FakeDiscord, tmp_path: Path, tiny_model: Path, **extra: str) -> dict[str, str]:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from botkit import bot_settings, control, finished, posted_images, running_bot
-from conftest import FakeRenderer
-from fake_discord import EPHEMERAL, FakeDiscord
+from support.botkit import bot_settings, control, finished, posted_images, running_bot
+from support.renderers import FakeRenderer
+from support.fake_discord import EPHEMERAL, FakeDiscord
 from test_http import KEY, OTHER_KEY, serving, with_keys
 from zbot.app import open_core
 from zbot.core.jobs import DrawRequest, RenderFailed

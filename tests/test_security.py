@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from botkit import bot_settings, running_bot
-from fake_discord import FakeDiscord
+from support.botkit import bot_settings, running_bot
+from support.fake_discord import FakeDiscord
 from zbot.config import SettingsError, load_settings
 from zbot.core.validation import blocked_word
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from botkit import bot_settings, running_bot
+from support.botkit import bot_settings, running_bot
 from zbot.bot.i18n import tr
 from zbot.config import parse_windows
 from zbot.core.jobs import BadInput

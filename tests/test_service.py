@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from conftest import FakeRenderer
+from support.renderers import FakeRenderer
 from zbot.app import open_core
 from zbot.core.jobs import BadInput, DrawRequest, RenderFailed, ShuttingDown
 from zbot.core.usage import usage_report

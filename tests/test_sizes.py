@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from botkit import bot_settings, running_bot
+from support.botkit import bot_settings, running_bot
 from zbot.config import MAX_SIZE_NAME, SettingsError, load_settings
 
 DISCORD_MAX = 100

@@ -11,8 +11,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from botkit import finished
-from fake_discord import FakeDiscord
+from support.botkit import finished
+from support.fake_discord import FakeDiscord
 from test_run_process import bot_env, start, stop
 
 HOLD_TORCH = """

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from fake_discord import FakeDiscord, FakeMessage
+from support.fake_discord import FakeDiscord, FakeMessage
 from zbot.app import Core, open_core
 from zbot.engine.engine import use_cpu_threads
 from zbot.bot.client import ZBot

@@ -8,8 +8,8 @@ import random
 import statistics
 import time
 
-from botkit import bot_settings, running_bot
-from fake_discord import FakeDiscord
+from support.botkit import bot_settings, running_bot
+from support.fake_discord import FakeDiscord
 
 
 async def burst(tmp_path, tiny_model, *, requests: int, users: int, within_s: float, size: str = "small",

@@ -27,7 +27,7 @@ try:
         _opt_int, _perm_str, _sid, _walk_components,
     )
 except ImportError:  # tests/ is on sys.path (pytest's default rootdir-relative import)
-    from fake_discord_records import (  # type: ignore[no-redef]
+    from support.fake_discord_records import (  # type: ignore[no-redef]
         ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT, CHANNEL_MESSAGE,
         DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
         MODAL_SUBMIT, PING, PONG, UPDATE_MESSAGE, Callback, FakeAttachment, FakeInteraction, FakeMessage,
@@ -36,7 +36,7 @@ except ImportError:  # tests/ is on sys.path (pytest's default rootdir-relative 
     )
 
 if TYPE_CHECKING:
-    from fake_discord_gateway import GatewaySession
+    from support.fake_discord_gateway import GatewaySession
 
 
 class FakeDiscordRest:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from fake_discord import FakeDiscord
+    from support.fake_discord import FakeDiscord
 
 
 DISCORD_EPOCH_MS = 1_420_070_400_000

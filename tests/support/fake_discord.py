@@ -53,13 +53,13 @@ try:
     from .fake_discord_gateway import FakeGateway, GatewaySession, chat_input_data, modal_submit_data
     from .fake_discord_rest import FakeDiscordRest
 except ImportError:  # tests/ is on sys.path (pytest's default rootdir-relative import)
-    from fake_discord_gateway import (  # type: ignore[no-redef]
+    from support.fake_discord_gateway import (  # type: ignore[no-redef]
         FakeGateway,
         GatewaySession,
         chat_input_data,
         modal_submit_data,
     )
-    from fake_discord_rest import FakeDiscordRest  # type: ignore[no-redef]
+    from support.fake_discord_rest import FakeDiscordRest  # type: ignore[no-redef]
 
 # Re-exported: tests import the records and constants from here.
 try:
@@ -72,7 +72,7 @@ try:
         _default_fault_body, _now_iso, _opt_int, _perm_str, _sid,
     )
 except ImportError:
-    from fake_discord_records import (  # type: ignore[no-redef]
+    from support.fake_discord_records import (  # type: ignore[no-redef]
         ADMINISTRATOR, ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT,
         CHANNEL_MESSAGE, DEFAULT_APP_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, DEFERRED_CHANNEL_MESSAGE,
         DEFERRED_UPDATE, DISCORD_EPOCH_MS, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
