@@ -23,7 +23,8 @@ from support.fake_discord import FakeDiscord
 from zbot.app import open_core
 from zbot.bot.client import ZBot
 from zbot.engine.engine import Engine
-from zbot.core.executor import Executor, WorkerLost
+from zbot.core.executor import Executor
+from zbot.core.jobs import WorkerLost
 from zbot.core.imaging import encode_png
 from zbot.core.jobs import RenderFailed, RenderSpec, ShuttingDown
 from zbot.engine.model_files import ModelNotFound

@@ -14,7 +14,8 @@ from typing import Any
 
 from zbot.config import Settings
 from zbot.core.drawn import DrawnImages, drawn_dir
-from zbot.core.executor import Executor, Renderer
+from zbot.core.executor import Executor
+from zbot.core.jobs import Renderer
 from zbot.core.imaging import encode_png
 from zbot.core.instance import Instance
 from zbot.core.lifecycle import Lifecycle

@@ -17,30 +17,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from zbot.core.jobs import BrokenImage, Cancelled, Picture, Progress, RenderFailed, RenderSpec, Result, ShuttingDown
+from zbot.core.jobs import (BrokenImage, Cancelled, Picture, Progress, RenderFailed, Renderer, RenderSpec, Result,
+                            ShuttingDown, WorkerLost)
 
 log = logging.getLogger(__name__)
-
-
-class Renderer(Protocol):
-    """What a worker runs. `render` returns an image object that `encode` turns into bytes."""
-
-    def load(self) -> None: ...
-
-    def render(self, spec: RenderSpec, on_step: Callable[[int, int], None]) -> Any: ...
-
-    def recover(self) -> None:
-        """Called after a failed render: free what the failure left behind (cached GPU memory)."""
-
-    # Optional: `warm_up_next() -> bool` does one step of warm-up left after `load` (the engine compiles
-    # its other sizes this way) and says whether more remain; the worker calls it while no job waits.
-
-
-class WorkerLost(Exception):
-    """Raised by a renderer whose worker process died under a job (ZBOT_EXECUTOR=ray: the Ray actor was
-    killed or crashed, its node was lost). The job is not at fault: the executor runs it once more."""
 
 
 @dataclass

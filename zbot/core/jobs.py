@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 class Status(StrEnum):
@@ -318,3 +319,22 @@ class Cancelled(Exception):
 
 class ShuttingDown(Exception):
     """The executor stopped before this job ran; the job stays queued in the database."""
+
+
+class Renderer(Protocol):
+    """What a worker runs. `render` returns an image object that `encode` turns into bytes."""
+
+    def load(self) -> None: ...
+
+    def render(self, spec: RenderSpec, on_step: Callable[[int, int], None]) -> Any: ...
+
+    def recover(self) -> None:
+        """Called after a failed render: free what the failure left behind (cached GPU memory)."""
+
+    # Optional: `warm_up_next() -> bool` does one step of warm-up left after `load` (the engine compiles
+    # its other sizes this way) and says whether more remain; the worker calls it while no job waits.
+
+
+class WorkerLost(Exception):
+    """Raised by a renderer whose worker process died under a job (ZBOT_EXECUTOR=ray: the Ray actor was
+    killed or crashed, its node was lost). The job is not at fault: the executor runs it once more."""

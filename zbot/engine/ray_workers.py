@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from zbot.engine.engine import engine_for
-from zbot.core.executor import Renderer, WorkerLost
+from zbot.core.jobs import Renderer, WorkerLost
 from zbot.core.jobs import RenderSpec
 from zbot.engine.model_files import ModelNotFound
 
