@@ -250,6 +250,31 @@ class Service:
         stay for ZBOT_KEEP_IMAGES_DAYS unless not `keep_images`."""
         await self.lifecycle.delivered(job_id, message_id, keep_images=keep_images)
 
+    # -- kept images ----------------------------------------------------------------------------
+
+    async def kept_image(self, job_id: int, index: int = 0) -> bytes | None:
+        """A job's kept PNG (image `index` of a grid), if it is still kept."""
+        return await self.lifecycle.image(job_id, index)
+
+    async def kept_images(self, job_id: int, count: int) -> list[bytes] | None:
+        """Every kept PNG of a job of `count` images, or None if any is gone."""
+        return await self.lifecycle.pictures(job_id, count)
+
+    async def check_kept(self, pngs: list[bytes]) -> list[Any]:
+        """The safety verdicts of kept images by this start's checker and threshold (either may have
+        changed since they were drawn): one `zbot.engine.safety.Verdict` (or None: not checked) each.
+
+        The one place a kept image is checked again (a pick from a grid, a post after a restart, HTTP
+        working from a grid image). A checker on the GPU waits for the model first: its check must not
+        run while the model captures its CUDA graphs. Raises what the checker raises (BrokenImage, and
+        SafetyUnavailable when it failed to load)."""
+        if self.inspector is None or not getattr(self.inspector, "active", True):
+            return [None] * len(pngs)
+        checker = getattr(self.inspector, "checker", None)
+        if getattr(getattr(checker, "device", None), "type", None) == "cuda":
+            await self.executor.ready.wait()
+        return [await asyncio.to_thread(self.inspector.png, png) for png in pngs]
+
     def _queue_retry_s(self) -> float:
         return max(10.0, self.executor.mean_render_s * self.executor.images_ahead / self.executor.workers)
 
