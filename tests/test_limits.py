@@ -3,15 +3,16 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 
 import pytest
 
 from zbot.config import parse_windows
-from zbot.core.jobs import QueueFull, RateLimited, Refused, TooManyPending
+from zbot.core.jobs import NewJob, QueueFull, RateLimited, Refused, TooManyPending
 from zbot.core.limits import Policy, admit, quota
 from zbot.core.store import Store
 
-ROW = dict(source="discord", prompt="a fox", seed=1, size="square", width=64, height=64, steps=8)
+JOB = NewJob(user_id=1, prompt="a fox", seed=1, size="square", width=64, height=64, steps=8)
 
 
 def policy(windows="5/minute", pending=100, queue=1000) -> Policy:
@@ -20,7 +21,7 @@ def policy(windows="5/minute", pending=100, queue=1000) -> Policy:
 
 async def try_admit(store, pol, user_id=1, now=None, exempt=False):
     try:
-        return await admit(store, pol, dict(ROW, user_id=user_id), now=now or time.time(), exempt=exempt)
+        return await admit(store, pol, replace(JOB, user_id=user_id), now=now or time.time(), exempt=exempt)
     except Refused as refusal:
         return refusal
 
@@ -110,13 +111,15 @@ async def test_limits_survive_a_restart_in_another_process(settings):
     script = textwrap.dedent(f"""
         import asyncio, time
         from zbot.config import parse_windows
+        from zbot.core.jobs import NewJob
         from zbot.core.limits import Policy, admit
         from zbot.core.store import Store
         async def main():
             store = await Store.open({str(settings.database)!r})
             for _ in range(5):
                 await admit(store, Policy(parse_windows("5/minute"), 100, 1000),
-                            dict(user_id=1, prompt="p", width=64, height=64, steps=8, seed=1), now=time.time())
+                            NewJob(user_id=1, prompt="p", seed=1, size="square", width=64, height=64, steps=8),
+                            now=time.time())
             await store.close()
         asyncio.run(main())
     """)

@@ -1,11 +1,14 @@
 import asyncio
+import io
 import time
+from dataclasses import fields
 
 import pytest
-
+from PIL import Image
 from support.renderers import FakeRenderer
+
 from zbot.app import open_core
-from zbot.core.jobs import BadInput, DrawRequest, RenderFailed, ShuttingDown
+from zbot.core.jobs import REQUEST_ONLY, BadInput, DrawRequest, NewJob, Operation, RenderFailed, ShuttingDown
 from zbot.core.usage import usage_report
 
 
@@ -114,3 +117,31 @@ async def test_blocked_words_and_channels_are_refused_saying_why(settings):
         # Whole words only: "weaponry" is not "weapon"; and the allowed channel draws.
         ticket = await core.service.submit(DrawRequest(user_id=1, prompt="medieval weaponry", channel_id=200))
         assert (await ticket.result()).prompt == "medieval weaponry"
+
+
+async def test_every_request_field_reaches_its_column_or_is_named_as_steering_only(settings):
+    # A new /draw option is either a column (a NewJob field of the same name) or listed in REQUEST_ONLY:
+    # it can't be forgotten on the way to the database.
+    asked, stored = {f.name for f in fields(DrawRequest)}, {f.name for f in fields(NewJob)}
+    assert asked - stored == REQUEST_ONLY
+    start = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(start, "PNG")
+    settings = settings.model_copy(update={"max_count": 4})
+    async with open_core(settings, [FakeRenderer()]) as core:
+        parent = await core.service.submit(DrawRequest(user_id=1, prompt="a lighthouse", count=1))
+        await parent.result()
+        common = dict(user_id=77, prompt="a fox", size="wide", seed=1234, steps=6, guild_id=3, channel_id=4,
+                      interaction_id=5, parent_id=parent.job_id, is_admin=True)
+        requests = [DrawRequest(**common, source="http", count=3, operation=Operation.REROLL),
+                    DrawRequest(**common, source="cli", count=1, operation=Operation.FROM_FILE,
+                                from_image=start.getvalue(), strength=0.25)]
+        rows = []
+        for request in requests:
+            ticket = await core.service.submit(request)
+            await ticket.result()
+            rows.append(await core.store.get(ticket.job_id))
+        await core.service.drain()
+    for request, row in zip(requests, rows):
+        for name in sorted(asked & stored):
+            if getattr(request, name) is not None:
+                assert getattr(row, name) == getattr(request, name), name

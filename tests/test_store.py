@@ -1,8 +1,12 @@
 import sqlite3
+from dataclasses import fields, make_dataclass
 from pathlib import Path
 
 import pytest
 
+from zbot.config import parse_windows
+from zbot.core.jobs import Generation, NewJob, Status
+from zbot.core.limits import Policy, admit
 from zbot.core.store import MIGRATIONS_DIR, Store, migration_files
 
 
@@ -92,3 +96,26 @@ async def test_a_database_from_a_newer_zbot_is_refused_in_one_sentence(tmp_path:
     sqlite3.connect(path).execute("PRAGMA user_version = 99").connection.close()
     with pytest.raises(SchemaError, match=r"made by a newer zbot \(schema v99; this one knows v\d+\)"):
         await Store.open(path)
+
+
+async def test_every_field_of_an_admitted_job_is_a_column_and_every_column_is_read_back(store: Store):
+    columns = {row[1] for row in await store.query("PRAGMA table_info(generations)")}
+    assert {f.name for f in fields(NewJob)} <= columns  # written by name at admission
+    assert {f.name for f in fields(Generation)} == columns  # read back, none left behind
+
+
+async def test_a_job_field_without_a_column_is_refused_by_name_not_dropped(store: Store):
+    # What adding a /draw option to NewJob without its migration does: the insert names the field and
+    # fails as a programming error, not as "the database refuses writes" (which the Service would turn
+    # into a polite refusal and /healthz into an alert).
+    Styled = make_dataclass("Styled", [("style", str, "ink")], bases=(NewJob,), frozen=True)
+    job = Styled(user_id=1, prompt="a fox", seed=1, size="square", width=64, height=64, steps=8)
+    with pytest.raises(TypeError, match="Styled field.* style have no column"):
+        await store.insert_job(job, status=Status.QUEUED, created_at=1.0)
+    with pytest.raises(TypeError, match="style"):
+        await admit(store, Policy(parse_windows("5/minute"), 10, 10), job, now=1.0)
+    assert await store.query("SELECT * FROM generations") == []
+    assert store.write_failure is None
+    # Its NewJob part is inserted as usual.
+    assert await store.insert_job(NewJob(**{f.name: getattr(job, f.name) for f in fields(NewJob)}),
+                                  status=Status.QUEUED, created_at=1.0) == 1

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import StrEnum
-from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -108,6 +108,43 @@ def seeds_from(seed: int, count: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class NewJob:
+    """A validated request as its admission writes it: each field is the generations column of the same
+    name, inserted by name (Store.insert_job refuses a field with no column rather than drop it). Made by
+    zbot.core.validation.validate, completed by zbot.core.refining's Plan, admitted by limits.admit."""
+
+    user_id: int
+    prompt: str
+    seed: int
+    size: str
+    width: int
+    height: int
+    steps: int
+    source: str = "discord"
+    guild_id: int | None = None
+    channel_id: int | None = None
+    interaction_id: int | None = None
+    parent_id: int | None = None
+    count: int = 1
+    operation: str = "draw"  # an Operation
+    cost: int = 1  # images of work it counts against its requester's limits
+    strength: float | None = None  # image to image: how much of the source is redrawn...
+    source_id: int | None = None  # ...of which generation's image...
+    source_index: int | None = None  # ...and which of its images
+    owner: str | None = None  # the process (zbot.core.instance) that holds it; set by the Service
+
+
+# The DrawRequest fields that steer an admission but are no column: every other field of DrawRequest is a
+# NewJob field of the same name, which validation must carry through (tests/test_service.py checks both).
+REQUEST_ONLY = frozenset({
+    "image",  # becomes source_index (zbot.core.refining)
+    "from_image",  # the file `zbot draw --from` starts from: the CLI's, not kept
+    "is_admin",  # exempts from the per-user limits
+    "rate_limits",  # the windows of the Policy
+})
+
+
+@dataclass(frozen=True)
 class RenderSpec:
     """A validated job, everything the renderer needs and nothing else: `count` images of consecutive
     seeds, drawn one after the other (`image(i)` is the i-th, a job of one). With a `source`, image to
@@ -139,6 +176,15 @@ class RenderSpec:
 
     def image(self, index: int) -> RenderSpec:
         return replace(self, seed=self.seeds[index], count=1)
+
+    @classmethod
+    def of(cls, job_id: int, job: NewJob | Generation, source: Source | None = None) -> RenderSpec:
+        """The one way a job becomes a spec: just admitted (a NewJob) or read back after a restart (a
+        Generation). `source` is the image an image-to-image job starts from; its strength applies only
+        with one. A pick (count 0) draws its one image."""
+        count = max(1, job.count)
+        return cls(job_id, job.prompt, job.seed, job.width, job.height, job.steps, count, source=source,
+                   strength=job.strength if source is not None else None, weight=max(1, job.cost // count))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,18 @@ from datetime import timedelta
 from typing import Any
 
 from zbot.config import Window
-from zbot.core.jobs import COUNTED, PENDING, QueueFull, RateLimited, Refused, Status, TooManyPending, sql_set, utc
+from zbot.core.jobs import (
+    COUNTED,
+    PENDING,
+    NewJob,
+    QueueFull,
+    RateLimited,
+    Refused,
+    Status,
+    TooManyPending,
+    sql_set,
+    utc,
+)
 from zbot.core.store import Store
 
 _COUNTED = sql_set(COUNTED)
@@ -54,16 +65,16 @@ class Quota:
     max_pending: int
 
 
-async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float, exempt: bool = False,
+async def admit(store: Store, policy: Policy, job: NewJob, *, now: float, exempt: bool = False,
                 queue_retry_s: float = 60.0) -> int:
-    """Insert `row` as a queued generation if every limit allows it, else count the refusal (no row:
+    """Insert `job` as a queued generation if every limit allows it, else count the refusal (no row:
     asking past a limit must not grow the file) and raise the Refused that says why. Returns the new
     generation's id.
 
     The check and the reservation are one INSERT ... SELECT ... WHERE statement: atomic in SQLite,
     so concurrent requests can't both take the last slot, and one hop to the database."""
-    user_id = row["user_id"]
-    wanted = row.get("cost", row.get("count", 1))  # images of work: what the windows count
+    user_id = job.user_id
+    wanted = job.cost  # images of work: what the windows count
     conditions, params = [], []
     if not exempt:
         conditions.append(f"(SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}) < ?")
@@ -76,8 +87,8 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
     conditions.append(f"(SELECT count(*) FROM generations WHERE status IN {_PENDING}) < ?")
     params.append(policy.queue_size)
     for _ in range(3):
-        job_id = await store.insert_where({**row, "status": Status.QUEUED.value, "created_at": now},
-                                          " AND ".join(conditions), params)
+        job_id = await store.insert_job(job, status=Status.QUEUED, created_at=now,
+                                        condition=" AND ".join(conditions), params=params)
         if job_id is not None:
             return job_id
         # Refused: find out which limit said no, to say so (a read, outside the atomic step).
@@ -86,8 +97,8 @@ async def admit(store: Store, policy: Policy, row: dict[str, Any], *, now: float
                 store.connection, f"SELECT count(*) FROM generations WHERE status IN {_PENDING}") >= policy.queue_size:
             refusal = QueueFull(f"The queue is full ({policy.queue_size} requests waiting).", utc(now + queue_retry_s))
         if refusal is not None:
-            await store.count_refusal(user_id=user_id, guild_id=row.get("guild_id"), source=row.get("source", "discord"),
-                                      reason=refusal.kind, prompt=row.get("prompt", ""), error=refusal.message, at=now)
+            await store.count_refusal(user_id=user_id, guild_id=job.guild_id, source=job.source,
+                                      reason=refusal.kind, prompt=job.prompt, error=refusal.message, at=now)
             raise refusal
         # A slot freed up between the two steps: try the atomic step again.
     raise QueueFull("The queue is too busy right now.", utc(now + queue_retry_s))

@@ -12,7 +12,6 @@ import dataclasses
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image
 
@@ -23,6 +22,7 @@ from zbot.core.jobs import (
     BadInput,
     DrawRequest,
     Generation,
+    NewJob,
     Operation,
     RenderSpec,
     Source,
@@ -30,6 +30,7 @@ from zbot.core.jobs import (
     upscaled_size,
 )
 from zbot.core.store import Store
+from zbot.core.validation import cost_of
 
 MAX_REDRAW_DEPTH = 4  # a variation of a variation of...: how far back a source no longer kept is redrawn
 
@@ -37,18 +38,21 @@ MAX_REDRAW_DEPTH = 4  # a variation of a variation of...: how far back a source 
 @dataclass(frozen=True)
 class Plan:
     """A request with the parent's prompt, seed and size filled in (validated next like any other), and
-    the columns validation can't know: the source image, the strength, a size outside the size table,
-    the cost."""
+    the columns validation can't know: the size in pixels (outside the size table for an upscale), the
+    cost, and for image to image the strength and the image it starts from."""
 
     request: DrawRequest
-    row: dict[str, Any]
+    width: int
+    height: int
+    cost: int
+    strength: float | None = None
+    source_id: int | None = None
+    source_index: int | None = None
 
-
-def cost_of(settings: Settings, width: int, height: int, count: int = 1) -> int:
-    """Images of work: one per image at a configured size, ZBOT_UPSCALE_WEIGHT for an image larger
-    than every configured size (an upscale, or a variation or edit of one)."""
-    largest = max(w * h for w, h in settings.size_table.values())
-    return count * (settings.upscale_weight if width * height > largest else 1)
+    def apply(self, job: NewJob) -> NewJob:
+        """The validated job with what the plan knows and validation can't."""
+        return dataclasses.replace(job, width=self.width, height=self.height, cost=self.cost, strength=self.strength,
+                                   source_id=self.source_id, source_index=self.source_index)
 
 
 def plan_from_file(settings: Settings, request: DrawRequest) -> Plan:
@@ -70,7 +74,7 @@ def plan_from_file(settings: Settings, request: DrawRequest) -> Plan:
         if min(width, height) < 16:
             raise BadInput("That image is too small to start from (16 pixels a side at least).")
     filled = dataclasses.replace(request, operation=Operation.FROM_FILE, count=1)
-    return Plan(filled, dict(width=width, height=height, strength=strength, cost=cost_of(settings, width, height)))
+    return Plan(filled, width, height, cost_of(settings, width, height), strength)
 
 
 async def plan(settings: Settings, store: Store, request: DrawRequest) -> Plan | None:
@@ -125,9 +129,7 @@ def _plan(settings: Settings, request: DrawRequest, parent: Generation, prompt: 
     # name (the caption shows its pixels), and validation checks the name, not the pixels.
     named = size or (parent.size if parent.size in settings.size_table else settings.default_size)
     filled = dataclasses.replace(request, prompt=prompt, seed=seed, size=named, steps=parent.steps, count=count)
-    row = dict(width=width, height=height, strength=strength, source_id=source_id, source_index=source_index,
-               cost=cost_of(settings, width, height, count))
-    return Plan(filled, row)
+    return Plan(filled, width, height, cost_of(settings, width, height, count), strength, source_id, source_index)
 
 
 async def _image_of(store: Store, parent: Generation, index: int) -> tuple[int, int, int]:
@@ -145,12 +147,9 @@ async def render_spec(store: Store, kept: Callable[[int, int], Awaitable[bytes |
                       depth: int = 0) -> RenderSpec:
     """The renderer's spec for a stored job; an image-to-image job's source is read (or planned to be
     drawn again) here, so that a restart resumes it the same way."""
-    spec = RenderSpec(job.id, job.prompt, job.seed, job.width, job.height, job.steps, max(1, job.count),
-                      weight=max(1, job.cost // max(1, job.count)))
     if not job.refined:
-        return spec
-    return dataclasses.replace(spec, source=await source_of(store, kept, job.source_id, job.source_index or 0, depth),
-                               strength=job.strength)
+        return RenderSpec.of(job.id, job)
+    return RenderSpec.of(job.id, job, await source_of(store, kept, job.source_id, job.source_index or 0, depth))
 
 
 async def source_of(store: Store, kept: Callable[[int, int], Awaitable[bytes | None]], job_id: int, index: int,

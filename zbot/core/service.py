@@ -11,21 +11,21 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from zbot.config import Settings, Window
 from zbot.core import refining
 from zbot.core.background import Background
 from zbot.core.bans import Actor, Ban, BanEvent, Banned, Bans
-from zbot.config import Settings, Window
 from zbot.core.executor import Executor
 from zbot.core.jobs import (
     BadInput,
     Cancelled,
     DrawRequest,
     Generation,
+    NewJob,
     NotReady,
-    Operation,
     Progress,
     Refused,
     RenderFailed,
@@ -119,7 +119,7 @@ class Service:
         """The settings that apply in a server: the environment's, with the server's own on top."""
         return self.servers.effective(guild_id) if self.servers is not None else self.settings
 
-    def validate(self, request: DrawRequest) -> dict[str, Any]:
+    def validate(self, request: DrawRequest) -> NewJob:
         return validate(self.settings_for(request.guild_id), request)
 
     def policy(self, windows: tuple[Window, ...] | None = None, guild_id: int | None = None) -> Policy:
@@ -155,16 +155,14 @@ class Service:
             planned = await refining.plan(settings, self.store, request)
             if planned is not None:
                 request = planned.request
-            row = self.validate(request)
-            row.update(planned.row if planned is not None else
-                       dict(cost=0 if row["operation"] == Operation.PICK else
-                            refining.cost_of(settings, row["width"], row["height"], row["count"])))
+            job = self.validate(request)
+            if planned is not None:
+                job = planned.apply(job)
             source = None
             if request.from_image is not None:
                 source = Source(png=request.from_image)
-            elif row.get("strength") is not None:  # image to image: its source read before it is admitted
-                source = await refining.source_of(self.store, self.lifecycle.image, row["source_id"],
-                                                  row["source_index"])
+            elif job.strength is not None:  # image to image: its source read before it is admitted
+                source = await refining.source_of(self.store, self.lifecycle.image, job.source_id, job.source_index)
         except BadInput as refusal:
             # Counted, not kept as a row: bad input sent again and again must not grow the file.
             await self.store.count_refusal(user_id=request.user_id, guild_id=request.guild_id, source=request.source,
@@ -173,16 +171,14 @@ class Service:
             raise
         try:
             job_id = await admit(self.store, self.policy(request.rate_limits, request.guild_id),
-                                 {**row, "owner": self.lifecycle.owner},
+                                 replace(job, owner=self.lifecycle.owner),
                                  now=now, exempt=request.is_admin, queue_retry_s=self._queue_retry_s())
         except Refused as refusal:
             self._refused(request, refusal)
             raise
-        spec = RenderSpec(job_id, row["prompt"], row["seed"], row["width"], row["height"], row["steps"], row["count"],
-                          source=source, strength=row.get("strength") if source is not None else None,
-                          weight=max(1, row["cost"] // max(1, row["count"])))
+        spec = RenderSpec.of(job_id, job, source)
         try:
-            return self.enqueue(spec, row["size"], row["channel_id"], user_id=request.user_id, source=request.source)
+            return self.enqueue(spec, job.size, job.channel_id, user_id=request.user_id, source=request.source)
         except ShuttingDown:  # the shutdown began while this was being admitted
             if request.source == "discord":
                 raise NotReady(STAYS_QUEUED) from None  # queued in the database: the next start draws it

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from zbot.core.jobs import MAX_ID, MIN_ID, Generation, Status
+from zbot.core.jobs import MAX_ID, MIN_ID, Generation, NewJob, Status
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class Store:
         self.write_failure: str | None = None  # why writes fail, until they succeed for `recovery_s`
         self.recovery_s = 60.0
         self._failed_at = 0.0
+        self._job_columns: frozenset[str] | None = None  # the generations table's, read at the first insert
         conn.row_factory = aiosqlite.Row
 
     @classmethod
@@ -138,6 +139,7 @@ class Store:
                               f"v{len(files)}): upgrade zbot, or point ZBOT_DATABASE at another file")
         if current >= target:
             return current
+        self._job_columns = None  # the columns may change
         await self._conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set it before
         try:
             for number, path in files[:target]:
@@ -215,8 +217,25 @@ class Store:
                                   (*values.values(), *params))
         return cursor.lastrowid if cursor.rowcount == 1 else None
 
+    async def insert_job(self, job: NewJob, *, status: Status, created_at: float, condition: str = "1",
+                         params: Iterable[Any] = ()) -> int | None:
+        """Insert an admitted job, each field of `job` into its column of the same name, if `condition`
+        (SQL) holds, in one atomic statement; returns its id, or None when the condition did not hold.
+        A field with no column is a TypeError here, before any SQL: never dropped, and not mistaken for
+        the database refusing writes."""
+        if self._job_columns is None:
+            self._job_columns = frozenset(
+                await self.column(self._conn, "SELECT name FROM pragma_table_info('generations')"))
+        values = {f.name: getattr(job, f.name) for f in fields(job)}
+        missing = sorted(set(values) - self._job_columns)
+        if missing:
+            raise TypeError(f"{type(job).__name__} field(s) {', '.join(missing)} have no column in the generations "
+                            "table: add them in a migration (migrations/)")
+        return await self.insert_where({**values, "status": status.value, "created_at": created_at}, condition, params)
+
     async def record(self, **values: Any) -> int:
-        """Insert a generation row; returns its id."""
+        """Insert a generation row of any columns, as tests and imports make them; returns its id. Admissions
+        go through insert_job."""
         values.setdefault("created_at", time.time())
         row_id = await self.insert_where(values, "1")
         assert row_id is not None

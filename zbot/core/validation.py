@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from typing import Any
 
 from zbot.config import MAX_STEPS, MIN_STEPS, SEED_LIMIT, Settings
-from zbot.core.jobs import BadInput, DrawRequest
+from zbot.core.jobs import BadInput, DrawRequest, NewJob, Operation
 
 # Characters that change nothing on screen and so can hide a word: format characters (zero-width
 # space and joiners, soft hyphen, bidi controls), combining marks, and the other default-ignorables.
@@ -39,8 +38,15 @@ def blocked_word(prompt: str, words: list[str]) -> str | None:
     return None
 
 
-def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
-    """The row to store for a request, or BadInput saying what is allowed."""
+def cost_of(settings: Settings, width: int, height: int, count: int = 1) -> int:
+    """Images of work: one per image at a configured size, ZBOT_UPSCALE_WEIGHT for an image larger
+    than every configured size (an upscale, or a variation or edit of one)."""
+    largest = max(w * h for w, h in settings.size_table.values())
+    return count * (settings.upscale_weight if width * height > largest else 1)
+
+
+def validate(s: Settings, request: DrawRequest) -> NewJob:
+    """The job to admit for a request, or BadInput saying what is allowed."""
     if s.channel_ids and request.channel_id is not None and request.channel_id not in s.channel_ids:
         raise BadInput("I don't draw in this channel; try " + ", ".join(f"<#{c}>" for c in s.channel_ids[:5]) + ".")
     prompt = request.prompt.strip()
@@ -72,9 +78,11 @@ def validate(s: Settings, request: DrawRequest) -> dict[str, Any]:
         raise BadInput(f"Ask for 1 to {s.max_count} images at a time." if s.max_count > 1 else
                        "This bot draws one image at a time.")
     width, height = sizes[size]
-    return dict(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
-                channel_id=request.channel_id, prompt=prompt,
-                seed=secrets.randbelow(SEED_LIMIT) if seed is None else seed,
-                size=size, width=width, height=height, steps=steps, parent_id=request.parent_id,
-                interaction_id=request.interaction_id, count=count,
-                operation=request.operation or ("reroll" if request.parent_id is not None else "draw"))
+    operation = request.operation or (Operation.REROLL if request.parent_id is not None else Operation.DRAW)
+    return NewJob(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
+                  channel_id=request.channel_id, prompt=prompt,
+                  seed=secrets.randbelow(SEED_LIMIT) if seed is None else seed,
+                  size=size, width=width, height=height, steps=steps, parent_id=request.parent_id,
+                  interaction_id=request.interaction_id, count=count, operation=operation,
+                  # a pick posts an image its grid already paid for
+                  cost=0 if operation == Operation.PICK else cost_of(s, width, height, count))
