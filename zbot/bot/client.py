@@ -10,17 +10,34 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from zbot.config import Settings
-from zbot.core.service import Service
 from zbot.bot import access
 from zbot.bot.cogs.accounts import Accounts
 from zbot.bot.cogs.admin import Admin
 from zbot.bot.cogs.bans import BanCommands
 from zbot.bot.cogs.drawing import Drawing
+from zbot.bot.cogs.reports import Reports
+from zbot.bot.delivery import Delivery
 from zbot.bot.errors import answer_error
 from zbot.bot.i18n import Translator
-from zbot.bot.cogs.reports import Reports
+from zbot.bot.posting import Poster
+from zbot.bot.refine import Refine
 from zbot.bot.sync import sync_commands
+from zbot.bot.views import (
+    CANCEL,
+    DELETE,
+    EDIT,
+    PICK,
+    REPORT,
+    REROLL,
+    UPSCALE,
+    VARY,
+    VARY_ONE,
+    Buttons,
+    image_view,
+    result_view,
+)
+from zbot.config import Settings
+from zbot.core.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +73,36 @@ class ZBot(commands.Bot):
         self.settings = settings
         self.service = service
         self.reports = Reports(self, settings, service)
-        self.drawing = Drawing(self, settings, service, self.reports)
+        # The parts the cogs share, built once here. A button's handler is a cog's method, and the cogs
+        # post through the Poster, whose views hold the buttons: the buttons come last, and the views
+        # reach them when an image is posted.
+        self.poster = Poster(self, service, lambda result, withheld: result_view(self.buttons, result, withheld),
+                             give_up_s=settings.recovery_max_age)
+        self.delivery = Delivery(service, self.poster, cancel_view=lambda job_id: self.buttons.view(job_id, CANCEL))
+        self.refine = Refine(settings, service, self.delivery)
+        self.drawing = Drawing(self, settings, service, poster=self.poster, delivery=self.delivery,
+                               image_view=lambda job_id, width, height: image_view(self.buttons, job_id, width, height))
+        self.buttons = Buttons(
+            {REROLL: self.drawing.reroll_button, DELETE: self.drawing.delete_button,
+             REPORT: self.reports.report_button, CANCEL: self.drawing.cancel_button,
+             VARY: self.refine.vary_button, UPSCALE: self.refine.upscale_button, EDIT: self.refine.edit_button},
+            indexed={PICK: self.drawing.pick_button, VARY_ONE: self.refine.vary_one_button},
+            sizes=settings.size_table, size_handler=self.refine.size_chosen,
+            image_kinds=((REROLL, VARY, UPSCALE, EDIT), (DELETE, REPORT)), grid_kinds=(REROLL, DELETE, REPORT))
         self.accounts = Accounts(settings, service)
         self.admin = Admin(settings, service)
         self.bans = BanCommands(settings, service)
         self.synced = False
 
-    @property
-    def delivery(self):
-        return self.drawing.delivery
-
     async def setup_hook(self) -> None:
+        self.add_dynamic_items(*self.buttons.all_types)  # the buttons under images, after a restart too
         await self.add_cog(self.drawing)
         await self.add_cog(self.accounts)
         await self.add_cog(self.reports)
         await self.add_cog(self.admin)
         await self.add_cog(self.bans)
         await self.tree.set_translator(Translator())  # Chinese names and descriptions for Chinese clients
-        await sync_commands(self.tree, self.service.store, self.settings.guild_ids)
+        await sync_commands(self.tree, self.service, self.settings.guild_ids)
         self.synced = True
         if not self.settings.served_guild_ids:
             log.warning("ZBOT_ALLOWED_GUILD_IDS and ZBOT_GUILD_IDS are empty: any server that adds the bot can "

@@ -15,13 +15,14 @@ from collections.abc import Callable
 
 import discord
 
+from zbot.bot import messages
+from zbot.bot.discord_errors import DISCORD_ERRORS, describe
+from zbot.bot.errors import say_privately
+from zbot.bot.i18n import localize_view, tr
+from zbot.bot.posting import NO_MENTIONS, Destination, Poster
 from zbot.core.background import Background
 from zbot.core.jobs import Cancelled, DrawRequest, Progress, Refused, RenderFailed, ShuttingDown
 from zbot.core.service import Service, Ticket
-from zbot.bot import messages
-from zbot.bot.errors import say_privately
-from zbot.bot.i18n import localize_view, tr
-from zbot.bot.posting import DISCORD_ERRORS, NO_MENTIONS, Destination, Poster, describe
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class Delivery:
         position = ticket.position()
         if position == 0 and progress is not None:
             return tr(locale, messages.drawing(progress))
-        return tr(locale, messages.queued(position, ticket.eta(), not self.service.executor.ready.is_set()))
+        return tr(locale, messages.queued(position, ticket.eta(), self.service.warming_up))
 
     def spawn(self, coro) -> asyncio.Task:
         return self._background.spawn(coro)

@@ -19,22 +19,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
 import discord
 from PIL import Image
 
+from zbot.bot import messages
+from zbot.bot.discord_errors import (
+    DISCORD_ERRORS,
+    NETWORK_ERRORS,
+    describe,
+    expired,
+    invalid_body,
+    refused_for_good,
+)
+from zbot.bot.i18n import localize_view, tr
 from zbot.core.grid import compose
 from zbot.core.jobs import Result
 from zbot.core.service import Service
-from zbot.bot import messages
-from zbot.bot.i18n import localize_view, tr
 
 log = logging.getLogger(__name__)
-
-# What a call to Discord can raise besides a clean HTTP answer: discord.py hands on aiohttp's
-# connection errors (ServerDisconnectedError, ClientOSError...) and timeouts as they are.
-NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
-DISCORD_ERRORS = (discord.HTTPException, *NETWORK_ERRORS)
 
 TOKEN_LIFE_S = 15 * 60 - 30  # stop using an interaction's token a little before Discord does
 EDIT_TRIES = 3  # a failing edit of the interaction's message, before the channel is tried instead
@@ -45,25 +47,6 @@ LOOKUP_TRIES = 5  # looking up a channel through network trouble, before decidin
 
 NO_MENTIONS = discord.AllowedMentions.none()
 UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's attachment limit where the interaction doesn't say (a channel post)
-
-
-def token_expired(error: discord.HTTPException) -> bool:
-    return error.status == 401 or error.code == 50027
-
-
-def invalid_body(error: BaseException) -> bool:
-    """Discord refused the message's content (400, code 50035 "Invalid Form Body")."""
-    return isinstance(error, discord.HTTPException) and error.status == 400 and error.code == 50035
-
-
-def refused_for_good(error: BaseException) -> bool:
-    """Discord's answer won't change by asking again soon: no access to the channel, no such channel,
-    a file too large. (Network trouble, 5xx and 429 pass.)"""
-    return isinstance(error, discord.HTTPException) and 400 <= error.status < 500 and error.status != 429
-
-
-def _expired(error: BaseException) -> bool:
-    return isinstance(error, discord.HTTPException) and token_expired(error)
 
 
 def mention(user_id: int) -> discord.AllowedMentions:
@@ -114,16 +97,14 @@ class Poster:
 
         An image the safety check flagged is posted only in an age-restricted channel (as a spoiler with
         ZBOT_SAFETY_NSFW_CHANNELS=spoiler); elsewhere it is withheld and its requester told privately."""
-        spoiler, withheld = False, frozenset()
         origin, guild_id = await self._origin(result.job_id)
-        if result.flagged:
-            if await self.age_restricted(where.channel_id):
-                spoiler = self.spoils(guild_id)
-            else:  # in a grid, the flagged tiles are grey and can't be picked; all of them: nothing posted
-                withheld = frozenset(i for i, picture in enumerate(result.pictures) if picture.flagged)
-                if len(withheld) == result.count:
-                    await self._withhold(result, where)
-                    return None
+        # In a grid, the withheld images are grey tiles and can't be picked; all of them: nothing posted.
+        shown = await self.service.showing([picture.flagged for picture in result.pictures], guild_id,
+                                           flagged_shown=lambda: self.age_restricted(where.channel_id))
+        if shown.nothing:
+            await self._withhold(result, where)
+            return None
+        spoiler, withheld = shown.spoiler, shown.withheld
         upload, kind = result.png, "png"
         if result.count > 1:  # composed off the event loop
             upload = await asyncio.to_thread(compose, [picture.png for picture in result.pictures], withheld)
@@ -161,7 +142,7 @@ class Poster:
                         if message is not None:
                             break
                         log.warning("job %s: %s; posting it in the channel instead", result.job_id,
-                                    "its token expired" if _expired(error) else f"the edit failed ({describe(error)})")
+                                    "its token expired" if expired(error) else f"the edit failed ({describe(error)})")
                         where.drop_interaction()
                         continue
                 elif refused_for_good(error) and time.monotonic() + delay > deadline:
@@ -180,7 +161,7 @@ class Poster:
                               error: BaseException) -> discord.Message | None:
         """After an edit failed in a way that may hide its success (a dropped answer, a 5xx from a proxy
         that passed it on): the interaction's message, if it already shows this image."""
-        if _expired(error) or isinstance(error, discord.NotFound):
+        if expired(error) or isinstance(error, discord.NotFound):
             return None
         try:
             message = await where.interaction.original_response()
@@ -196,10 +177,10 @@ class Poster:
         """("variation of <link to the parent's message>", the job's server): "" for a draw, or when the
         database can't say right now (the image goes out anyway)."""
         try:
-            job = await self.service.store.get(job_id)
+            job = await self.service.job(job_id)
             if job is None or job.parent_id is None:
                 return "", job.guild_id if job else None
-            parent = await self.service.store.get(job.parent_id)
+            parent = await self.service.job(job.parent_id)
         except sqlite3.Error as error:
             log.warning("job %s: could not look up its parent (%s); posted without the link", job_id, error)
             return "", None
@@ -236,11 +217,6 @@ class Poster:
         channel = self.client.get_channel(channel_id) if channel_id is not None else None
         guild = getattr(channel, "guild", None)
         return getattr(getattr(guild, "preferred_locale", None), "value", None)
-
-    def spoils(self, guild_id: int | None) -> bool:
-        """Whether flagged images go as spoilers in a server's age-restricted channels
-        (ZBOT_SAFETY_NSFW_CHANNELS, or the server's own value)."""
-        return self.service.settings_for(guild_id).safety_nsfw_channels == "spoiler"
 
     async def age_restricted(self, channel_id: int | None) -> bool:
         """Whether the channel is age-restricted (Discord's NSFW flag; a thread takes its parent's). When
@@ -280,7 +256,7 @@ class Poster:
     async def _withhold(self, result: Result, where: Destination) -> None:
         """Not posted: recorded as blocked (it still counts), and its requester told where only they see
         it: privately in the interaction, else in a direct message, else in a neutral line in the channel."""
-        await self.service.lifecycle.blocked(result.job_id)
+        await self.service.withheld(result.job_id)  # it still counts
         log.info("job %s withheld: the safety check flagged it (score %.2f) outside an age-restricted channel",
                  result.job_id, result.verdict.score)
         if where.interaction_usable():
@@ -313,7 +289,7 @@ class Poster:
 
     async def _give_up(self, result: Result, where: Destination, why: str) -> None:
         log.error("job %s: giving up on posting it: %s", result.job_id, why)
-        await self.service.lifecycle.failed(result.job_id, "it could not be posted")
+        await self.service.unposted(result.job_id)
         await self.say(where, messages.UNPOSTABLE)
 
     async def say(self, where: Destination, text: str, *, tries: int = 3, clear_view: bool = False) -> None:
@@ -337,12 +313,6 @@ class Poster:
                     log.warning("could not tell user %s %r (%s)", where.user_id, text[:60], describe(error))
                     return
                 await asyncio.sleep(self.backoff_s * 2**attempt)
-
-
-def describe(error: BaseException) -> str:
-    if isinstance(error, discord.HTTPException):
-        return f"{error.status}" + (f"/{error.code}" if error.code else "")
-    return type(error).__name__
 
 
 def image_name(result: Result) -> str:

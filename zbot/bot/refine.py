@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import discord
 
-from zbot.config import Settings
-from zbot.core.jobs import BadInput, Generation, Operation
-from zbot.core.service import Service
 from zbot.bot import access
 from zbot.bot.delivery import Delivery
 from zbot.bot.errors import answer_error, guarded
 from zbot.bot.i18n import t
+from zbot.config import Settings
+from zbot.core.jobs import BadInput, Generation, Operation
+from zbot.core.service import Service
 
 
 class EditPromptForm(discord.ui.Modal, title="Edit the prompt"):
@@ -71,7 +71,7 @@ class Refine:
 
     async def _parent(self, interaction: discord.Interaction, generation_id: int) -> Generation:
         access.check_place(self.settings, interaction)
-        parent = await self.service.store.get(generation_id)
+        parent = await self.service.job(generation_id)
         if parent is None or (parent.guild_id is not None and parent.guild_id != interaction.guild_id
                               and not access.is_owner(self.settings, interaction)):
             raise BadInput("That image is no longer in my records, so I can't work from it; use /draw.")

@@ -8,24 +8,21 @@ twice, or a command of a configuration that is gone.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import discord
 from discord import app_commands
 
-from zbot.core.store import Store
-from zbot.bot.posting import DISCORD_ERRORS, describe
+from zbot.bot.discord_errors import DISCORD_ERRORS, describe
+from zbot.core.service import Service
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = "synced_guild_ids"
 
-
-async def sync_commands(tree: app_commands.CommandTree, store: Store, guild_ids: list[int]) -> None:
+async def sync_commands(tree: app_commands.CommandTree, service: Service, guild_ids: list[int]) -> None:
     """Register the commands; a failure is logged, not raised: the commands registered by an earlier
     start still work, and the bot must start to post what it has kept."""
-    before = set(json.loads(await store.state(STATE_KEY) or "[]"))
+    before = set(await service.registered_servers())
     if guild_ids:
         for guild_id in guild_ids:
             guild = discord.Object(guild_id)
@@ -42,7 +39,7 @@ async def sync_commands(tree: app_commands.CommandTree, store: Store, guild_ids:
         # Nothing is registered for that server here: syncing it empties it.
         if await _sync(tree, discord.Object(guild_id), f"server {guild_id}, to empty it"):
             log.info("removed the commands from server %s, which ZBOT_GUILD_IDS no longer lists", guild_id)
-    await store.set_state(STATE_KEY, json.dumps(sorted(guild_ids)))
+    await service.set_registered_servers(guild_ids)
 
 
 async def _sync(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None, what: str) -> bool:

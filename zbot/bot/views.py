@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import discord
 
+from zbot.core.jobs import Result, upscaled_size
+
 Handler = Callable[[discord.Interaction, int], Awaitable[None]]
 
 
@@ -181,3 +183,17 @@ class Buttons:
         for kind in kinds:
             view.add_item(self.types[kind](item_id))
         return view
+
+
+def image_view(buttons: Buttons, generation_id: int, width: int, height: int) -> discord.ui.View:
+    """The buttons under a posted image: Upscale greyed out at the largest size."""
+    bigger = upscaled_size(width, height)
+    return buttons.under_image(generation_id, (width, height),
+                               disabled=frozenset({UPSCALE}) if bigger[0] * bigger[1] <= width * height else frozenset())
+
+
+def result_view(buttons: Buttons, result: Result, withheld: frozenset[int]) -> discord.ui.View:
+    """The buttons under a posted job: an image's, or a grid's (a withheld image's greyed out)."""
+    if result.count == 1:
+        return image_view(buttons, result.job_id, result.width, result.height)
+    return buttons.under_grid(result.job_id, result.count, withheld)

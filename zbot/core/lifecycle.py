@@ -81,6 +81,18 @@ class Lifecycle:
             result.job_id, PENDING, Status.DRAWN, finished_at=finished_at, render_s=result.render_s,
             safety_score=worst.score if worst else None, safety_checker=worst.checker if worst else None))
 
+    async def picked(self, grid: Generation, index: int, *, user_id: int, guild_id: int | None,
+                     channel_id: int | None, interaction_id: int | None, verdict=None) -> int:
+        """Image `index` of a posted grid, to be posted alone: a job of its own, born drawn (its grid drew
+        it; count 0 and cost 0: it counts nothing more), owned by this process until it is posted or failed.
+        Returns its id. Not retried: the database refusing it refuses the pick (sqlite3.Error)."""
+        return await self.store.record(
+            source="discord", user_id=user_id, guild_id=guild_id, channel_id=channel_id, prompt=grid.prompt,
+            seed=grid.seeds[index], size=grid.size, width=grid.width, height=grid.height, steps=grid.steps,
+            status=Status.DRAWN.value, parent_id=grid.id, count=0, cost=0, operation="pick",
+            interaction_id=interaction_id, owner=self.owner, created_at=self.clock(),
+            safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None)
+
     async def delivered(self, job_id: int, message_id: int | None = None, *, keep_images: bool = False) -> None:
         """Posted on Discord (as `message_id`), returned over HTTP or written by the CLI. The kept PNGs go,
         unless `keep_images` (picks, variations and upscales start from them; swept after `keep_s`)."""

@@ -3,50 +3,44 @@ every image. Each command is one method holding its options and its body."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import io
 import logging
+from collections.abc import Callable
 
 import discord
 from discord import app_commands
 from discord.ext import commands
-from zbot.config import SEED_LIMIT, Settings
-from zbot.core.jobs import BadInput, Generation, Result, Status, upscaled_size
-from zbot.core.service import Service
+
 from zbot.bot import access, messages
 from zbot.bot.delivery import Delivery
 from zbot.bot.errors import guarded
-from zbot.bot.posting import NO_MENTIONS, Poster
 from zbot.bot.i18n import localize_view
-from zbot.bot.refine import Refine
-from zbot.bot.cogs.reports import Reports
-from zbot.bot.views import CANCEL, DELETE, EDIT, PICK, REPORT, REROLL, UPSCALE, VARY, VARY_ONE, Buttons
+from zbot.bot.posting import NO_MENTIONS, Poster
+from zbot.config import SEED_LIMIT, Settings
+from zbot.core.jobs import BadInput, Generation, Status
+from zbot.core.picking import Picker
+from zbot.core.service import Service
 
 log = logging.getLogger(__name__)
 
 
+ImageView = Callable[[int, int, int], discord.ui.View]  # (job id, width, height) -> the buttons under an image
+
+
 class Drawing(commands.Cog):
-    def __init__(self, client: discord.Client, settings: Settings, service: Service, reports: Reports):
+    """The commands and buttons that draw. The parts it shares with the rest of the bot (the Poster,
+    the Delivery, the buttons under images) are built once by the client (zbot.bot.client) and handed in."""
+
+    def __init__(self, client: discord.Client, settings: Settings, service: Service, *, poster: Poster,
+                 delivery: Delivery, image_view: ImageView):
         self.client = client
         self.settings = settings
         self.service = service
-        self.poster = Poster(client, service, self.view_for, give_up_s=settings.recovery_max_age)
-        self.delivery = Delivery(service, self.poster, cancel_view=lambda job_id: self.buttons.view(job_id, CANCEL))
-        self.refine = Refine(settings, service, self.delivery)
-        self.buttons = Buttons(
-            {REROLL: self.reroll_button, DELETE: self.delete_button, REPORT: reports.report_button,
-             CANCEL: self.cancel_button, VARY: self.refine.vary_button, UPSCALE: self.refine.upscale_button,
-             EDIT: self.refine.edit_button},
-            indexed={PICK: self.pick_button, VARY_ONE: self.refine.vary_one_button},
-            sizes=settings.size_table, size_handler=self.refine.size_chosen,
-            image_kinds=((REROLL, VARY, UPSCALE, EDIT), (DELETE, REPORT)), grid_kinds=(REROLL, DELETE, REPORT))
-        # Sizes and counts are the configuration's: set them on this instance's copy of the command.
-        params = self.draw._params
-        params["size"] = dataclasses.replace(params["size"], choices=[
-            app_commands.Choice(name=f"{name} ({w}×{h})", value=name)
-            for name, (w, h) in list(settings.size_table.items())[:25]])
-        params["count"] = dataclasses.replace(params["count"], min_value=1, max_value=settings.max_count)
+        self.poster = poster
+        self.delivery = delivery
+        self.image_view = image_view
+        # Sizes and counts are the configuration's: this instance's own /draw, made from them.
+        self.draw = self._draw_command(settings)
         self.reroll_menu = app_commands.ContextMenu(name="Reroll", callback=self.reroll_message)
         self.reroll_menu.guild_only = True
 
@@ -55,45 +49,48 @@ class Drawing(commands.Cog):
         return self.service.settings_for(interaction.guild_id)
 
     async def cog_load(self) -> None:
+        self.client.tree.add_command(self.draw)
         self.client.tree.add_command(self.reroll_menu)
-        self.client.add_dynamic_items(*self.buttons.all_types)
 
-    def view_for(self, result: Result, withheld: frozenset[int]) -> discord.ui.View:
-        """The buttons under a posted image (Upscale greyed out at the largest size), or under a grid."""
-        if result.count == 1:
-            return self.image_view(result.job_id, result.width, result.height)
-        return self.buttons.under_grid(result.job_id, result.count, withheld)
-
-    def image_view(self, generation_id: int, width: int, height: int) -> discord.ui.View:
-        bigger = upscaled_size(width, height)
-        return self.buttons.under_image(generation_id, (width, height),
-                                        disabled=frozenset({UPSCALE}) if bigger[0] * bigger[1] <= width * height
-                                        else frozenset())
+    async def cog_unload(self) -> None:
+        self.client.tree.remove_command(self.draw.name)
+        self.client.tree.remove_command(self.reroll_menu.name, type=self.reroll_menu.type)
 
     # -- commands ----------------------------------------------------------------------------
 
-    @app_commands.command(name="draw", description="Draw an image from a prompt")
-    @app_commands.describe(prompt="What to draw", size="The image's shape (default: the first one)",
-                           seed="A number to repeat an image exactly (random when left out)",
-                           count="How many images to choose from (seeds seed, seed+1, ...); each counts")
-    @app_commands.guild_only()
-    async def draw(self, interaction: discord.Interaction, prompt: str, size: str | None = None,
-                   seed: app_commands.Range[int, 0, SEED_LIMIT - 1] | None = None,
-                   count: int | None = None) -> None:
-        request = access.draw_request(self.here(interaction), interaction, prompt, size=size, seed=seed, count=count)
-        await self.delivery.draw(interaction, request)
+    def _draw_command(self, settings: Settings) -> app_commands.Command:
+        """/draw, with the configured sizes as its choices and ZBOT_MAX_COUNT as its count's maximum."""
+
+        @app_commands.describe(prompt="What to draw", size="The image's shape (default: the first one)",
+                               seed="A number to repeat an image exactly (random when left out)",
+                               count="How many images to choose from (seeds seed, seed+1, ...); each counts")
+        @app_commands.choices(size=[app_commands.Choice(name=f"{name} ({w}×{h})", value=name)
+                                    for name, (w, h) in list(settings.size_table.items())[:25]])
+        @app_commands.guild_only()
+        async def draw(interaction: discord.Interaction, prompt: str, size: str | None = None,
+                       seed: app_commands.Range[int, 0, SEED_LIMIT - 1] | None = None,
+                       count: int | None = None) -> None:
+            request = access.draw_request(self.here(interaction), interaction, prompt, size=size, seed=seed,
+                                          count=count)
+            await self.delivery.draw(interaction, request)
+
+        # discord.py reads the options from the callback's annotations, and a string annotation (this module
+        # has `from __future__ import annotations`) can only name module globals: the count's bounds, which
+        # are this configuration's, go in as an object.
+        draw.__annotations__["count"] = app_commands.Range[int, 1, settings.max_count] | None
+        return app_commands.command(name="draw", description="Draw an image from a prompt")(draw)
 
     @app_commands.command(name="reroll", description="Draw your latest image in this channel again with a new seed")
     @app_commands.guild_only()
     async def reroll(self, interaction: discord.Interaction) -> None:
-        generation = await self.service.store.latest_for(interaction.user.id, interaction.channel_id)
+        generation = await self.service.latest_job(interaction.user.id, interaction.channel_id)
         if generation is None:
             raise BadInput("You have no image in this channel to reroll yet; use /draw first.")
         await self._reroll(interaction, generation)
 
     async def reroll_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message menu Apps > Reroll, on any image zbot posted."""
-        generation = await self.service.store.by_message(message.id)
+        generation = await self.service.job_by_message(message.id)
         if generation is None or message.author.id != self.client.user.id:
             raise BadInput("That message isn't a zbot image; Reroll works on images I posted.")
         await self._reroll(interaction, generation)
@@ -103,7 +100,7 @@ class Drawing(commands.Cog):
     @guarded
     async def reroll_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         access.check_place(self.settings, interaction)
-        generation = await self.service.store.get(generation_id)
+        generation = await self.service.job(generation_id)
         if generation is None or generation.status in (Status.FAILED, Status.REJECTED, Status.CANCELLED):
             raise BadInput("That image is no longer in my records, so it can't be rerolled; use /draw.")
         await self._reroll(interaction, generation)
@@ -113,49 +110,37 @@ class Drawing(commands.Cog):
         """Button N under a grid: image N alone, at full size, with the single-image buttons; posted from
         the kept file (checked again first), or drawn again from its seed when that is gone."""
         access.check_place(self.settings, interaction)
-        grid = await self.service.store.get(generation_id)
-        if grid is None or index >= grid.count or grid.status != Status.POSTED:
-            raise BadInput("That grid is no longer on show, so its images can't be picked; use /draw.")
-        if not access.may_remove(self.settings, interaction, grid):
-            raise BadInput("Only the person who asked for these images (or an admin) can pick one.")
-        seed = grid.seeds[index]
-        png = await self.service.lifecycle.image(grid.id, index)
-        if png is None:  # kept no longer: the same seed, size and steps draw the same image
+        picked = await self.service.pick(
+            generation_id, index, Picker(interaction.user.id, interaction.guild_id, interaction.channel_id,
+                                         interaction.id),
+            may_pick=lambda grid: access.may_remove(self.settings, interaction, grid),
+            flagged_shown=lambda: self.poster.age_restricted(interaction.channel_id),
+            # Nothing shown yet; the image comes as a message of its own.
+            checking=lambda: interaction.response.defer())
+        grid, seed = picked.grid, picked.seed
+        if picked.redraw:
             request = access.draw_request(self.here(interaction), interaction, grid.prompt, size=grid.size, seed=seed,
                                           steps=grid.steps, parent_id=grid.id, count=1, operation="pick")
             await self.delivery.draw(interaction, request)
             return
-        await interaction.response.defer()  # nothing shown yet; the image comes as a message of its own
-        checker = getattr(self.service.inspector, "checker", None)
-        if getattr(getattr(checker, "device", None), "type", None) == "cuda":
-            await self.service.executor.ready.wait()  # not while the model captures its CUDA graphs
-        inspector = self.service.inspector
-        verdict = await asyncio.to_thread(inspector.png, png) if inspector is not None else None
-        if verdict is not None and verdict.flagged and not await self.poster.age_restricted(interaction.channel_id):
+        if picked.withheld:
             raise BadInput(messages.WITHHELD_PICK)  # answered privately
-        pick_id = await self.service.store.record(
-            source="discord", user_id=interaction.user.id, guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id, prompt=grid.prompt, seed=seed, size=grid.size, width=grid.width,
-            height=grid.height, steps=grid.steps, status=Status.DRAWN.value, parent_id=grid.id, count=0, cost=0,
-            operation="pick", interaction_id=interaction.id, owner=self.service.lifecycle.owner,
-            safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None)
         try:
             message = await interaction.followup.send(
                 messages.picked(grid.prompt, seed, index, grid.size or "", grid.width, grid.height,
                                 interaction.user.id, locale=interaction.locale),
-                file=discord.File(io.BytesIO(png), filename=f"zbot-{seed}.png",
-                                  spoiler=bool(verdict and verdict.flagged and self.poster.spoils(interaction.guild_id))),
-                view=localize_view(self.image_view(pick_id, grid.width, grid.height), interaction.locale),
+                file=discord.File(io.BytesIO(picked.png), filename=f"zbot-{seed}.png", spoiler=picked.spoiler),
+                view=localize_view(self.image_view(picked.job_id, grid.width, grid.height), interaction.locale),
                 allowed_mentions=NO_MENTIONS, wait=True)
         except BaseException:
-            await self.service.lifecycle.failed(pick_id, "it could not be posted")  # nothing to resume
+            await self.service.unposted(picked.job_id)  # nothing to resume: it can be clicked again
             raise
-        await self.service.delivered(pick_id, message.id)
+        await self.service.delivered(picked.job_id, message.id)
 
     @guarded
     async def cancel_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         """Under a job waiting in the queue: take it out (its requester, or an admin)."""
-        generation = await self.service.store.get(generation_id)
+        generation = await self.service.job(generation_id)
         if not access.may_remove(self.settings, interaction, generation):
             raise BadInput("Only the person who asked for this image, or an admin, can cancel it.")
         if not self.service.cancel(generation_id):
@@ -167,7 +152,7 @@ class Drawing(commands.Cog):
     @guarded
     async def delete_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         access.check_place(self.settings, interaction)
-        generation = await self.service.store.get(generation_id)
+        generation = await self.service.job(generation_id)
         if generation is not None and generation.message_id not in (None, interaction.message.id):
             raise BadInput("That button doesn't belong to this message.")
         if not access.may_remove(self.settings, interaction, generation):
@@ -176,7 +161,7 @@ class Drawing(commands.Cog):
         await interaction.response.defer()
         await interaction.message.delete()
         if generation is not None:
-            await self.service.lifecycle.deleted(generation.id)
+            await self.service.delete(generation.id)
             log.info("job %s deleted by user %s", generation.id, interaction.user.id)
 
     # -- shared --------------------------------------------------------------------------------
