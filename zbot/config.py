@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from zbot.core.styles import Style, StyleError, parse_styles, read_styles_file
+
 SEED_LIMIT = 2**32
 MIN_STEPS, MAX_STEPS = 1, 50
 
@@ -123,6 +125,16 @@ class Settings(BaseSettings):
     compile_cache: Path | None = Field(
         None, description="Folder for torch.compile's cache and the image blocks compiled ahead of time; on a "
         "volume, later starts warm up faster.")
+    styles: Annotated[dict[str, Style], NoDecode] = Field(
+        default_factory=dict, description='Styles users may pick, JSON {"NAME": {"description": "...", "template": '
+        '"{prompt}, watercolor", "lora": "FILE.safetensors, hf:ORG/NAME or modelscope:ORG/NAME", "scale": 0.8}}; '
+        "template and lora are each optional.")
+    styles_file: Path | None = Field(
+        None, description="A JSON or TOML file of more styles, the same map as ZBOT_STYLES (a name in both is "
+        "refused).")
+    lora_max_rank: int = Field(
+        0, ge=0, le=1024, description="The LoRA rank the compiled model is prepared for; 0: the largest rank "
+        "among the styles' adapters. Set it higher to leave room for adapters added later.")
     sizes: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_SIZES),
         description='Named sizes offered to users, JSON {"name": "WIDTHxHEIGHT"}; the first is the default.')
@@ -232,7 +244,7 @@ class Settings(BaseSettings):
         default_factory=list, description="Those of ZBOT_API_KEYS that are also given images the checker "
         "flags (other keys get an image_blocked error).")
 
-    @field_validator("discord_token", "compile_cache", "ray_address", "workers", "report_channel_id",
+    @field_validator("discord_token", "compile_cache", "styles_file", "ray_address", "workers", "report_channel_id",
                      mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
@@ -299,6 +311,27 @@ class Settings(BaseSettings):
     @classmethod
     def _windows(cls, value: Any) -> Any:
         return parse_windows(value) if isinstance(value, str) else value
+
+    @field_validator("styles", mode="before")
+    @classmethod
+    def _styles(cls, value: Any) -> Any:
+        try:
+            return parse_styles(value)
+        except StyleError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _styles_from_file(self) -> Settings:
+        if self.styles_file is None:
+            return self
+        try:
+            more = read_styles_file(self.styles_file)
+        except StyleError as exc:
+            raise ValueError(f"ZBOT_STYLES_FILE: {exc}") from None
+        if twice := sorted(set(more) & set(self.styles)):
+            raise ValueError(f"the style {twice[0]!r} is both in ZBOT_STYLES and in ZBOT_STYLES_FILE; keep one")
+        self.styles = {**self.styles, **more}
+        return self
 
     @field_validator("sizes", mode="before")
     @classmethod

@@ -26,6 +26,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from zbot.config import Settings
+from zbot.core.jobs import BrokenImage, RenderSpec, Source, denoising_steps, upscaled_size
+from zbot.core.styles import Style
 from zbot.engine.acceleration import (
     EAGER_COST,
     compile_caption_refiner,
@@ -42,8 +45,8 @@ from zbot.engine.acceleration import (
     use_real_rope,
 )
 from zbot.engine.ahead import SAVE_STEP, AheadBlocks, artifact_key
-from zbot.config import Settings
-from zbot.core.jobs import BrokenImage, RenderSpec, Source, denoising_steps, upscaled_size
+from zbot.engine.inpaint import Inpainting
+from zbot.engine.loras import Loras, read_style_adapters
 from zbot.engine.model_files import ModelNotFound, resolve_device, resolve_dtype, resolve_model
 from zbot.engine.prompts import BUCKETS, PromptEncoder, caption_lengths
 
@@ -59,7 +62,7 @@ DEFAULT_WARMUP_SIZES: tuple[tuple[int, int], ...] = ((1024, 1024),)
 WARMUP_STEPS = 2  # shapes don't depend on the step count; two steps also run the scheduler's second branch
 
 
-class Engine:
+class Engine(Inpainting):
     """The renderer the executor runs: a diffusers ZImagePipeline on one device.
 
     compile: "on" compiles the transformer's repeated blocks (regional, a dynamic sequence length so
@@ -89,7 +92,8 @@ class Engine:
     def __init__(self, model: str, *, device: str = "auto", dtype: str = "auto", compile: str = "auto",
                  quantize: str = "none", offload: str = "none", compile_cache: Path | None = None,
                  sizes: Iterable[tuple[int, int]] | None = None, pipeline=None,
-                 buckets: tuple[int, ...] = BUCKETS):
+                 buckets: tuple[int, ...] = BUCKETS, styles: dict[str, Style] | None = None,
+                 lora_max_rank: int = 0):
         for name, value in (("compile", compile), ("quantize", quantize), ("offload", offload)):
             if value not in _CHOICES[name]:
                 raise ValueError(f"{name} must be one of {', '.join(_CHOICES[name])}, not {value!r}")
@@ -120,6 +124,8 @@ class Engine:
         self.ready_all_s: float | None = None  # load start -> the last warm-up step done
         self.ahead: AheadBlocks | None = None  # the image blocks' code compiled ahead of time
         self._load_started: float | None = None
+        self.styles, self.lora_max_rank = dict(styles or {}), lora_max_rank  # zbot/engine/loras.py
+        self.loras: Loras | None = None
 
     @classmethod
     def from_pipeline(cls, pipeline, **kwargs) -> Engine:
@@ -132,12 +138,16 @@ class Engine:
     def load(self) -> None:
         started = self._load_started = time.perf_counter()
         self._check_setup()
+        # Adapters first: a bad one is refused in one line before seconds of loading.
+        adapters, lora_rank = read_style_adapters(self.styles, self.lora_max_rank)
+        lora_key = f"+lora{lora_rank}:{','.join(sorted({n for a in adapters.values() for n in a.pairs}))}"
         if self.compiled and (missing := compiler_missing(self.device)) is not None:
             self._without_compile(missing)
         if self.compiled and self.compile_cache is not None:
             use_compile_cache(self.compile_cache)
             if not getattr(self._pipeline, "_zbot_compiled", False):
-                self.ahead = AheadBlocks(self.compile_cache, artifact_key(self.device, self.dtype, self.quantize))
+                self.ahead = AheadBlocks(self.compile_cache, artifact_key(self.device, self.dtype,
+                                                                       self.quantize + lora_key * bool(adapters)))
                 self.ahead.prefetch(self.device)  # read while the weights load
         pipe = self._pipeline
         if pipe is None:
@@ -157,6 +167,10 @@ class Engine:
         if self.quantize == "fp8" and not getattr(pipe, "_zbot_fp8", False):
             quantize_fp8(pipe.transformer)
             pipe._zbot_fp8 = True
+        if adapters and getattr(pipe, "_zbot_loras", None) is None:  # before compiling: the graphs read the slots
+            pipe._zbot_loras = Loras(pipe.transformer, adapters, lora_rank, self.device, self.dtype)
+        self.loras = getattr(pipe, "_zbot_loras", None)
+        self.use_style(None)
         if self.compiled and not getattr(pipe, "_zbot_compiled", False):
             compile_transformer(pipe, sizes=len(self.sizes) + len(self.upscale_sizes))
             pipe._zbot_compiled = True
@@ -267,6 +281,7 @@ class Engine:
         for w, h in self.upscale_sizes:
             steps.append((f"upscale to {w}x{h}",
                           lambda w=w, h=h: self._warm_draw(w, h, captions[2], image=True)))
+        steps += self._inpaint_warmups(captions[2], WARMUP_STEPS)  # Zoom out and Pan (zbot/engine/inpaint.py)
         if self.ahead is not None and self.ahead.wanted:  # last: the next start is the one it serves
             steps.append((SAVE_STEP, self._save_ahead))
         return steps
@@ -333,6 +348,15 @@ class Engine:
 
     # -- drawing ------------------------------------------------------------------------------
 
+    def use_style(self, style: Style | None) -> bool:
+        """The adapter (and scale) of the next images: `style`'s, or none. Copies an adapter into the
+        prepared slots only when it changes (True then); no graph is compiled either way."""
+        if self.loras is None:
+            if style is not None and style.lora is not None:
+                raise ValueError(f"style {style.name!r} was not configured when the engine loaded")
+            return False
+        return self.loras.use(style)
+
     def render(self, spec: RenderSpec, on_step: Callable[[int, int], None]):
         """Draw one image; returns a PIL image. `on_step(done, total)` is called after each step. With a
         source, image to image: the source (drawn again first when it is no longer kept) resized to
@@ -372,14 +396,15 @@ class Engine:
 
     def _generate(self, prompt: str, width: int, height: int, steps: int, seed: int,
                   on_step: Callable[[int, int], None] | None = None, output: str = "pil",
-                  source: Image.Image | None = None, strength: float | None = None, warming: bool = False):
+                  source: Image.Image | None = None, strength: float | None = None, warming: bool = False,
+                  mask: Image.Image | None = None):
         # While the warm-up is not done, or at a size it didn't reach: whatever would need a new graph runs
         # eagerly (seconds saved for this request; the warm-up builds the graph while the bot is idle).
         # set_stance is process-wide: one engine per process (the bot's worker, each Ray actor).
         eager_if_new = self.compiled and not warming and (
             bool(self.pending_warmups) or (width, height) not in self.warmed_sizes)
         with torch.compiler.set_stance("eager_on_recompile") if eager_if_new else contextlib.nullcontext():
-            drawn = self._draw(prompt, width, height, steps, seed, on_step, output, source, strength)
+            drawn = self._draw(prompt, width, height, steps, seed, on_step, output, source, strength, mask)
         if not warming:
             self._count_recompiles()
         return drawn
@@ -387,7 +412,7 @@ class Engine:
     @torch.inference_mode()
     def _draw(self, prompt: str, width: int, height: int, steps: int, seed: int,
               on_step: Callable[[int, int], None] | None, output: str,
-              source: Image.Image | None, strength: float | None):
+              source: Image.Image | None, strength: float | None, mask: Image.Image | None = None):
         assert self.pipe is not None and self.prompts is not None, "load() first"
         total = denoising_steps(steps, strength if source is not None else None)
 
@@ -402,6 +427,8 @@ class Engine:
         pipe, extra = self.pipe, {}
         if source is not None:
             pipe, extra = self._image_pipeline(), {"image": source, "strength": strength}
+        if mask is not None:  # paint only where the mask is white (render_inpaint)
+            pipe, extra["mask_image"] = self._inpaint_pipeline(), mask
         images = pipe(
             prompt=None,
             prompt_embeds=[embeds],
@@ -453,4 +480,5 @@ def engine_for(settings: Settings) -> Engine:
         use_cpu_threads()
     return Engine(settings.model, device=settings.device, dtype=settings.dtype, compile=settings.compile,
                   sizes=list(settings.size_table.values()),
-                  quantize=settings.quantize, offload=settings.offload, compile_cache=settings.compile_cache)
+                  quantize=settings.quantize, offload=settings.offload, compile_cache=settings.compile_cache,
+                  styles=settings.styles, lora_max_rank=settings.lora_max_rank)
