@@ -4,7 +4,7 @@ from datetime import date
 
 from PIL import Image
 
-from zbot.bot.chart import per_day_chart
+from zbot.core.chart import per_day_chart
 
 
 def test_chart_draws_a_bar_for_each_day_with_images():

@@ -52,6 +52,18 @@ class Change:
     name: str
     old: str | None  # the server's value before; None: it had the default
     new: str | None  # None: back to the default
+    applies: str = ""  # what applies in the server after the change, written as in the environment
+
+
+@dataclass(frozen=True)
+class SettingEvent:
+    """One change of a server's settings, from settings_audit."""
+
+    at: float
+    actor_id: int  # 0: the command line
+    name: str
+    old: str | None  # None: the default
+    new: str | None
 
 
 def shown(settings: Settings, name: str) -> str:
@@ -293,9 +305,9 @@ class ServerSettings:
                  (settings.default_size if name == "default_size" else shown(settings, name)), name in own)
                 for name in SERVER_SETTINGS]
 
-    async def history(self, guild_id: int, limit: int = 10) -> list[tuple[float, int, str, str | None, str | None]]:
-        """The last changes in a server, newest first: (at, actor, name, old, new)."""
+    async def history(self, guild_id: int, limit: int = 10) -> list[SettingEvent]:
+        """The last changes in a server, newest first."""
         rows = await self.store.query(
             "SELECT at, actor_id, name, old_value, new_value FROM settings_audit WHERE guild_id = ? "
             "ORDER BY id DESC LIMIT ?", (guild_id, limit))
-        return [tuple(row) for row in rows]
+        return [SettingEvent(*row) for row in rows]

@@ -10,12 +10,12 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from zbot.config import Settings, Window
-from zbot.core import refining
+from zbot.core import moderation, refining
 from zbot.core.background import Background
 from zbot.core.bans import Actor, Ban, BanEvent, Banned, Bans
 from zbot.core.executor import Executor
@@ -37,7 +37,7 @@ from zbot.core.jobs import (
 )
 from zbot.core.lifecycle import Lifecycle
 from zbot.core.limits import EVERYWHERE, Policy, Quota, admit, quota
-from zbot.core.server_settings import ServerSettings
+from zbot.core.server_settings import Change, ServerSettings, SettingEvent
 from zbot.core.store import Store
 from zbot.core.validation import validate
 
@@ -110,6 +110,7 @@ class Service:
         self.inspector = inspector  # zbot.engine.safety.Inspector: to check a kept image again before it is shown
         self.servers = servers  # each server's own settings (/settings)
         self.bans = Bans(store, owners=settings.admin_ids, clock=clock)
+        self.moderation = moderation.Moderation(store, lifecycle, executor, clock=lambda: self.clock())
         self.closing = False
         self._background = Background("recording a job", expected=(RenderFailed, ShuttingDown, Cancelled))
 
@@ -297,10 +298,7 @@ class Service:
     async def ban_reported(self, actor: Actor, report_id: int) -> Ban:
         """Ban the requester of a reported image in the server it was drawn in, with the report as the
         reason. BadInput if they are banned there already."""
-        report = await self.store.report(report_id)
-        generation = await self.store.get(report["generation_id"]) if report else None
-        if generation is None:
-            raise BadInput("That report's image is no longer in my records.")
+        generation = await self.moderation.reported_image(report_id)
         ban = await self.bans.ban(actor, generation.user_id, generation.guild_id, f"report #{report_id}", again=False)
         self._log_ban("banned", actor, ban)
         return ban
@@ -318,6 +316,55 @@ class Service:
         where = f"server {ban.guild_id}" if ban.guild_id is not None else "every server"
         log.info("user %s %s user %s in %s (%s)", actor.user_id, what, ban.user_id, where, ban.reason,
                  extra=dict(user_id=ban.user_id))
+
+    # -- admins: reports, a server's queue, its settings, usage (the admin cogs' part; zbot.core.moderation) --
+
+    async def reportable(self, generation_id: int) -> Generation:
+        """The image a Report button is under; BadInput when it is no longer in the records."""
+        return await self.moderation.reportable(generation_id)
+
+    async def report(self, generation_id: int, reporter_id: int, note: str) -> moderation.Reported:
+        """File a report of an image (one per person and image: a second one has no id)."""
+        return await self.moderation.report(generation_id, reporter_id, note)
+
+    async def report_posted(self, report_id: int, message_id: int) -> None:
+        """The report was posted in the admins' channel as `message_id`."""
+        await self.store.update_report(report_id, report_message_id=message_id)
+
+    async def delete_reported(self, actor: Actor, report_id: int,
+                              take_down: Callable[[Generation], Awaitable[None]]) -> Generation:
+        """Delete a reported image (a bot owner, or a manager of its server): `take_down` removes it
+        from view, raising BadInput to say why it could not; then it is recorded deleted and the report
+        resolved. BadInput when it is gone, not on show, or the actor may not."""
+        return await self.moderation.delete_reported(actor, report_id, take_down)
+
+    async def queue(self, guild_id: int | None) -> moderation.QueueListing:
+        """A server's jobs waiting and being drawn, with their places in this zbot's queue."""
+        return await self.moderation.queue(guild_id)
+
+    async def cancel_queued(self, guild_id: int | None, job_id: int, actor_id: int) -> Generation:
+        """An admin takes a waiting job of their server out of the queue (its requester is told)."""
+        return await self.moderation.cancel_queued(guild_id, job_id, actor_id)
+
+    def server_settings(self, guild_id: int) -> list[moderation.ServerSetting]:
+        """Every setting a server may change: what applies there, and whether the server set it."""
+        return moderation.shown_settings(self.servers, guild_id)
+
+    async def set_server_setting(self, guild_id: int, name: str, value: str, actor_id: int, *,
+                                 owner: bool) -> Change:
+        """Raises BadInput with the setting's own sentence for a bad value or one above the ceilings."""
+        return await moderation.set_setting(self.servers, guild_id, name, value, actor_id, owner=owner)
+
+    async def reset_server_setting(self, guild_id: int, name: str, actor_id: int) -> Change:
+        return await moderation.reset_setting(self.servers, guild_id, name, actor_id)
+
+    async def settings_history(self, guild_id: int) -> list[SettingEvent]:
+        """The last changes of a server's settings, newest first."""
+        return await moderation.settings_history(self.servers, guild_id)
+
+    async def stats(self, guild_id: int | None, user_id: int | None = None) -> moderation.Stats:
+        """Usage in a server (None: every server), or one member's there, with the per-day chart."""
+        return await self.moderation.stats(guild_id, user_id)
 
     def close(self) -> None:
         """Take no more requests (shutdown): they are refused with "restarting"."""

@@ -302,7 +302,7 @@ class Store:
         """The new report's id, or None if this person had reported this image already."""
         cursor = await self.write("INSERT OR IGNORE INTO reports (generation_id, reporter_id, guild_id, note, "
                                   "created_at) VALUES (?, ?, ?, ?, ?)", (generation_id, reporter_id, guild_id,
-                                                                         note, at))
+                                                                         _storable(note), at))
         return cursor.lastrowid if cursor.rowcount == 1 else None
 
     async def report(self, report_id: int) -> aiosqlite.Row | None:

@@ -3,23 +3,19 @@ server, server managers their own)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
-from datetime import date
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from zbot.bot.chart import per_day_chart
+from zbot.bot import access, messages
+from zbot.bot.errors import say_privately
+from zbot.bot.i18n import t, tr
 from zbot.config import Settings
 from zbot.core.jobs import BadInput
 from zbot.core.service import Service
-from zbot.core.usage import UsageReport, usage_report
-from zbot.bot import access, messages
-from zbot.bot.i18n import t, tr
-from zbot.bot.errors import say_privately
+from zbot.core.usage import UsageReport
 
 # A refusal's kind (zbot.core.jobs.Refused.kind) as /stats names it.
 REASON_NAMES = {"rate_limited": "over a rate limit", "too_many_pending": "too many pending",
@@ -55,18 +51,18 @@ class Accounts(commands.Cog):
             raise BadInput("Only server managers and the bot's owners can see usage statistics.")
         guild_id = interaction.guild_id  # this server only; `zbot stats` has every server's totals
         await interaction.response.defer(ephemeral=True, thinking=True)
-        report = await usage_report(self.service.store, now=time.time(), user_id=user.id if user else None,
-                                    guild_id=guild_id)
+        stats = await self.service.stats(guild_id, user.id if user else None)
+        report = stats.report
         where = interaction.guild.name if interaction.guild else "this server"
-        title = f"Usage of {user.display_name} in {where}" if user else f"zbot usage in {where}"
-        embed = messages.stats_embed(report, self.service.executor.depth, tr(interaction.locale, title),
+        locale = interaction.locale
+        title = t(locale, "Usage of {} in {}", user.display_name, where) if user else t(locale, "zbot usage in {}", where)
+        embed = messages.stats_embed(report, stats.depth, title,
                                      locale=interaction.locale)
         for name, value in members(report, interaction.locale):
             embed.add_field(name=name, value=value, inline=False)
         files = []
-        if report.per_day:
-            chart = await asyncio.to_thread(per_day_chart, report.per_day, date.fromisoformat(report.today))
-            files.append(discord.File(io.BytesIO(chart), filename="per-day.png"))
+        if stats.chart is not None:
+            files.append(discord.File(io.BytesIO(stats.chart), filename="per-day.png"))
             embed.set_image(url="attachment://per-day.png")
         await interaction.followup.send(embed=embed, files=files, ephemeral=True,
                                         allowed_mentions=discord.AllowedMentions.none())

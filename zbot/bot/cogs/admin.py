@@ -4,23 +4,21 @@ which any server's owner can change. Every answer is private to the admin."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from zbot.config import Settings
-from zbot.core.jobs import PENDING, BadInput, sql_set
-from zbot.core.server_settings import SERVER_SETTINGS
-from zbot.core.service import Service
 from zbot.bot import access, messages
 from zbot.bot.errors import answer_error, say_privately
 from zbot.bot.i18n import t
 from zbot.bot.posting import NO_MENTIONS
-
-log = logging.getLogger(__name__)
+from zbot.config import Settings
+from zbot.core.jobs import BadInput, Status
+from zbot.core.moderation import QueuedJob
+from zbot.core.server_settings import SERVER_SETTINGS
+from zbot.core.service import Service
 
 QUEUE_SHOWN = 20  # jobs listed by /queue; the menu offers at most 25 (Discord's limit)
 
@@ -42,32 +40,26 @@ class Admin(commands.Cog):
         self.settings = settings
         self.service = service
 
-    @property
-    def servers(self):
-        return self.service.servers
-
     # -- /settings -----------------------------------------------------------------------------
 
     @settings_group.command(name="view", description="Every setting here, and whether this server set it")
     async def view(self, interaction: discord.Interaction) -> None:
         _admin(self.settings, interaction)
         lines = ["**zbot in this server** (server: set here with /settings set; default: the bot's own)"]
-        held = self.servers.held(interaction.guild_id)
-        for name, value, own in self.servers.describe(interaction.guild_id):
-            if name in held:  # stored, but what applies is the owner's ceiling (or the default)
-                lines.append(f"• `{name}` = {_code(value)} (server: {_code(held[name], 60)} is held back by the "
-                             "bot owner's settings)")
+        for setting in self.service.server_settings(interaction.guild_id):
+            if setting.held is not None:  # stored, but what applies is the owner's ceiling (or the default)
+                lines.append(f"• `{setting.name}` = {_code(setting.value)} (server: {_code(setting.held, 60)} is "
+                             "held back by the bot owner's settings)")
             else:
-                lines.append(f"• `{name}` = {_code(value)} ({'server' if own else 'default'})")
+                lines.append(f"• `{setting.name}` = {_code(setting.value)} ({'server' if setting.own else 'default'})")
         await say_privately(interaction, messages.fit("\n".join(lines)))
 
     @settings_group.command(name="set", description="Change a setting in this server")
     @app_commands.describe(name="The setting", value="Its value, written as in the bot's environment (.env)")
     async def set(self, interaction: discord.Interaction, name: str, value: str) -> None:
         owner = _admin(self.settings, interaction)
-        change = await self.servers.set(interaction.guild_id, name, value, interaction.user.id, owner=owner)
-        log.info("user %s set %s=%r in server %s (was %r)", interaction.user.id, name, change.new,
-                 interaction.guild_id, change.old, extra=dict(user_id=interaction.user.id))
+        change = await self.service.set_server_setting(interaction.guild_id, name, value, interaction.user.id,
+                                                       owner=owner)
         was = _code(change.old) if change.old is not None else "the default"
         await say_privately(interaction, messages.fit(
             f"`{name}` is now {_code(change.new)} in this server (it was {was}); the next request uses it."))
@@ -76,26 +68,23 @@ class Admin(commands.Cog):
     @app_commands.describe(name="The setting")
     async def reset(self, interaction: discord.Interaction, name: str) -> None:
         _admin(self.settings, interaction)
-        change = await self.servers.reset(interaction.guild_id, name, interaction.user.id)
-        log.info("user %s reset %s in server %s (was %r)", interaction.user.id, name, interaction.guild_id,
-                 change.old, extra=dict(user_id=interaction.user.id))
-        value = self._now(interaction.guild_id, name)
+        change = await self.service.reset_server_setting(interaction.guild_id, name, interaction.user.id)
         await say_privately(interaction, messages.fit(
-            f"`{name}` is back to the default here: {_code(value)} (it was {_code(change.old)})."))
+            f"`{name}` is back to the default here: {_code(change.applies)} (it was {_code(change.old)})."))
 
     @settings_group.command(name="history", description="The last changes to the settings in this server")
     async def history(self, interaction: discord.Interaction) -> None:
         _admin(self.settings, interaction)
-        changes = await self.servers.history(interaction.guild_id)
+        changes = await self.service.settings_history(interaction.guild_id)
         if not changes:
             await say_privately(interaction, "No setting was changed in this server yet.")
             return
         lines = ["**Settings changes here**, newest first"]
-        for at, actor, name, old, new in changes:
-            before = _code(old) if old is not None else t(interaction.locale, "default")
-            after = _code(new) if new is not None else t(interaction.locale, "default")
-            who = f"<@{actor}>" if actor else "the command line"
-            lines.append(f"• <t:{int(at)}:R> {who}: `{name}` {before} → {after}")
+        for change in changes:
+            before = _code(change.old) if change.old is not None else t(interaction.locale, "default")
+            after = _code(change.new) if change.new is not None else t(interaction.locale, "default")
+            who = f"<@{change.actor_id}>" if change.actor_id else "the command line"
+            lines.append(f"• <t:{int(change.at)}:R> {who}: `{change.name}` {before} → {after}")
         await say_privately(interaction, messages.fit("\n".join(lines)))
 
     @set.autocomplete("name")
@@ -127,7 +116,7 @@ class Admin(commands.Cog):
 
     def _now(self, guild_id: int | None, name: str | None) -> str:
         """A setting's value in a server now, as written in the environment."""
-        return {n: value for n, value, _ in self.servers.describe(guild_id)}.get(name, "")
+        return next((s.value for s in self.service.server_settings(guild_id) if s.name == name), "")
 
     # -- /queue --------------------------------------------------------------------------------
 
@@ -136,37 +125,26 @@ class Admin(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     async def queue(self, interaction: discord.Interaction) -> None:
         _admin(self.settings, interaction)
-        rows = await self.service.store.query(
-            f"SELECT id, user_id, prompt, created_at, status, owner FROM generations WHERE guild_id = ? "
-            f"AND status IN {sql_set(PENDING)} ORDER BY id", (interaction.guild_id,))
-        if not rows:
+        listing = await self.service.queue(interaction.guild_id)
+        jobs = listing.jobs
+        if not jobs:
             await say_privately(interaction, "Nothing is waiting or being drawn in this server.")
             return
         now = time.time()
-        # Another zbot on this database (or one that stopped, until ours adopts its jobs) holds some rows:
-        # this process's queue has no position for them, and can't cancel them. They go last.
-        mine = self.service.lifecycle.owner
-        position = {row["id"]: self.service.executor.position(row["id"]) for row in rows}
-        jobs = sorted(rows, key=lambda row: (row["owner"] != mine, position[row["id"]] or 0, row["id"]))
         lines = [f"**The queue in this server**: {len(jobs)} request{'s' if len(jobs) != 1 else ''} "
-                 f"({self.service.executor.depth} in the whole queue)"]
-        for row in jobs[:QUEUE_SHOWN]:
-            lines.append(f"• {_place(row, position[row['id']], mine, interaction.locale)} · <@{row['user_id']}> · "
-                         f"{messages.quote_prompt(row['prompt'], 60)} · "
-                         f"{t(interaction.locale, *_age(now - row['created_at']))}")
-        waiting = [row for row in jobs if row["status"] == "queued" and row["owner"] == mine][:25]
+                 f"({listing.depth} in the whole queue)"]
+        for job in jobs[:QUEUE_SHOWN]:
+            lines.append(f"• {_place(job, interaction.locale)} · <@{job.user_id}> · "
+                         f"{messages.quote_prompt(job.prompt, 60)} · "
+                         f"{t(interaction.locale, *_age(now - job.created_at))}")
+        waiting = [job for job in jobs if job.cancellable][:25]
         view = CancelMenu(self, waiting, interaction.locale) if waiting else discord.utils.MISSING
         await interaction.response.send_message(messages.fit("\n".join(lines)), view=view, ephemeral=True,
                                                 allowed_mentions=NO_MENTIONS)
 
     async def cancel_from_menu(self, interaction: discord.Interaction, job_id: int) -> None:
         _admin(self.settings, interaction)
-        job = await self.service.store.get(job_id)
-        if job is None or job.guild_id != interaction.guild_id:
-            raise BadInput("That request isn't in this server's queue.")
-        if not self.service.cancel(job_id, by_admin=True):
-            raise BadInput("That request has started (or finished) already, so it can't be cancelled.")
-        log.info("job %s cancelled by admin %s", job_id, interaction.user.id, extra=dict(user_id=interaction.user.id))
+        job = await self.service.cancel_queued(interaction.guild_id, job_id, interaction.user.id)
         await say_privately(interaction, f"Cancelled the request of <@{job.user_id}>; they are told.")
 
 
@@ -174,14 +152,13 @@ class CancelMenu(discord.ui.View):
     """Under /queue's list: pick a waiting request to take out of the queue. The list is a snapshot, so
     the menu lives as long as the answer is likely looked at."""
 
-    def __init__(self, admin: Admin, waiting: list, locale=None):
+    def __init__(self, admin: Admin, waiting: list[QueuedJob], locale=None):
         super().__init__(timeout=10 * 60)
         self.admin = admin
         select = discord.ui.Select(placeholder=t(locale, "Cancel a waiting request…"), options=[
-            discord.SelectOption(label=f"#{admin.service.executor.position(row['id']) or '?'} · "
-                                       f"{' '.join(row['prompt'].split())}"[:100],
-                                 description=f"job {row['id']} by user {row['user_id']}"[:100], value=str(row["id"]))
-            for row in waiting])
+            discord.SelectOption(label=f"#{job.position or '?'} · {' '.join(job.prompt.split())}"[:100],
+                                 description=f"job {job.job_id} by user {job.user_id}"[:100], value=str(job.job_id))
+            for job in waiting])
         select.callback = self._chosen
         self.select = select
         self.add_item(select)
@@ -200,13 +177,13 @@ def _code(value: str | None, limit: int = 150) -> str:
     return f"`{text[:limit]}{'…' if len(text) > limit else ''}`"
 
 
-def _place(row, position: int | None, mine: str, locale) -> str:
+def _place(job: QueuedJob, locale) -> str:
     """Where a job of /queue's list stands: drawing now, its place in this zbot's queue, or with another."""
-    if row["owner"] != mine:
+    if not job.mine:
         return t(locale, "held by another zbot")
-    if row["status"] == "running" or position == 0:
+    if job.status == Status.RUNNING or job.position == 0:
         return t(locale, "drawing now")
-    return f"#{position}" if position else t(locale, "waiting")
+    return f"#{job.position}" if job.position else t(locale, "waiting")
 
 
 def _age(seconds: float) -> tuple[str, str]:

@@ -12,13 +12,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from zbot.core.bans import MAX_DAYS, REASON_LIMIT, Actor, Ban, BanEvent
-from zbot.config import Settings
-from zbot.core.jobs import BadInput
-from zbot.core.service import Service
 from zbot.bot import access, messages
 from zbot.bot.errors import say_privately
 from zbot.bot.i18n import t
+from zbot.config import Settings
+from zbot.core.bans import MAX_DAYS, REASON_LIMIT, Actor, Ban, BanEvent
+from zbot.core.jobs import BadInput
+from zbot.core.service import Service
 
 log = logging.getLogger(__name__)
 

@@ -7,24 +7,22 @@ Discord's Developer Policy asks every app to give people a way to report content
 from __future__ import annotations
 
 import logging
-import time
 
 import discord
 from discord.ext import commands
 
-from zbot.config import Settings
-from zbot.core.jobs import BadInput, Generation, Status
-from zbot.core.service import Service
 from zbot.bot import access, messages
 from zbot.bot.cogs.bans import actor, banned_line
-from zbot.bot.i18n import t
+from zbot.bot.discord_errors import DISCORD_ERRORS, describe
 from zbot.bot.errors import answer_error, guarded, say_privately
-from zbot.bot.posting import DISCORD_ERRORS, describe
+from zbot.bot.i18n import t
 from zbot.bot.views import BAN_REPORTED, REMOVE_REPORTED, ButtonKind, Buttons
+from zbot.config import Settings
+from zbot.core.jobs import BadInput, Generation
+from zbot.core.moderation import NOTE_LIMIT
+from zbot.core.service import Service
 
 log = logging.getLogger(__name__)
-
-NOTE_LIMIT = 500
 
 
 class ReportForm(discord.ui.Modal, title="Report this image"):
@@ -58,8 +56,7 @@ class Reports(commands.Cog):
     async def report_button(self, interaction: discord.Interaction, generation_id: int) -> None:
         """The Report button under an image: the form first."""
         access.check_place(self.settings, interaction)
-        if await self.service.store.get(generation_id) is None:
-            raise BadInput("That image is no longer in my records.")
+        await self.service.reportable(generation_id)
         await interaction.response.send_modal(ReportForm(self, generation_id, interaction.locale))
 
     async def submit(self, interaction: discord.Interaction, generation_id: int, note: str) -> None:
@@ -68,20 +65,13 @@ class Reports(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)
         except DISCORD_ERRORS as error:
             log.warning("could not acknowledge a report from user %s (%s)", interaction.user.id, describe(error))
-        generation = await self.service.store.get(generation_id)
-        if generation is None:
-            raise BadInput("That image is no longer in my records.")
-        report_id = await self.service.store.add_report(generation_id, interaction.user.id, generation.guild_id,
-                                                        note.strip()[:NOTE_LIMIT], time.time())
+        reported = await self.service.report(generation_id, interaction.user.id, note)
+        report_id, generation = reported.report_id, reported.generation
         try:
             await say_privately(interaction, messages.REPORTED if report_id else messages.REPORTED_ALREADY)
         except DISCORD_ERRORS as error:
             log.warning("could not thank user %s for a report (%s)", interaction.user.id, describe(error))
-        if report_id is None:
-            return
-        log.warning("report %s: user %s reported job %s: %r", report_id, interaction.user.id, generation_id,
-                    note[:200])
-        if self.settings.report_channel_id is None:
+        if report_id is None or self.settings.report_channel_id is None:
             return
         try:
             posted = await self.client.get_partial_messageable(self.settings.report_channel_id).send(
@@ -92,27 +82,19 @@ class Reports(commands.Cog):
             log.error("report %s could not be posted in the report channel %s (%s): is the bot allowed to "
                       "send messages there?", report_id, self.settings.report_channel_id, describe(error))
             return
-        await self.service.store.update_report(report_id, report_message_id=posted.id)
+        await self.service.report_posted(report_id, posted.id)
 
     @guarded
     async def remove_button(self, interaction: discord.Interaction, report_id: int) -> None:
         """On a report: delete the reported image, for a bot owner or a manager of its server."""
-        report = await self.service.store.report(report_id)
-        generation = await self.service.store.get(report["generation_id"]) if report else None
-        if generation is None:
-            raise BadInput("That report's image is no longer in my records.")
-        if not (access.is_owner(self.settings, interaction)
-                or (access.is_manager(interaction) and interaction.guild_id == generation.guild_id)):
-            raise BadInput("Only the bot's owners, or managers of the server the image is in, can delete it.")
-        await interaction.response.defer()
-        outcome = await self._delete_image(generation)
-        if outcome is not None:
-            raise BadInput(outcome)
-        await self.service.store.update_report(report_id, resolved_by=interaction.user.id, resolved_at=time.time())
+        async def take_down(generation: Generation) -> None:
+            await interaction.response.defer()
+            await self._delete_message(generation)
+
+        await self.service.delete_reported(actor(self.settings, interaction), report_id, take_down)
         await interaction.edit_original_response(
             content=_noted(interaction, f"Image deleted by <@{interaction.user.id}>."),
             view=self._left(interaction, report_id, REMOVE_REPORTED), allowed_mentions=discord.AllowedMentions.none())
-        log.info("report %s: job %s deleted by user %s", report_id, generation.id, interaction.user.id)
 
     @guarded
     async def ban_button(self, interaction: discord.Interaction, report_id: int) -> None:
@@ -130,10 +112,8 @@ class Reports(commands.Cog):
         left = [kind for kind in (REMOVE_REPORTED, BAN_REPORTED) if kind != used and kind.custom_id(report_id) in shown]
         return self.buttons.view(report_id, *left) if left else None
 
-    async def _delete_image(self, generation: Generation) -> str | None:
-        """Delete the reported image's message and record it; or say why it couldn't be done."""
-        if generation.status != Status.POSTED or generation.message_id is None or generation.channel_id is None:
-            return "That image isn't on show (it was deleted already, or never posted)."
+    async def _delete_message(self, generation: Generation) -> None:
+        """Delete the reported image's message; BadInput saying why it couldn't be done."""
         message = self.client.get_partial_messageable(generation.channel_id).get_partial_message(
             generation.message_id)
         try:
@@ -143,11 +123,9 @@ class Reports(commands.Cog):
         except DISCORD_ERRORS as error:
             log.warning("could not delete message %s of job %s (%s)", generation.message_id, generation.id,
                         describe(error))
-            return (f"I couldn't delete it ({describe(error)}); delete the message by hand: "
-                    f"https://discord.com/channels/{generation.guild_id or '@me'}/{generation.channel_id}/"
-                    f"{generation.message_id}")
-        await self.service.lifecycle.deleted(generation.id)
-        return None
+            raise BadInput(f"I couldn't delete it ({describe(error)}); delete the message by hand: "
+                           f"https://discord.com/channels/{generation.guild_id or '@me'}/{generation.channel_id}/"
+                           f"{generation.message_id}") from None
 
 
 def _noted(interaction: discord.Interaction, line: str) -> str:
