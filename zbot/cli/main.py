@@ -1,4 +1,4 @@
-"""The `zbot` command: run | draw | batch | download | stats | ban | unban | bans | tiny-model."""
+"""The `zbot` command: run | draw | batch | download | styles | stats | ban | unban | bans | tiny-model."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(or check a local folder) and make sure the snapshot is complete.")
     download.add_argument("--model", help="a ModelScope id or local folder (default ZBOT_MODEL)")
 
+    commands.add_parser("styles", help="the configured styles, each adapter checked against the model")
     stats = commands.add_parser("stats", help="usage from the database")
     stats.add_argument("--user", type=row_id, help="one user's usage")
     stats.add_argument("--guild", type=row_id, help="one server's usage")
@@ -245,7 +246,27 @@ def _download(settings: Settings, args: argparse.Namespace) -> int:
         except SafetyUnavailable as exc:
             raise CliError(str(exc)) from None
         print(f"{settings.safety_model} (the safety checker): in {checker}; loaded without the network too")
+    from zbot.core.styles import StyleError
+    from zbot.engine.loras import resolve_lora
+
+    for lora in dict.fromkeys(s.lora for s in settings.styles.values() if s.lora and not args.model):
+        try:  # a hub id fetched once; zbot run reads it from the cache, offline
+            print(f"{lora} (a style's LoRA): in {resolve_lora(lora, download=True)}")
+        except StyleError as exc:
+            raise CliError(str(exc)) from None
     return 0
+
+
+def _styles(settings: Settings, args: argparse.Namespace) -> int:
+    from zbot.engine.loras import check_styles
+    from zbot.engine.model_files import resolve_model
+
+    if not settings.styles:
+        print("no styles configured (ZBOT_STYLES or ZBOT_STYLES_FILE)")
+        return 0
+    lines = check_styles(settings.styles, resolve_model(settings.model), settings.lora_max_rank)
+    print("\n".join(lines))
+    return 1 if any(line.startswith("BAD") for line in lines) else 0
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
@@ -370,7 +391,7 @@ def _until(expires_at: float | None) -> str:
 
 
 # `zbot COMMAND` -> its handler (settings, args) -> exit status; `run` and `tiny-model` are in main().
-COMMANDS = {"draw": _draw, "batch": _batch, "download": _download, "stats": _stats, "settings": _server_settings,
+COMMANDS = {"draw": _draw, "batch": _batch, "download": _download, "styles": _styles, "stats": _stats, "settings": _server_settings,
             "backup": _backup, "prune": _prune, "ban": _bans, "unban": _bans, "bans": _bans}
 
 
