@@ -3,7 +3,7 @@
 - the core (zbot/core/) imports no discord, torch, diffusers, aiohttp (nor any other model or web library)
   and nothing of the front ends, the engine or the composition root;
 - the engine (zbot/engine/) is the only importer of torch and diffusers, and sees only the core's plain
-  types (zbot.core.jobs) and the configuration;
+  types (zbot.core.jobs, zbot.core.styles) and the configuration;
 - the front ends (zbot/bot/, zbot/http/) reach the core through Service and plain types: they import neither
   the store, the lifecycle nor the executor, and never reach for `service.store` (or `.lifecycle`,
   `.executor`, `.inspector`) on a service or core object.
@@ -20,7 +20,7 @@ PACKAGE = ROOT / "zbot"
 MODEL_LIBRARIES = {"torch", "diffusers", "transformers", "torchao", "safetensors", "accelerate", "modelscope",
                    "huggingface_hub", "nudenet", "onnxruntime", "ray", "tokenizers", "triton"}
 WEB_LIBRARIES = {"discord", "aiohttp"}
-PLAIN_TYPES = {"zbot", "zbot.config", "zbot.core.jobs"}  # what the engine may see of the rest of zbot
+PLAIN_TYPES = {"zbot", "zbot.config", "zbot.core.jobs", "zbot.core.styles"}  # what the engine may see of zbot
 BEHIND_THE_SERVICE = {"zbot.core.store", "zbot.core.lifecycle", "zbot.core.executor", "zbot.core.drawn",
                       "zbot.core.instance", "zbot.core.maintenance"}
 HIDDEN_ATTRIBUTES = {"store", "lifecycle", "executor", "inspector"}
