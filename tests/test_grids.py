@@ -179,3 +179,45 @@ async def test_the_default_count_is_for_discord_other_tools_get_one_image_unless
     async with open_core(settings, [FakeRenderer()]) as core, serving(core) as client:
         one = await client.draw({"prompt": "a fox"})
     assert one.status == 200 and one.content_type == "image/png"
+
+
+async def test_a_member_banned_after_drawing_a_grid_cant_pick_from_it(fake, tmp_path, tiny_model):
+    """A pick posts an image: the ban that refuses their draws refuses it too, privately, with nothing
+    recorded but the refusal (picks went around admission, and so around bans)."""
+    from zbot.core.bans import Actor
+
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
+        grid = await (await fake.slash("draw", {"prompt": "a gull", "size": "small", "seed": 3, "count": 2})
+                      ).wait_original(finished, timeout=60)
+        await run.settle()
+        await run.core.service.ban(Actor(1, owner=True), fake.user_id, fake.guild_id, "spam")
+        refused = await (await fake.click(grid, control(grid, "pick"))).wait_response()
+        await run.settle()
+        rows = await run.core.store.query("SELECT operation FROM generations ORDER BY id")
+        counted = await run.core.store.query("SELECT reason, count FROM refusals")
+    assert refused.data["flags"] & EPHEMERAL and "can't use zbot in this server" in refused.data["content"]
+    assert [r[0] for r in rows] == ["draw"]  # no pick recorded, none posted
+    assert [tuple(r) for r in counted] == [("banned", 1)]
+
+
+async def test_a_pick_the_database_cant_record_is_refused_privately_not_an_error(fake, tmp_path, tiny_model):
+    """A full disk when a pick is recorded: the same short refusal as a draw's, with a time to try again
+    (it was an unexpected error: an apology with an id and a traceback in the logs)."""
+    from test_disk_full import fill_up
+
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
+        grid = await (await fake.slash("draw", {"prompt": "a heron", "size": "small", "seed": 5, "count": 2})
+                      ).wait_original(finished, timeout=60)
+        await run.settle()
+        fake.fail_on_logged_errors = False  # the Store logs the refused writes once, at ERROR
+        await fill_up(run.core.store)
+        fake.take_logged_errors()
+        click = await fake.click(grid, control(grid, "pick"))
+        [refused] = await click.wait_followups(1, timeout=30)
+        logged = fake.take_logged_errors()
+        fake.fail_on_logged_errors = True
+        picks = await run.core.store.query("SELECT id FROM generations WHERE operation = 'pick'")
+    assert refused.flags & EPHEMERAL and "my database won't save them" in refused.content
+    assert "Try again" in refused.content and "error `" not in refused.content
+    assert not [record for record in logged if record.exc_info]  # no traceback: nothing unexpected
+    assert picks == []
