@@ -4,7 +4,6 @@ on styles' adapters (hubs faked: no network)."""
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import pytest
 from test_styles_engine import make_lora
