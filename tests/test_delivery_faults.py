@@ -211,7 +211,7 @@ async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_ke
         fake, tmp_path, tiny_model):
     import time
 
-    from zbot.bot.run import resume_unfinished
+    from zbot.bot.recovery import resume_unfinished
     from zbot.core.drawn import DrawnImages, drawn_dir
     from zbot.core.store import Store
 
@@ -235,7 +235,7 @@ async def test_kept_images_are_posted_after_a_restart_however_old_and_nothing_ke
         images.save(job_id, png.read_bytes())
     async with running_bot(fake, settings) as run:
         run.engine.gate.clear()  # nothing may be drawn
-        await resume_unfinished(run.core, run.bot)
+        await resume_unfinished(run.bot)
         await fake.wait_for(lambda f: len(images_in_channel(f)) == 2, timeout=30)
         await run.bot.delivery.wait(30)
         recorded = await rows(run)

@@ -9,7 +9,7 @@ import logging
 import sqlite3
 
 from support.botkit import bot_settings, finished, running_bot
-from zbot.bot.run import bot_health
+from zbot.run import bot_health
 
 
 async def fill_up(store) -> None:

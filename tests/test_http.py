@@ -21,7 +21,7 @@ from support.renderers import FakeRenderer
 from support.fake_discord import FakeDiscord
 from zbot.app import Core, open_core
 from zbot.config import Settings, parse_windows
-from zbot.bot.run import bot_health
+from zbot.run import bot_health
 from zbot.http.api import bound_port, build_app, key_user_id, start_http
 from zbot.metrics import Metrics
 
@@ -71,7 +71,7 @@ class Client:
 
 @contextlib.asynccontextmanager
 async def serving(core: Core, health=None, metrics: Metrics | None = None) -> AsyncIterator[Client]:
-    app = build_app(core, health=health or (lambda: {"model": True, "gateway": True}),
+    app = build_app(core.service, health=health or (lambda: {"model": True, "gateway": True}),
                     metrics=metrics or metrics_for(core))
     runner = await start_http(app, "127.0.0.1", 0)
     try:

@@ -124,7 +124,7 @@ async def test_a_chinese_user_gets_chinese_and_an_english_user_english_in_the_sa
 
 
 async def test_what_is_posted_in_the_channel_after_a_restart_is_in_the_servers_language(fake, tmp_path, tiny_model):
-    from zbot.bot.run import resume_unfinished
+    from zbot.bot.recovery import resume_unfinished
     from zbot.core.store import Store
 
     fake.guild_locales[fake.guild_id] = "zh-CN"
@@ -134,7 +134,7 @@ async def test_what_is_posted_in_the_channel_after_a_restart_is_in_the_servers_l
                        seed=5, size="small", width=64, height=64, steps=8, status="queued", owner=None)
     await store.close()
     async with running_bot(fake, settings) as run:
-        await resume_unfinished(run.core, run.bot)
+        await resume_unfinished(run.bot)
         await fake.wait_for(lambda f: any(m.attachments for m in f.bot_messages), timeout=60)
         await run.settle()
     [posted] = [m for m in fake.bot_messages if m.attachments]

@@ -88,7 +88,7 @@ async def test_a_reroll_is_checked_too(fake, tmp_path, tiny_model):
 
 
 async def test_an_image_kept_over_a_restart_is_checked_before_it_is_posted(fake, tmp_path, tiny_model):
-    from zbot.bot.run import resume_unfinished
+    from zbot.bot.recovery import resume_unfinished
     from zbot.core.drawn import DrawnImages, drawn_dir
     from zbot.core.store import Store
 
@@ -103,7 +103,7 @@ async def test_an_image_kept_over_a_restart_is_checked_before_it_is_posted(fake,
     DrawnImages(drawn_dir(settings.database)).save(job, (tmp_path / "kept.png").read_bytes())
     checker = ScriptedChecker(0.9)  # this start's checker flags it
     async with running_bot(fake, settings, checker) as run:
-        await resume_unfinished(run.core, run.bot)
+        await resume_unfinished(run.bot)
         told = await fake.wait_for(lambda f: next((m for m in f.bot_messages if "flagged it" in m.content), None))
         await run.settle()
         recorded = await rows(run)
@@ -231,7 +231,7 @@ async def test_the_bot_refuses_to_start_without_its_checker(tmp_path, tiny_model
 
 
 async def test_metrics_and_health_say_what_the_check_did(settings):
-    from zbot.bot.run import bot_health
+    from zbot.run import bot_health
     from test_http import samples
 
     class Bot:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from zbot.bot.run import worst_shutdown_s
+from zbot.run import worst_shutdown_s
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6}

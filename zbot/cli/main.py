@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format, secret_values(settings))
         if args.command == "run":
-            from zbot.bot.run import run_bot
+            from zbot.run import run_bot
 
             return asyncio.run(run_bot(settings))
         handler = COMMANDS[args.command]

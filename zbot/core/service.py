@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from zbot.config import Settings, Window
-from zbot.core import moderation, refining
+from zbot.core import moderation, recovery, refining
 from zbot.core.background import Background
 from zbot.core.bans import Actor, Ban, BanEvent, Banned, Bans
 from zbot.core.executor import Executor
 from zbot.core.jobs import (
+    MAX_ID,
     BadInput,
     Cancelled,
     DrawRequest,
@@ -365,6 +366,38 @@ class Service:
     async def stats(self, guild_id: int | None, user_id: int | None = None) -> moderation.Stats:
         """Usage in a server (None: every server), or one member's there, with the per-day chart."""
         return await self.moderation.stats(guild_id, user_id)
+
+    # -- recovery at start, housekeeping and the HTTP front end (zbot run's part; zbot.core.recovery) --
+
+    async def recover(self) -> recovery.Recovery:
+        """Take over what stopped or crashed processes left unfinished, oldest first: kept images to post
+        (each through `kept_result`), users to tell, and jobs queued again whose tickets to deliver."""
+        return await recovery.recover(self, self.clock())
+
+    async def kept_result(self, kept: recovery.Kept) -> Result | None:
+        """A recovered job's kept images as a Result, checked again (`check_kept`); None: not at this
+        start; RenderFailed (its job marked failed) when they can't be posted."""
+        return await recovery.kept_result(self, kept)
+
+    async def housekeeping(self) -> None:
+        """Every minute while running: the servers' settings read again, and a write that tells /healthz
+        the database takes writes. Logs its own failures; never raises."""
+        await recovery.housekeeping(self)
+
+    async def own_image(self, user_id: int, job_id: int) -> Generation | None:
+        """The job `job_id` if `user_id` asked for it; None for another's or for none (an id past
+        SQLite's integers included)."""
+        job = await self.store.get(job_id) if 0 <= job_id <= MAX_ID else None
+        return job if job is not None and job.user_id == user_id else None
+
+    async def withheld(self, job_id: int) -> None:
+        """The image was not handed over: the safety check flagged it and its requester may not have it.
+        It still counts against their limits."""
+        await self.lifecycle.blocked(job_id)
+
+    def kept_bytes(self) -> tuple[int, int]:
+        """The kept images' bytes on disk and their budget (ZBOT_KEEP_IMAGES_MAX_GB)."""
+        return self.lifecycle.images.bytes, self.lifecycle.images.max_bytes
 
     def close(self) -> None:
         """Take no more requests (shutdown): they are refused with "restarting"."""

@@ -26,9 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from zbot.engine.engine import engine_for
-from zbot.core.jobs import Renderer, WorkerLost
-from zbot.core.jobs import RenderSpec
+from zbot.core.jobs import Renderer, RenderSpec, WorkerLost
 from zbot.engine.model_files import ModelNotFound
 
 try:
@@ -285,6 +283,9 @@ class RayRenderer:
 
 def _engine_from_settings(settings: Settings) -> Renderer:
     """In the actor's process: the very engine the local executor would build from these settings."""
+    # Imported here, in the actor: the driver (`zbot run`) must not import torch before it has logged in.
+    from zbot.engine.engine import engine_for
+
     return engine_for(settings)
 
 

@@ -8,7 +8,6 @@ is the PNG. The keys themselves are never stored or logged; each maps to a stabl
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -23,11 +22,21 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError, field_validator
 
-from zbot.app import Core
-from zbot.core.jobs import (MAX_ID, BadInput, DrawRequest, NotReady, Operation, QueueFull, RateLimited, Refused,
-                   RenderFailed, ShuttingDown, TooManyPending)
-from zbot.metrics import CONTENT_TYPE, Metrics
+from zbot.core.jobs import (
+    BadInput,
+    DrawRequest,
+    NotReady,
+    Operation,
+    QueueFull,
+    RateLimited,
+    Refused,
+    RenderFailed,
+    ShuttingDown,
+    TooManyPending,
+)
+from zbot.core.service import Service
 from zbot.http.openapi import openapi
+from zbot.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +44,10 @@ Health = Callable[[], dict[str, bool]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
 SHUTDOWN_RETRY_S = 30
-STOP_S = 5.0  # at shutdown, how long requests in flight may take to finish (zbot.bot.run.worst_shutdown_s)
+STOP_S = 5.0  # at shutdown, how long requests in flight may take to finish (zbot.run.worst_shutdown_s)
 
 _BODY_HEADERS = {"content-type", "content-length"}
-_CORE = web.AppKey("core", Core)
+_SERVICE = web.AppKey("service", Service)
 _HEALTH = web.AppKey("health", Callable)
 _METRICS = web.AppKey("metrics", Metrics)
 _KEYS = web.AppKey("keys", list)
@@ -108,16 +117,18 @@ def key_user_id(key: str) -> int:
     return -(int.from_bytes(digest[:7], "big") + 1)
 
 
-def build_app(core: Core, *, health: Health, metrics: Metrics) -> web.Application:
-    """The aiohttp application; serve it with `start_http`."""
+def build_app(service: Service, *, health: Health, metrics: Metrics) -> web.Application:
+    """The aiohttp application over the service (every image request is one call to it); `health` gives
+    /healthz's checks. Serve it with `start_http`."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_as_json])
-    app[_CORE] = core
+    settings = service.settings
+    app[_SERVICE] = service
     app[_HEALTH] = health
     app[_METRICS] = metrics
     app[_KEYS] = [(secret.get_secret_value().encode(), key_user_id(secret.get_secret_value()))
-                  for secret in core.settings.api_keys if secret.get_secret_value()]
-    app[_ADULT] = frozenset(key_user_id(secret.get_secret_value()) for secret in core.settings.api_keys_adult)
-    app[_OPENAPI] = openapi(core.settings)
+                  for secret in settings.api_keys if secret.get_secret_value()]
+    app[_ADULT] = frozenset(key_user_id(secret.get_secret_value()) for secret in settings.api_keys_adult)
+    app[_OPENAPI] = openapi(settings)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/openapi.json", _openapi)
@@ -149,8 +160,8 @@ def bound_port(runner: web.AppRunner) -> int:
 async def _healthz(request: web.Request) -> web.Response:
     checks = request.app[_HEALTH]()
     missing = [name for name, ok in checks.items() if ok is False]  # other values only inform
-    images = request.app[_CORE].lifecycle.images  # the disk the database writes to: how full zbot makes it
-    kept = {"bytes": images.bytes, "budget_bytes": images.max_bytes}
+    kept_bytes, budget = request.app[_SERVICE].kept_bytes()  # the database's disk: how full zbot makes it
+    kept = {"bytes": kept_bytes, "budget_bytes": budget}
     return web.json_response({"ready": not missing, **checks, "kept_images": kept, "missing": missing},
                              status=503 if missing else 200)
 
@@ -180,12 +191,11 @@ async def _refine(request: web.Request) -> web.Response:
     if operation is None:
         return _error(404, "not_found", f"No such operation; use one of: {', '.join(OPERATIONS)}.")
     body = await _read_body(request, RefineRequest, optional=True)
-    core = request.app[_CORE]
-    image_id = int(request.match_info["id"])
-    parent = await core.store.get(image_id) if image_id <= MAX_ID else None  # beyond SQLite's integers: none
-    if parent is None or parent.user_id != user_id:  # another key's images are not this one's to see
+    service = request.app[_SERVICE]
+    parent = await service.own_image(user_id, int(request.match_info["id"]))  # another key's are not this one's
+    if parent is None:
         return _error(404, "not_found", "This key has made no image with that id.")
-    if parent.count > 1 and user_id not in request.app[_ADULT] and await _held_back(core, parent, body.image):
+    if parent.count > 1 and user_id not in request.app[_ADULT] and await _held_back(service, parent, body.image):
         return _error(422, "image_blocked", "The safety check flagged that image of the grid, and this key may not "
                       "receive such images, so it can't be worked from.")
     if operation == Operation.EDIT and not (body.prompt or "").strip():
@@ -198,25 +208,22 @@ async def _refine(request: web.Request) -> web.Response:
     return await _draw(request, draw, lineage)
 
 
-async def _held_back(core: Core, grid, index: int) -> bool:
+async def _held_back(service: Service, grid, index: int) -> bool:
     """Whether image `index` of a grid is one the safety check flags (its JSON answer gave it no PNG)."""
-    if core.inspector is None or not 0 <= index < grid.count:
+    if not 0 <= index < grid.count:
         return False
-    png = await core.lifecycle.image(grid.id, index)
+    png = await service.kept_image(grid.id, index)
     if png is None:
         return False  # drawn again first, and the new image is checked like any other
-    if getattr(getattr(core.inspector.checker, "device", None), "type", None) == "cuda":
-        # As on Discord: not while the model loads, capturing its CUDA graphs wants the GPU to itself.
-        await core.executor.ready.wait()
-    verdict = await asyncio.to_thread(core.inspector.png, png)
+    [verdict] = await service.check_kept([png])
     return verdict is not None and verdict.flagged
 
 
 async def _draw(request: web.Request, draw: DrawRequest, headers: dict[str, str] | None = None) -> web.Response:
-    core = request.app[_CORE]
+    service = request.app[_SERVICE]
     user_id = draw.user_id
     try:
-        ticket = await core.service.submit(draw)
+        ticket = await service.submit(draw)
         result = await ticket.result()
     except Refused as refusal:
         return _refusal(refusal)
@@ -227,10 +234,10 @@ async def _draw(request: web.Request, draw: DrawRequest, headers: dict[str, str]
                       retry_after=SHUTDOWN_RETRY_S)
     adult = user_id in request.app[_ADULT]
     if all(picture.flagged for picture in result.pictures) and not adult:
-        await core.lifecycle.blocked(result.job_id)
+        await service.withheld(result.job_id)
         return _error(422, "image_blocked", "The safety check flagged the image as adult content, and this key "
                       "may not receive such images; it still counts against the key's limits.")
-    await core.service.delivered(result.job_id)  # handed over: the job is over
+    await service.delivered(result.job_id)  # handed over: the job is over
     if result.count > 1:
         return web.json_response({"job_id": result.job_id, "size": f"{result.width}x{result.height}",
                                   "steps": result.steps, "render_seconds": round(result.render_s, 3),

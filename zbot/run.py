@@ -1,4 +1,5 @@
-"""`zbot run`: log in, take over what a previous run left unfinished, serve until SIGTERM or Ctrl-C.
+"""`zbot run`, the composition root of the running bot: the core, the Discord bot and the HTTP server
+wired together. Log in, take over what a previous run left unfinished, serve until SIGTERM or Ctrl-C.
 
 Stopping: no new requests are taken (Discord's and HTTP's are told "restarting"), the running job
 finishes and is posted, queued jobs stay queued in the database and are drawn and posted into their
@@ -11,8 +12,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sqlite3
-import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -20,22 +19,19 @@ import discord
 import yarl
 
 from zbot.app import SETTLE_TIMEOUT_S, Core, StartError, check_before_start, open_core
+from zbot.bot.client import ZBot, point_at
+from zbot.bot.recovery import adopt_periodically, resume_unfinished
 from zbot.config import Settings
-from zbot.http.api import STOP_S as HTTP_STOP_S
-from zbot.http.api import Health, build_app, start_http
-from zbot.core.jobs import BadInput, BrokenImage, Generation, Picture, Result, Status
 from zbot.engine.model_files import ModelNotFound
 from zbot.engine.safety import SafetyUnavailable
-from zbot.bot.client import ZBot, point_at
-from zbot.bot.messages import failed, lost
-from zbot.bot.posting import Destination
+from zbot.http.api import STOP_S as HTTP_STOP_S
+from zbot.http.api import Health, build_app, start_http
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_RENDER_S = 120.0  # how long the running render may take to finish at shutdown
 POST_TIMEOUT_S = 30.0  # then how long posting what was drawn may take (what isn't posted is, at the next start)
 CLOSE_S = 5.0  # not budgeted, left for the rest: the last PNG's encoding, the gateway, the database, the exit
-ADOPT_EVERY_S = 60.0  # how often to look for jobs of other zbots on this database that have stopped
 
 
 def worst_shutdown_s() -> float:
@@ -74,7 +70,7 @@ async def run_bot(settings: Settings) -> int:
             if settings.http_port:
                 # Up while the model loads and Discord connects: /healthz says which is still missing.
                 health = bot_health(core, bot)
-                app = build_app(core, health=health, metrics=core.metrics)
+                app = build_app(core.service, health=health, metrics=core.metrics)
                 core.metrics.track_health(health)  # the same checks as gauges, for the alert rules
                 try:
                     http = await start_http(app, settings.http_host, settings.http_port)
@@ -84,7 +80,7 @@ async def run_bot(settings: Settings) -> int:
                                      "the HTTP server off") from None
             async with token_errors(settings):  # revoked since check_token, say
                 await bot.login(settings.discord_token.get_secret_value())
-            await resume_unfinished(core, bot)
+            await resume_unfinished(bot)
             return await serve(core, bot, stop)
         finally:
             # One shutdown, in order: take nothing new, let the running render finish, post what was
@@ -124,7 +120,7 @@ async def serve(core: Core, bot: ZBot, stop: asyncio.Event) -> int:
     connection = asyncio.create_task(bot.connect(reconnect=True), name="gateway")
     stopping = asyncio.create_task(stop.wait(), name="stop")
     loading = asyncio.create_task(core.executor.wait_ready(), name="model")
-    adopting = asyncio.create_task(adopt_periodically(core, bot), name="adopt")
+    adopting = asyncio.create_task(adopt_periodically(bot), name="adopt")
     pending = {connection, stopping, loading}
     try:
         while True:
@@ -164,92 +160,3 @@ def bot_health(core: Core, bot: ZBot) -> Health:
         }
 
     return health
-
-
-async def resume_unfinished(core: Core, bot: ZBot) -> None:
-    """Take over the jobs that stopped or crashed processes left unfinished, oldest first: post the
-    images already drawn, draw and post the rest into their channels, and tell the users of jobs too
-    old to draw now. Jobs of a zbot still running on the same database stay its own."""
-    now = time.time()
-    for job in await core.lifecycle.adopt_orphans():
-        if job.source != "discord" or job.channel_id is None or job.count < 1:
-            # An HTTP or CLI caller is gone with its process: nobody would collect the image. (A pick is
-            # a click on a grid, and can be clicked again.)
-            await core.lifecycle.failed(job.id, "interrupted by a restart")
-            continue
-        where = Destination(job.user_id, job.channel_id, guild_locale=bot.drawing.poster.guild_locale(job.channel_id))
-        # A kept PNG exists only once a render is whole: post it, however old, whatever the row says
-        # (a "drawn" write may have been lost with the process).
-        pngs = await core.lifecycle.pictures(job.id, job.count)
-        if pngs is not None:
-            bot.delivery.spawn(_post_kept(core, bot, job, pngs, where))
-            log.info("posting job %s, drawn before the restart", job.id)
-            continue
-        too_old = job.width is None or now - job.created_at > core.settings.recovery_max_age
-        if too_old and job.status == Status.DRAWN:
-            # Drawn long ago and its image not kept (by an older zbot): nobody waits for it any more.
-            await core.lifecycle.failed(job.id, "not posted before a restart")
-            continue
-        if too_old:
-            await core.lifecycle.failed(job.id, "lost when the bot restarted")
-            bot.delivery.spawn(bot.drawing.poster.say(where, lost(job.prompt)))
-            log.info("job %s is too old to resume after a restart; marked failed and its user told", job.id)
-            continue
-        await core.lifecycle.requeue(job.id)  # drawn, but its image was not kept: draw it again
-        try:
-            spec = await core.service.render_spec(job)
-        except BadInput:  # an image-to-image job whose source is gone and can't be drawn again
-            await core.lifecycle.failed(job.id, "its source image is gone")
-            bot.delivery.spawn(bot.drawing.poster.say(where, failed("the image it starts from is gone")))
-            continue
-        ticket = core.service.enqueue(spec, _size(job), job.channel_id, user_id=job.user_id, source=job.source)
-        bot.delivery.spawn(bot.delivery.deliver_to_channel(ticket, job.user_id, job.channel_id))
-        log.info("resuming job %s from a previous run (%s)", job.id, job.status)
-
-
-async def adopt_periodically(core: Core, bot: ZBot, every_s: float = ADOPT_EVERY_S) -> None:
-    """Another zbot on the same database may stop (or crash) while this one runs: take its jobs over
-    then, not only at this one's next start."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await resume_unfinished(core, bot)
-        except Exception:  # the next round tries again
-            log.exception("taking over the jobs of stopped processes failed")
-        try:  # what `zbot settings` or another zbot on this database changed
-            await core.service.servers.load()
-        except Exception:
-            log.exception("reading the servers' settings failed; the ones read before apply")
-        try:  # a write, so that /healthz sees a database that takes writes again even when nobody draws
-            await core.store.set_state("alive_at", str(time.time()))
-        except sqlite3.Error:
-            pass  # the Store logged it when writes started failing
-
-
-def _size(job: Generation) -> str:
-    return job.size or f"{job.width}x{job.height}"
-
-
-async def _post_kept(core: Core, bot: ZBot, job: Generation, pngs: list[bytes], where: Destination) -> None:
-    """Post an image drawn before the restart, checked again by this start's checker and threshold (the
-    settings may have changed)."""
-    if core.inspector.active:
-        # The checker loads with the model, and not while the model loads: capturing its CUDA graphs
-        # wants the GPU to itself.
-        await core.executor.ready.wait()
-    try:
-        verdicts = [await asyncio.to_thread(core.inspector.png, png) for png in pngs]
-    except SafetyUnavailable:  # the checker failed to load: this start ends; the next one posts it
-        return
-    except Exception as exc:  # noqa: BLE001 - an image that can't be checked is not posted
-        reason = exc.reason if isinstance(exc, BrokenImage) else "it could not be checked"
-        log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
-        await core.lifecycle.failed(job.id, reason)
-        await bot.drawing.poster.say(where, failed(reason))
-        return
-    pictures = tuple(Picture(seed, png, verdict) for seed, png, verdict in zip(job.seeds, pngs, verdicts, strict=True))
-    await bot.drawing.poster.post(Result(job.id, pictures, job.width, job.height, job.steps, job.prompt,
-                                         job.render_s or 0.0, 0.0), _size(job), where)
-
-
-
