@@ -91,6 +91,21 @@ def upscaled_size(width: int, height: int, max_side: int = UPSCALE_MAX_SIDE) -> 
     return int(width * scale) // 16 * 16, int(height * scale) // 16 * 16
 
 
+PAN_DIRECTIONS = ("left", "right", "up", "down")
+
+
+def panned_size(width: int, height: int, direction: str, max_side: int = UPSCALE_MAX_SIDE) -> tuple[int, int] | None:
+    """The canvas of a Pan: half as long again in `direction`, within multiples of 16 and `max_side`;
+    None when that side is at the cap already (the front end greys the button out)."""
+    if direction not in PAN_DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(PAN_DIRECTIONS)}, not {direction!r}")
+    side = width if direction in ("left", "right") else height
+    longer = min(max_side, side + side // 2) // 16 * 16
+    if longer <= side:
+        return None
+    return (longer, height) if direction in ("left", "right") else (width, longer)
+
+
 def denoising_steps(steps: int, strength: float | None) -> int:
     """The steps an img2img render really runs at this strength: diffusers skips the first
     (1 - strength) of the schedule (ZImageImg2ImgPipeline.get_timesteps). All of them without a source."""
