@@ -9,73 +9,122 @@ import string
 from pathlib import Path
 
 import pytest
-
 from support.botkit import bot_settings, finished, running_bot
+
 from zbot.bot.i18n import CATALOGUES, ZH_CN, ZH_TW, t, tr
+from zbot.catalogue import EN, MESSAGES, items, render, text
+from zbot.catalogue import ZH_CN as ZH
+from zbot.config import parse_windows
+from zbot.core.jobs import BadInput, RateLimited
 
 ROOT = Path(__file__).resolve().parent.parent
 REFUSALS = {"BadInput", "RateLimited", "TooManyPending", "QueueFull", "NotReady", "NotHere", "Refused", "Banned"}
+MAKERS = REFUSALS | {"Text", "text"}  # what takes a catalogue key as its first argument
+ENGLISH_ONLY = {"maintenance.py"}  # the command line's own refusals (backups, purges) speak English
 
 
-def english_sentences() -> set[str]:
-    """Every sentence the bot can say, as a template ({} for each value): the refusals raised anywhere
-    in zbot, the module-level texts and the t() templates of the Discord side."""
-    found: set[str] = set()
+def _template(node) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _template(node.left), _template(node.right)
+        return None if left is None or right is None else left + right
+    return None
 
-    def template(node) -> str | None:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        if isinstance(node, ast.JoinedStr):
-            return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            left, right = template(node.left), template(node.right)
-            return None if left is None or right is None else left + right
-        return None
 
+def scan() -> tuple[set[str], set[str], set[str]]:
+    """Over zbot/: the catalogue keys used, the English sentences passed where a key belongs (a refusal
+    raised with finished English), and the t() templates of the Discord side."""
+    keys, english, templates = set(), set(), set()
     for path in (ROOT / "zbot").rglob("*.py"):
-        if path.name in ("i18n.py", "maintenance.py", "cli.py"):  # the command line speaks English
+        if path.name in ENGLISH_ONLY | {"i18n.py", "catalogue.py"} or "cli" in path.parts:
             continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and node.args:
-                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-                if name in REFUSALS or (name == "t" and len(node.args) >= 2):
-                    text = template(node.args[1] if name == "t" else node.args[0])
-                    if text and " " in text:  # a sentence, not a name
-                        found.add(text)
-        if path.parent.name == "bot" and path.name == "messages.py" or path.name == "service.py":
-            for node in tree.body:  # APOLOGY, WITHHELD, CANCELLED, STAYS_QUEUED...
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name == "t" and len(node.args) >= 2:
+                found = _template(node.args[1])
+                if found and " " in found:
+                    templates.add(found)
+            elif name in MAKERS:
+                found = _template(node.args[0])
+                if found is None:
+                    continue
+                if " " not in found:  # a key, or one built from parts (f"span.{name}"): some key must fit
+                    pattern = re.escape(found).replace(r"\{\}", "[a-z_]+")
+                    assert any(re.fullmatch(pattern, key) for key in MESSAGES), f"{path}: no key {found}"
+                    keys.add(found)
+                else:
+                    english.add(f"{path.relative_to(ROOT)}: {found}")
+        if "core" in path.parts or path.name == "messages.py":  # sentences kept as constants (REPORTED = ...)
+            for node in ast.parse(path.read_text()).body:
                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) \
                         and node.targets[0].id.isupper():
-                    text = template(node.value)
-                    if text and " " in text and text[0].isupper():
-                        found.add(text.replace("{error_id}", "{}"))
-    return found
+                    found = _template(node.value)
+                    if found and " " in found and found[0].isupper() and found.rstrip()[-1] in ".!?":
+                        english.add(f"{path.relative_to(ROOT)}: {found}")
+    return keys, english, templates
 
 
-def placeholders(text: str, translated: bool) -> list[str]:
-    fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
-    return sorted(fields) if translated else fields
+def fields(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
-def test_every_english_sentence_has_a_chinese_entry_with_the_same_placeholders():
-    sentences = english_sentences()
-    assert len(sentences) > 80  # the scan sees the refusals and the messages
-    missing = sorted(s for s in sentences if s not in ZH_CN)
+def test_every_catalogue_sentence_has_chinese_with_the_same_placeholders():
+    for key, entry in MESSAGES.items():
+        assert ZH in entry, f"{key} has no zh-CN"
+        assert fields(entry[ZH]) == fields(entry[EN]), (key, entry)
+        assert not re.search(r"[\u4e00-\u9fff]", entry[EN]), key
+        for lang, translated in entry.items():  # a zh-TW column, once there, is held to the same rule
+            assert fields(translated) == fields(entry[EN]), (key, lang)
+
+
+def test_refusals_are_raised_by_key_and_every_key_exists():
+    keys, english, _ = scan()
+    assert len(keys) > 60  # the scan sees the core's refusals and the Discord side's sentences
+    assert english == set(), "raise these by a key of zbot/catalogue.py:\n" + "\n".join(sorted(english))
+
+
+def test_every_discord_template_has_a_chinese_entry_with_the_same_placeholders():
+    _, _, templates = scan()
+    missing = sorted(s for s in templates if s not in ZH_CN)
     assert missing == [], "add these to zbot/bot/i18n.py:\n" + "\n".join(missing)
     for catalogue in CATALOGUES.values():
         for english, translated in catalogue.items():
             wanted = [str(i) for i in range(english.count("{}"))]
-            assert placeholders(translated, True) == wanted, (english, translated)
+            assert sorted(fields(translated)) == wanted, (english, translated)
             assert not re.search(r"[\u4e00-\u9fff]", english)
     assert set(ZH_TW) <= set(ZH_CN)  # Traditional: a subset, the rest falls back to Simplified
 
 
-def test_finished_sentences_are_matched_and_their_values_translated_too():
-    sentence = "You may draw only 2 more images right now (5 images per minute): ask for 2 or fewer, or for 4 later."
-    assert tr("zh-CN", sentence) == "你现在只能再画 2 张（每分钟 5 张）：请求 2 张或更少，或稍后再请求 4 张。"
-    assert tr("en-US", sentence) == sentence and tr("zh-CN", "nothing like it") == "nothing like it"
+def test_a_refusal_is_english_for_http_and_chinese_from_its_key_with_its_values_rendered_too():
+    [window] = parse_windows("5/minute")
+    from zbot.core.limits import _per
+    refusal = RateLimited("limit.left.many", {"left": 2, "window": _per(window), "wanted": 4})
+    english = "You may draw only 2 more images right now (5 images per minute): ask for 2 or fewer, or for 4 later."
+    assert refusal.message == english and type(refusal.message) is str
+    assert tr("zh-CN", refusal.text) == "你现在只能再画 2 张（每分钟 5 张）：请求 2 张或更少，或稍后再请求 4 张。"
+    assert tr("zh-TW", refusal.text) == tr("zh-CN", refusal.text)  # no zh-TW column yet: Simplified
+    assert tr("en-US", refusal.text) == english
+    # Finished English is never matched back: a plain sentence stays as it is.
+    assert tr("zh-CN", english) == english
+    assert render("size.unknown", {"size": "x", "sizes": items(["a", "b"])}, "zh-CN") == "未知尺寸 'x'；请从这些中选择：a、b。"
     assert t("zh-CN", "seed {}", 42) == "种子 42" and t("fr", "seed {}", 42) == "seed 42"
+    assert BadInput(text("pick.withheld")).text.key == "pick.withheld"
+
+
+async def test_a_role_named_like_a_word_of_the_catalogue_is_not_translated(fake, tmp_path, tiny_model):
+    """Matching English back translated names inside sentences: a role called "minute" became 分钟."""
+    role = fake.add_role("minute")
+    user = fake.add_member(name="小红", roles=(role,))
+    fake.user_locales[user] = "zh-CN"
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model, role_rate_limits={str(role): "3/minute"})):
+        quota = (await (await fake.slash("quota", user_id=user)).wait_response()).data["content"]
+    assert "**你的额度**（minute 角色的额度）" in quota, quota
+    assert "3 张/分钟" in quota
 
 
 @pytest.fixture

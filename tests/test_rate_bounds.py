@@ -35,7 +35,7 @@ async def test_a_manager_where_no_ceiling_applies_is_refused_and_the_largest_win
         for text in HUGE:
             with pytest.raises(BadInput, match="is too large") as refused:
                 await servers.set(9, "rate_limits", text, 42, owner=False)
-        assert "超出" in tr("zh-CN", str(refused.value))
+        assert "超出" in tr("zh-CN", refused.value.text)  # rendered from its key, the window's sentence too
         await servers.set(9, "rate_limits", f"{MAX_WINDOW_LIMIT}/3650 days", 42, owner=False)
         await (await core.service.submit(DrawRequest(user_id=1, prompt="a", guild_id=9))).result()
         await servers.set(9, "rate_limits", "1/3650 days", 42, owner=False)

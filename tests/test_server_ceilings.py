@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from support.botkit import bot_settings, running_bot
-from zbot.bot.i18n import tr
 from zbot.config import parse_windows
 from zbot.core.jobs import BadInput
 from zbot.core.server_settings import ServerSettings, shown
@@ -89,12 +88,17 @@ async def test_settings_view_says_a_stored_value_is_held_back(fake, tmp_path, ti
     await store_as_manager(loose, store, fake.guild_id, {"rate_limits": "50/minute", "safety_nsfw_channels": "post"})
     await store.close()
     tight = bot_settings(tmp_path, tiny_model, rate_limits="2/minute", safety_nsfw_channels="spoiler")
+    zh_mod = fake.add_member(name="版主", roles=(fake.add_role("版主", permissions=1 << 5),))
+    fake.user_locales[zh_mod] = "zh-CN"
     async with running_bot(fake, tight):
         view = (await (await fake.slash("settings", {}, subcommand="view", user_id=mod)).wait_response()
                 ).data["content"]
+        zh_view = (await (await fake.slash("settings", {}, subcommand="view", user_id=zh_mod)).wait_response()
+                   ).data["content"]
     lines = {line.split("`")[1]: line for line in view.splitlines()[1:]}
+    zh_lines = {line.split("`")[1]: line for line in zh_view.splitlines()[1:]}
     assert "`rate_limits` = `2/minute`" in lines["rate_limits"]  # what applies
     assert "`50/minute` is held back by the bot owner's settings" in lines["rate_limits"]
     assert "`safety_nsfw_channels` = `spoiler`" in lines["safety_nsfw_channels"]
     assert "held back" in lines["safety_nsfw_channels"] and "held back" not in lines["max_count"]
-    assert "超出" in tr("zh-CN", lines["rate_limits"])
+    assert "超出" in zh_lines["rate_limits"] and "held back" not in zh_view  # each line said in Chinese

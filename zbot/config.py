@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from zbot.catalogue import Text
 from zbot.core.styles import Style, StyleError, parse_styles, read_styles_file
 
 SEED_LIMIT = 2**32
@@ -71,8 +72,7 @@ def parse_windows(text: str) -> tuple[Window, ...]:
 
 
 def _too_large(part: str) -> ValueError:
-    return ValueError(f"{part[:40]!r} is too large: a window allows at most {MAX_WINDOW_LIMIT} images and lasts "
-                      f"at most {MAX_WINDOW_DAYS} days")
+    return ValueError(Text("window.too_large", {"window": part[:40], "limit": MAX_WINDOW_LIMIT, "days": MAX_WINDOW_DAYS}))
 
 
 def parse_size(text: str) -> tuple[int, int]:

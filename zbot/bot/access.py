@@ -12,6 +12,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from zbot.catalogue import Text, text
 from zbot.config import Settings, Window
 from zbot.core.jobs import DrawRequest, Generation
 from zbot.core.limits import pick_tier
@@ -52,10 +53,10 @@ def check_place(settings: Settings, interaction: discord.Interaction) -> None:
     if is_owner(settings, interaction):
         return
     if interaction.guild_id is None:
-        raise NotHere("I only draw in servers; use me in a channel of your server.")
+        raise NotHere(text("here.dm"))
     allowed = settings.served_guild_ids
     if allowed and interaction.guild_id not in allowed:
-        raise NotHere("This bot is private to the servers it was set up for; it doesn't draw here.")
+        raise NotHere(text("here.private"))
 
 
 def role_ids(interaction: discord.Interaction) -> list[int]:
@@ -67,11 +68,11 @@ def tier(settings: Settings, interaction: discord.Interaction) -> tuple[int | No
     return pick_tier(role_ids(interaction), settings.role_rate_limits, settings.rate_limits)
 
 
-def tier_name(interaction: discord.Interaction, role_id: int | None) -> str:
+def tier_name(interaction: discord.Interaction, role_id: int | None) -> Text:
     if role_id is None:
-        return "everyone's limits"
+        return text("tier.everyone")
     role = interaction.guild.get_role(role_id) if interaction.guild else None
-    return f"the {role.name} role's limits" if role else f"the <@&{role_id}> role's limits"
+    return text("tier.role", role=role.name if role else f"<@&{role_id}>")
 
 
 def draw_request(settings: Settings, interaction: discord.Interaction, prompt: str, *, size: str | None = None,

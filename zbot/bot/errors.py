@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from zbot.catalogue import Text
 from zbot.core.jobs import Refused
 from zbot.bot import messages
 from zbot.bot.i18n import tr
@@ -34,12 +35,14 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     if isinstance(error, Refused):
         text = messages.refusal(error, interaction.locale)
     elif isinstance(error, discord.app_commands.CheckFailure):
-        text = str(error) or "You can't use this command here."
+        # NotHere carries its sentence as a catalogue Text (str(error) would drop its key)
+        said = next((arg for arg in error.args if isinstance(arg, Text)), None)
+        text = said or str(error) or Text("error.check")
     else:
         error_id = secrets.token_hex(4)
         log.error("error %s while handling an interaction from user %s", error_id, interaction.user.id,
                   exc_info=error)
-        text = messages.APOLOGY.format(error_id=error_id)
+        text = messages.apology(error_id)
     try:
         await say_privately(interaction, text)
     except DISCORD_ERRORS as failure:

@@ -1,22 +1,20 @@
-"""zbot in the reader's language: Simplified Chinese (zh-CN) beside English, Traditional (zh-TW) for the
-command names and descriptions. A plain mapping from each English text to its translation: translators
-edit one file, developers write English where they always did, and a test checks that every English
-sentence the bot can say has an entry with the same placeholders.
+"""zbot in the reader's language on Discord. Sentences (refusals, answers, progress) live in
+zbot.catalogue, keyed by id: `tr` says a catalogue Text in the reader's language. This file keeps what
+discord.py and the views key by their English: command names and descriptions (the Translator), button
+labels, and the Discord side's `t()` templates, Simplified Chinese (zh-CN) beside English, Traditional
+(zh-TW) for the command names.
 
-English texts are templates: `{}` stands for a value (a number, a time, a name), in order; the
-translation refers to them as `{0}`, `{1}`... in whatever order Chinese wants them. `tr` translates a
-finished English sentence (a refusal from the core, say) by matching it against the templates, and
-translates the values it captured too (so "5 images per minute" inside a refusal is translated as well);
-`t` formats a template directly. Anything without an entry stays English.
+`t` templates: `{}` stands for a value, in order; the translation refers to them as `{0}`, `{1}`... in
+whatever order Chinese wants them. Nothing finished is ever matched back: a value that is itself a
+sentence is a Text and is rendered from its own key. Anything without an entry stays English.
 """
 
 from __future__ import annotations
 
-import re
-from functools import cache
-
 import discord
 from discord import app_commands
+
+from zbot.catalogue import Text
 
 ZH_CN: dict[str, str] = {
     # -- commands: names (lowercase, no spaces, as Discord requires), descriptions, options ----------
@@ -87,83 +85,12 @@ ZH_CN: dict[str, str] = {
     "Cancel a waiting request…": "取消一个排队中的请求…",
     "Ban from zbot": "禁止使用 zbot",
     # -- progress, captions ---------------------------------------------------------------------------------
-    "Warming up: the model is loading. You're #{} in the queue.": "正在预热：模型加载中。你排在第 {0} 位。",
-    "Starting…": "即将开始…",
-    "Queued: you're next, about {}.": "排队中：下一个就是你，大约 {0}。",
-    "Queued: you're #{} in the queue, about {}.": "排队中：你排在第 {0} 位，大约 {1}。",
-    "Drawing… {} step {}/{}": "正在画… {0} 第 {1}/{2} 步",
-    "Drawing… {} image {} of {} · step {}/{}": "正在画… {0} 第 {1}/{2} 张 · 第 {3}/{4} 步",
-    "a moment": "片刻",
     "{} s": "{0} 秒",
-    "{} min": "{0} 分钟",
     "seed {}": "种子 {0}",
     "seeds {}": "种子 {0}",
     "for {}": "给 {0}",
     "image {} of the grid": "网格中的第 {0} 张",
-    "variation of {}": "变体，来自 {0}",
-    "upscale of {}": "放大，来自 {0}",
-    "edited from {}": "改写提示词，来自 {0}",
-    "resized from {}": "换尺寸，来自 {0}",
-    "reroll of {}": "重画，来自 {0}",
-    "variation": "变体",
-    "upscale": "放大",
-    "edited": "改写提示词",
-    "resized": "换尺寸",
     # -- answers and refusals (Discord side) ------------------------------------------------------------
-    "Try again {}.": "请{0}再试。",
-    "Sorry, something went wrong on my side (error `{}`); the admins can find it in the logs.":
-        "抱歉，我这边出了问题（错误 `{0}`）；管理员可以在日志中查到。",
-    "Sorry, this image could not be drawn: {}. It did not count against your limits.":
-        "抱歉，这张图没能画出来：{0}。它没有计入你的额度。",
-    "Cancelled: it left the queue, and it did not count against your limits.": "已取消：它已离开队列，没有计入你的额度。",
-    "An admin took this request out of the queue; it did not count against your limits.":
-        "管理员把这个请求移出了队列；它没有计入你的额度。",
-    "It's being drawn already, so it can't be cancelled now.": "它已经在画了，现在无法取消。",
-    "The bot is restarting; your image stays in the queue and will be posted here when it's back.":
-        "机器人正在重启；你的图片仍在队列中，恢复后会发到这里。",
-    "zbot is restarting.": "zbot 正在重启。",
-    "Sorry, I can't take requests right now: my database won't save them (the admins can see why).":
-        "抱歉，我现在无法接受请求：我的数据库无法保存它们（管理员可以看到原因）。",
-    "Your image wasn't posted: the safety check flagged it as adult content, which is only shown in "
-    "age-restricted channels. It still counts against your limits.":
-        "你的图片没有发出：安全检查把它标记为成人内容，这类内容只在年龄限制频道中显示。它仍然计入你的额度。",
-    "This image wasn't posted.": "这张图片没有发出。",
-    "Sorry, your image was drawn but Discord wouldn't let me post it here (missing permissions?); it did not "
-    "count against your limits.": "抱歉，你的图片已经画好，但 Discord 不让我在这里发出（缺少权限？）；它没有计入你的额度。",
-    "your image couldn't be posted here (and your direct messages are closed to me).":
-        "你的图片无法在这里发出（而你的私信也没有对我开放）。",
-    "sorry, your image for “{}” was lost when the bot restarted; please /draw it again. It did not count "
-    "against your limits.": "抱歉，你的图片“{0}”在机器人重启时丢失了；请再用 /draw 画一次。它没有计入你的额度。",
-    "That image was withheld by the safety check: it is only shown in age-restricted channels.":
-        "这张图片被安全检查拦下了：它只在年龄限制频道中显示。",
-    "Thanks: the report is with the admins.": "谢谢：举报已交给管理员。",
-    "You have reported this image already; the admins have it.": "你已经举报过这张图片了；管理员已收到。",
-    "I only draw in servers; use me in a channel of your server.": "我只在服务器里画图；请在你的服务器频道里使用我。",
-    "This bot is private to the servers it was set up for; it doesn't draw here.":
-        "这个机器人只为设置它的服务器服务；它不在这里画图。",
-    "Only server managers and the bot's owners can see usage statistics.": "只有服务器管理者和机器人的所有者能查看使用统计。",
-    "Only server managers (Manage Server) and the bot's owners can do that.":
-        "只有服务器管理者（管理服务器权限）和机器人的所有者能这样做。",
-    "That request isn't in this server's queue.": "这个请求不在本服务器的队列中。",
-    "That request has started (or finished) already, so it can't be cancelled.": "这个请求已经开始（或已完成），无法取消。",
-    "You have no image in this channel to reroll yet; use /draw first.": "你在本频道还没有可以重画的图片；请先使用 /draw。",
-    "That message isn't a zbot image; Reroll works on images I posted.": "那条消息不是 zbot 的图片；重画只适用于我发的图片。",
-    "That image is no longer in my records, so it can't be rerolled; use /draw.":
-        "那张图片已不在我的记录中，无法重画；请使用 /draw。",
-    "That grid is no longer on show, so its images can't be picked; use /draw.":
-        "那个网格已不再展示，无法挑选其中的图片；请使用 /draw。",
-    "Only the person who asked for these images (or an admin) can pick one.": "只有请求这些图片的人（或管理员）能挑选。",
-    "Only the person who asked for this image, or an admin, can cancel it.": "只有请求这张图片的人或管理员能取消它。",
-    "That button doesn't belong to this message.": "那个按钮不属于这条消息。",
-    "Only the person who asked for this image, a server manager or a bot owner can delete it.":
-        "只有请求这张图片的人、服务器管理者或机器人所有者能删除它。",
-    "That image was deleted, so it can't be rerolled; use /draw.": "那张图片已被删除，无法重画；请使用 /draw。",
-    "That image is no longer in my records, so I can't work from it; use /draw.":
-        "那张图片已不在我的记录中，我无法基于它作画；请使用 /draw。",
-    "That image is no longer in my records.": "那张图片已不在我的记录中。",
-    "That report's image is no longer in my records.": "那条举报对应的图片已不在我的记录中。",
-    "Only the bot's owners, or managers of the server the image is in, can delete it.":
-        "只有机器人的所有者，或图片所在服务器的管理者，能删除它。",
     "Cancelled the request of {}; they are told.": "已取消 {0} 的请求；已通知对方。",
     "Nothing is waiting or being drawn in this server.": "本服务器没有排队或正在画的请求。",
     "No setting was changed in this server yet.": "本服务器还没有改动过任何设置。",
@@ -178,18 +105,6 @@ ZH_CN: dict[str, str] = {
     "{} min ago": "{0} 分钟前",
     "{} h ago": "{0} 小时前",
     # -- bans (zbot.core.bans, zbot/bot/cogs/bans.py) ---------------------------------------------------------------
-    "You can't use zbot (reason: {}).": "你不能使用 zbot（原因：{0}）。",
-    "You can't use zbot.": "你不能使用 zbot。",
-    "You can't use zbot in this server (reason: {}).": "你不能在本服务器使用 zbot（原因：{0}）。",
-    "You can't use zbot in this server.": "你不能在本服务器使用 zbot。",
-    "The bot's owners can't be banned.": "机器人的所有者不能被封禁。",
-    "A ban lasts 1 to {} days; leave the days out for one until it is lifted.":
-        "封禁时长为 1 到 {0} 天；不填天数则封禁直到被解除。",
-    "That user is banned from zbot there already.": "该用户已经在那里被禁止使用 zbot 了。",
-    "That user isn't banned from zbot there.": "该用户没有在那里被禁止使用 zbot。",
-    "Only the bot's owners can ban someone from zbot in every server.": "只有机器人的所有者能在所有服务器禁止某人使用 zbot。",
-    "Only managers of that server (Manage Server) and the bot's owners can ban or unban there.":
-        "只有该服务器的管理者（管理服务器权限）和机器人的所有者能在那里封禁或解封。",
     "in this server": "在本服务器",
     "in every server": "在所有服务器",
     "until it is lifted": "直到被解除",
@@ -206,47 +121,6 @@ ZH_CN: dict[str, str] = {
     "{} lifted the ban of {} {}": "{0} {2}解封了 {1}",
     "banned": "被封禁",  # a reason in /stats' refused requests by member
     # -- refusals from the core (zbot.core.validation, zbot.core.limits, zbot.core.refining, zbot.core.service...) ------------
-    "I don't draw in this channel; try {}.": "我不在这个频道画图；请试试 {0}。",
-    "Describe the image you want: the prompt is empty.": "请描述你想要的图片：提示词是空的。",
-    "Your prompt is {} characters long; the most allowed is {}.": "你的提示词有 {0} 个字符；最多允许 {1} 个。",
-    "Your prompt contains control characters; remove them and try again.": "你的提示词包含控制字符；请删除后再试。",
-    "Your prompt contains broken characters (lone surrogates); remove them and try again.":
-        "你的提示词包含损坏的字符（孤立代理项）；请删除后再试。",
-    "Your prompt contains a blocked word ({}); please rephrase it.": "你的提示词包含屏蔽词（{0}）；请换个说法。",
-    "The seed must be a whole number from 0 to {}.": "种子必须是 0 到 {0} 之间的整数。",
-    "Unknown size {}; choose one of: {}.": "未知尺寸 {0}；请从这些中选择：{1}。",
-    "Steps must be between {} and {}.": "步数必须在 {0} 到 {1} 之间。",
-    "Ask for 1 to {} images at a time.": "每次请求 1 到 {0} 张图片。",
-    "This bot draws one image at a time.": "这个机器人每次只画一张图。",
-    "The queue is too busy right now.": "队列现在太忙了。",
-    "The queue is full ({} requests waiting).": "队列已满（{0} 个请求在等待）。",
-    "You already have {} {} in the queue, the most allowed at once; send another when one is finished.":
-        "你已经有 {0} {1}在队列中，已达同时允许的上限；等其中一个完成后再发吧。",
-    "request": "个请求",
-    "requests": "个请求",
-    "You may draw at most {}, and this counts as {}; ask for {} or fewer (an upscale counts as several).":
-        "你最多可以画 {0}，而这次算作 {1} 张；请求 {2} 张或更少（放大会算作多张）。",
-    "You may draw only {} more {} right now ({}): ask for {} or fewer, or for {} later.":
-        "你现在只能再画 {0} {1}（{2}）：请求 {3} 张或更少，或稍后再请求 {4} 张。",
-    "image": "张",
-    "images": "张",
-    "You've reached your limit of {}.": "你已达到额度上限：{0}。",
-    "{} image per {}": "每{1} {0} 张",
-    "{} images per {}": "每{1} {0} 张",
-    "minute": "分钟",
-    "hour": "小时",
-    "day": "天",
-    "week": "周",
-    "second": "秒",
-    "{} minutes": "{0} 分钟",
-    "{} hours": "{0} 小时",
-    "{} days": "{0} 天",
-    "{} weeks": "{0} 周",
-    "{} seconds": "{0} 秒",
-    "{}/minute": "{0} 张/分钟",
-    "{}/hour": "{0} 张/小时",
-    "{}/day": "{0} 张/天",
-    "{}/week": "{0} 张/周",
     "**zbot in this server** (server: set here with /settings set; default: the bot's own)":
         "**zbot 在本服务器的设置**（本服务器：用 /settings set 设定；默认：机器人自己的）",
     "• {} = {} (server)": "• {0} = {1}（本服务器）",
@@ -255,39 +129,9 @@ ZH_CN: dict[str, str] = {
     "**Settings changes here**, newest first": "**本服务器的设置改动**，最新的在前",
     "**The queue in this server**: {} request ({} in the whole queue)": "**本服务器的队列**：{0} 个请求（整个队列共 {1} 个）",
     "**The queue in this server**: {} requests ({} in the whole queue)": "**本服务器的队列**：{0} 个请求（整个队列共 {1} 个）",
-    "That image is no longer in my records (or was deleted), so I can't work from it; use /draw.":
-        "那张图片已不在我的记录中（或已被删除），我无法基于它作画；请使用 /draw。",
-    "Unknown operation {}.": "未知操作 {0}。",
-    "That image is as large as I draw ({} pixels on its longer side); it can't be upscaled again.":
-        "那张图片已是我能画的最大尺寸（长边 {0} 像素）；无法再放大。",
-    "Choose one of the sizes: {}.": "请从这些尺寸中选择：{0}。",
-    "That image is that size already; choose another.": "那张图片已经是这个尺寸了；请选择别的尺寸。",
-    "That grid has {} images; choose one of 1 to {}.": "那个网格有 {0} 张图片；请在 1 到 {1} 中选择。",
-    "The image this starts from was deleted, so I can't work from it; use /draw.":
-        "它所基于的图片已被删除，我无法基于它作画；请使用 /draw。",
-    "The image this starts from is no longer kept, so I can't work from it; use /draw.":
-        "它所基于的图片已不再保存，我无法基于它作画；请使用 /draw。",
-    "The strength must be more than 0 and at most 1.": "强度必须大于 0 且不超过 1。",
-    "That file is not an image I can read ({}).": "那个文件不是我能读取的图片（{0}）。",
-    "That image is too small to start from (16 pixels a side at least).": "那张图片太小，无法作为起点（每边至少 16 像素）。",
-    "There is no server setting {}; the settings are: {}.": "没有名为 {0} 的服务器设置；可用的设置有：{1}。",
-    "A server may allow at most {} (the bot owner's ceiling, ZBOT_MAX_SERVER_RATE_LIMITS); ask for that or less.":
-        "服务器最多只能允许 {0}（机器人所有者设定的上限，ZBOT_MAX_SERVER_RATE_LIMITS）；请设为这个或更少。",
-    "The tier of role {} allows more than {}, the bot owner's ceiling (ZBOT_MAX_SERVER_RATE_LIMITS).":
-        "角色 {0} 的额度超过了 {1}，即机器人所有者设定的上限（ZBOT_MAX_SERVER_RATE_LIMITS）。",
-    "A server may allow at most {} images a request (ZBOT_MAX_COUNT).": "服务器每个请求最多只能允许 {0} 张图片（ZBOT_MAX_COUNT）。",
-    "The bot owner limits the bot to some channels (ZBOT_CHANNEL_IDS); a server may choose among those only.":
-        "机器人所有者只允许在部分频道使用（ZBOT_CHANNEL_IDS）；服务器只能在这些频道中选择。",
-    "The bot owner has flagged images posted as spoilers (ZBOT_SAFETY_NSFW_CHANNELS); a server can't show them plainly.":
-        "机器人所有者设定被标记的图片以剧透形式发布（ZBOT_SAFETY_NSFW_CHANNELS）；服务器不能直接显示它们。",
-    "{} has the default value here already.": "{0} 在这里已经是默认值了。",
-    "{}: {} is too large: a window allows at most {} images and lasts at most {} days.":
-        "{0}：{1} 超出范围：一个时间窗最多允许 {2} 张图片，最长 {3} 天。",
     # -- /quota and /stats -------------------------------------------------------------------------------
     "**Your limits** ({})": "**你的额度**（{0}）",
     "no per-user limits apply to you": "你不受个人额度限制",
-    "everyone's limits": "所有人的额度",
-    "the {} role's limits": "{0} 角色的额度",
     "• {} of {} left ({})": "• 还剩 {0}/{1}（{2}）",
     "• {} of {} left ({}), next one frees up {}": "• 还剩 {0}/{1}（{2}），下一个额度{3}恢复",
     "• no rate limits": "• 没有频率限制",
@@ -375,42 +219,19 @@ def language(locale) -> str | None:
 
 
 def t(locale, template: str, *values) -> str:
-    """`template` with `values`, in the locale's language when it has the template."""
+    """`template` with `values`, in the locale's language when it has the template; a value that is a
+    catalogue Text is said in that language too."""
     lang = language(locale)
     translated = CATALOGUES[lang].get(template) if lang else None
-    if translated is None:
-        return template.format(*values)
-    return translated.format(*(tr(locale, str(value)) if isinstance(value, str) else value for value in values))
+    values = tuple(tr(locale, value) for value in values)
+    return (translated or template).format(*values)
 
 
-@cache
-def _patterns(lang: str) -> list[tuple[re.Pattern[str], str]]:
-    """Each template with placeholders as a regex, the most specific (longest literal text) first."""
-    out = []
-    for english, translated in CATALOGUES[lang].items():
-        if "{}" not in english:
-            continue
-        parts = [re.escape(part) for part in english.split("{}")]
-        out.append((re.compile("(.+?)".join(parts), re.DOTALL), translated, len("".join(english.split("{}")))))
-    out.sort(key=lambda item: -item[2])
-    return [(pattern, translated) for pattern, translated, _ in out]
-
-
-def tr(locale, text: str) -> str:
-    """A finished English sentence in the locale's language: an exact entry, else the template it
-    matches with its values translated too; else the text as it is."""
-    lang = language(locale)
-    if lang is None or not text:
-        return text
-    catalogue = CATALOGUES[lang]
-    if text in catalogue:
-        return catalogue[text]
-    for pattern, translated in _patterns(lang):
-        match = pattern.fullmatch(text)
-        if match:
-            return translated.format(*(tr(locale, value) for value in match.groups()))
-    if "\n" in text:  # a list (/settings view, /queue): line by line
-        return "\n".join(tr(locale, line) for line in text.split("\n"))
+def tr(locale, text):
+    """A catalogue Text in the locale's language (rendered from its key and values); anything else as
+    it is. Never matches finished English back against templates."""
+    if isinstance(text, Text):
+        return text.in_language(language(locale))
     return text
 
 

@@ -8,22 +8,27 @@ from datetime import datetime, timezone
 
 import discord
 
+from zbot.bot.i18n import t, tr
+from zbot.catalogue import Text, template, text
 from zbot.core.jobs import Progress, Result, Status
-from zbot.core.limits import Quota
+from zbot.core.limits import Quota, rate
 from zbot.core.service import STAYS_QUEUED
 from zbot.core.usage import UsageReport
-from zbot.bot.i18n import t, tr
 
-APOLOGY = "Sorry, something went wrong on my side (error `{error_id}`); the admins can find it in the logs."
+APOLOGY = template("error.apology")  # the English template, {error_id} unfilled; apology() says it
+
+
+def apology(error_id: str) -> Text:
+    return text("error.apology", error_id=error_id)
 
 
 def refusal(refused, locale=None) -> str:
-    """A refusal in the reader's language: its sentence, then when to try again (Discord shows the time
-    as "in 40 seconds" in each reader's own language)."""
-    text = tr(locale, refused.message)
+    """A refusal in the reader's language, rendered from its key: its sentence, then when to try again
+    (Discord shows the time as "in 40 seconds" in each reader's own language)."""
+    said = tr(locale, getattr(refused, "text", refused.message))
     if refused.retry_at is None:
-        return text
-    return f"{text} {t(locale, 'Try again {}.', when(refused.retry_at))}"
+        return said
+    return f"{said} {tr(locale, text('retry.when', when=when(refused.retry_at)))}"
 
 
 def when(at: datetime) -> str:
@@ -89,16 +94,14 @@ def quote_prompt(prompt: str, limit: int = 1500) -> str:
 
 OPERATION_NAMES = {"draw": "drawn", "reroll": "rerolled", "pick": "picked from a grid", "vary": "variations",
                    "upscale": "upscales", "edit": "prompt edits", "size": "other sizes"}
-_ORIGINS = {"reroll": "reroll of", "vary": "variation of", "upscale": "upscale of", "edit": "edited from",
-            "size": "resized from"}
+_ORIGINS = {"reroll", "vary", "upscale", "edit", "size"}
 
 
-def origin(operation: str, link: str | None) -> str:
+def origin(operation: str, link: str | None) -> Text | str:
     """Where an image comes from, linking its parent's message when there is one: "variation of <link>"."""
-    words = _ORIGINS.get(operation)
-    if words is None:
+    if operation not in _ORIGINS:
         return ""
-    return f"{words} {link}" if link else words.split(" ")[0]
+    return text(f"origin.{operation}", link=link) if link else text(f"origin.{operation}.bare")
 
 
 def message_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
@@ -138,34 +141,37 @@ def short_caption(result: Result, size: str, requester_id: int, locale=None) -> 
             f"{result.height} · {t(locale, 'for {}', f'<@{requester_id}>')}")
 
 
-def queued(position: int | None, eta: float | None, warming_up: bool) -> str:
+def queued(position: int | None, eta: float | None, warming_up: bool) -> Text:
     if warming_up:
-        return f"Warming up: the model is loading. You're #{position or 1} in the queue."
+        return text("progress.warming", position=position or 1)
     if not position:
-        return "Starting…"
-    ahead = "next" if position == 1 else f"#{position} in the queue"
-    return f"Queued: you're {ahead}, about {_seconds(eta)}."
+        return text("progress.starting")
+    if position == 1:
+        return text("progress.next", eta=_seconds(eta))
+    return text("progress.queued", position=position, eta=_seconds(eta))
 
 
-def drawing(progress: Progress) -> str:
+def drawing(progress: Progress) -> Text:
     filled = round(10 * progress.step / max(1, progress.steps))
-    which = f"image {progress.image} of {progress.images} · " if progress.images > 1 else ""
-    return f"Drawing… `{'█' * filled}{'░' * (10 - filled)}` {which}step {progress.step}/{progress.steps}"
+    bar = f"{'█' * filled}{'░' * (10 - filled)}"
+    if progress.images > 1:
+        return text("progress.image", bar=bar, image=progress.image, images=progress.images, step=progress.step,
+                    steps=progress.steps)
+    return text("progress.step", bar=bar, step=progress.step, steps=progress.steps)
 
 
-def failed(reason: str) -> str:
-    return f"Sorry, this image could not be drawn: {reason}. It did not count against your limits."
+def failed(reason: str) -> Text:
+    return text("draw.failed", reason=reason)  # the reason stays as the core wrote it (English)
 
 
-WITHHELD = ("Your image wasn't posted: the safety check flagged it as adult content, which is only shown in "
-            "age-restricted channels. It still counts against your limits.")
-WITHHELD_PUBLIC = "your image couldn't be posted here (and your direct messages are closed to me)."
-NOT_POSTED = "This image wasn't posted."
-WITHHELD_PICK = ("That image was withheld by the safety check: it is only shown in age-restricted channels.")
+WITHHELD = text("draw.withheld")
+WITHHELD_PUBLIC = text("draw.withheld_public")
+NOT_POSTED = text("draw.not_posted")
+WITHHELD_PICK = text("pick.withheld")
 
 
-REPORTED = "Thanks: the report is with the admins."
-REPORTED_ALREADY = "You have reported this image already; the admins have it."
+REPORTED = text("report.thanks")
+REPORTED_ALREADY = text("report.already")
 
 
 def report_embed(report_id: int, generation, reporter_id: int, note: str) -> discord.Embed:
@@ -185,25 +191,23 @@ def report_embed(report_id: int, generation, reporter_id: int, note: str) -> dis
     return embed
 
 
-def lost(prompt: str) -> str:
-    return (f"sorry, your image for “{quote_prompt(prompt, 200)}” was lost when the bot restarted; please /draw "
-            "it again. It did not count against your limits.")
+def lost(prompt: str) -> Text:
+    return text("draw.lost", prompt=quote_prompt(prompt, 200))
 
 
 STOPPED = STAYS_QUEUED
-CANCELLED = "Cancelled: it left the queue, and it did not count against your limits."
-CANCELLED_BY_ADMIN = "An admin took this request out of the queue; it did not count against your limits."
-STARTED = "It's being drawn already, so it can't be cancelled now."
-UNPOSTABLE = ("Sorry, your image was drawn but Discord wouldn't let me post it here (missing permissions?); "
-              "it did not count against your limits.")
+CANCELLED = text("draw.cancelled")
+CANCELLED_BY_ADMIN = text("draw.cancelled_by_admin")
+STARTED = text("draw.started")
+UNPOSTABLE = text("draw.unpostable")
 
 
-def _seconds(value: float | None) -> str:
+def _seconds(value: float | None) -> Text:
     if value is None:
-        return "a moment"
+        return text("eta.moment")
     if value < 60:
-        return f"{max(1, math.ceil(value))} s"
-    return f"{math.ceil(value / 60)} min"
+        return text("eta.seconds", seconds=max(1, math.ceil(value)))
+    return text("eta.minutes", minutes=math.ceil(value / 60))
 
 
 def quota(q: Quota, tier: str, upscale_weight: int = 1, locale=None) -> str:
@@ -211,9 +215,9 @@ def quota(q: Quota, tier: str, upscale_weight: int = 1, locale=None) -> str:
     for usage in q.windows:
         if usage.resets_at is not None and usage.used:
             lines.append(t(locale, "• {} of {} left ({}), next one frees up {}", usage.remaining, usage.window.limit,
-                           str(usage.window), when(datetime.fromtimestamp(usage.resets_at, timezone.utc))))
+                           rate(usage.window), when(datetime.fromtimestamp(usage.resets_at, timezone.utc))))
         else:
-            lines.append(t(locale, "• {} of {} left ({})", usage.remaining, usage.window.limit, str(usage.window)))
+            lines.append(t(locale, "• {} of {} left ({})", usage.remaining, usage.window.limit, rate(usage.window)))
     if not q.windows:
         lines.append(t(locale, "• no rate limits"))
     lines.append(t(locale, "• {} of {} requests pending", q.pending, q.max_pending))

@@ -74,7 +74,7 @@ class Refine:
         parent = await self.service.job(generation_id)
         if parent is None or (parent.guild_id is not None and parent.guild_id != interaction.guild_id
                               and not access.is_owner(self.settings, interaction)):
-            raise BadInput("That image is no longer in my records, so I can't work from it; use /draw.")
+            raise BadInput("refine.image_gone")
         return parent
 
     async def _request(self, interaction: discord.Interaction, generation_id: int, operation: Operation, *,

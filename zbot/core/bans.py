@@ -73,11 +73,11 @@ def refusal(ban: Ban) -> Banned:
     reason = f"\u2068{ban.reason}\u2069"
     if ban.guild_id is None:
         if ban.reason:
-            return Banned(f"You can't use zbot (reason: {reason}).", ends)
-        return Banned("You can't use zbot.", ends)
+            return Banned("ban.everywhere.reason", {"reason": reason}, ends)
+        return Banned("ban.everywhere", retry_at=ends)
     if ban.reason:
-        return Banned(f"You can't use zbot in this server (reason: {reason}).", ends)
-    return Banned("You can't use zbot in this server.", ends)
+        return Banned("ban.here.reason", {"reason": reason}, ends)
+    return Banned("ban.here", retry_at=ends)
 
 
 _COLUMNS = "guild_id, user_id, reason, expires_at, banned_by, created_at"
@@ -112,9 +112,9 @@ class Bans:
         ban there is replaced (its reason and end), unless not `again`: then BadInput."""
         self._may(actor, guild_id)
         if user_id in self.owners:
-            raise BadInput("The bot's owners can't be banned.")
+            raise BadInput("ban.owner")
         if days is not None and not 1 <= days <= MAX_DAYS:
-            raise BadInput(f"A ban lasts 1 to {MAX_DAYS} days; leave the days out for one until it is lifted.")
+            raise BadInput("ban.days", {"most": MAX_DAYS})
         now = self.clock()
         reason = " ".join(reason.split())[:REASON_LIMIT]
         expires_at = now + days * 86400 if days is not None else None
@@ -128,7 +128,7 @@ class Bans:
             f"lifted_by = NULL, lifted_at = NULL {only_if}",
             (guild_id, user_id, reason, expires_at, actor.user_id, now))
         if cursor.rowcount != 1:
-            raise BadInput("That user is banned from zbot there already.")
+            raise BadInput("ban.already")
         return Ban(guild_id, user_id, reason, expires_at, actor.user_id, now)
 
     async def unban(self, actor: Actor, user_id: int, guild_id: int | None) -> Ban:
@@ -140,7 +140,7 @@ class Bans:
             f"AND {_STANDING} RETURNING {_COLUMNS}", (actor.user_id, now, user_id, guild_id or 0, now))
         rows = await cursor.fetchall()
         if not rows:
-            raise BadInput("That user isn't banned from zbot there.")
+            raise BadInput("ban.not_banned")
         return Ban(*rows[0])
 
     async def current(self, guild_id: int | None = None) -> list[Ban]:
@@ -160,6 +160,6 @@ class Bans:
 
     def _may(self, actor: Actor, guild_id: int | None) -> None:
         if guild_id is None and not actor.owner:
-            raise BadInput("Only the bot's owners can ban someone from zbot in every server.")
+            raise BadInput("ban.everywhere.owners")
         if not actor.may_ban_in(guild_id):
-            raise BadInput("Only managers of that server (Manage Server) and the bot's owners can ban or unban there.")
+            raise BadInput("ban.managers")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Protocol
+
+from zbot.catalogue import MESSAGES, Text
 
 
 class Status(StrEnum):
@@ -318,13 +320,18 @@ def utc(ts: float) -> datetime:
 
 
 class Refused(Exception):
-    """A request the bot declines; `message` is the short sentence shown to the user."""
+    """A request the bot declines, by the catalogue's key and values (zbot.catalogue): `message` is its
+    English (HTTP, the command line, logs); a front end renders `text` in its reader's language.
+    A Text (or, while a sentence has no key yet, a plain sentence) may stand for the key."""
 
     kind = "refused"
 
-    def __init__(self, message: str, retry_at: datetime | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, key: str, values: Mapping[str, Any] | None = None, retry_at: datetime | None = None):
+        if isinstance(key, Text):
+            key, values = key.key, {**key.values, **(values or {})}
+        self.text = Text(key, values) if key in MESSAGES else key
+        self.message = str.__str__(self.text)  # plain English, as the logs and the refusals table keep it
+        super().__init__(self.message)
         self.retry_at = retry_at
 
     def sentence(self, when=lambda at: at.strftime("at %H:%M:%S UTC")) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from zbot.catalogue import Text, text
 from zbot.config import Window
 from zbot.core.jobs import (
     COUNTED,
@@ -95,13 +96,13 @@ async def admit(store: Store, policy: Policy, job: NewJob, *, now: float, exempt
         refusal = None if exempt else await _user_refusal(store, policy, user_id, now, wanted)
         if refusal is None and await store.scalar(
                 store.connection, f"SELECT count(*) FROM generations WHERE status IN {_PENDING}") >= policy.queue_size:
-            refusal = QueueFull(f"The queue is full ({policy.queue_size} requests waiting).", utc(now + queue_retry_s))
+            refusal = QueueFull("queue.full", {"waiting": policy.queue_size}, utc(now + queue_retry_s))
         if refusal is not None:
             await store.count_refusal(user_id=user_id, guild_id=job.guild_id, source=job.source,
                                       reason=refusal.kind, prompt=job.prompt, error=refusal.message, at=now)
             raise refusal
         # A slot freed up between the two steps: try the atomic step again.
-    raise QueueFull("The queue is too busy right now.", utc(now + queue_retry_s))
+    raise QueueFull("queue.busy", retry_at=utc(now + queue_retry_s))
 
 
 async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float, wanted: int = 1) -> Refused | None:
@@ -109,13 +110,11 @@ async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float, 
     pending = await store.scalar(
         conn, f"SELECT count(*) FROM generations WHERE user_id = ? AND status IN {_PENDING}", (user_id,))
     if pending >= policy.max_pending:
-        noun = "request" if policy.max_pending == 1 else "requests"
-        return TooManyPending(f"You already have {pending} {noun} in the queue, the most allowed at once; "
-                              "send another when one is finished.")
+        return TooManyPending("limit.pending.one" if policy.max_pending == 1 else "limit.pending.many",
+                              {"pending": pending})
     for window in policy.windows:
         if wanted > window.limit:  # more than the window ever allows: no waiting helps
-            return RateLimited(f"You may draw at most {_per(window)}, and this counts as {wanted}; ask for "
-                               f"{window.limit} or fewer (an upscale counts as several).")
+            return RateLimited("limit.too_big", {"window": _per(window), "wanted": wanted, "limit": window.limit})
         counted = await _counted_since(store, policy, user_id, now - window.seconds)
         used = sum(images for _, images in counted)
         if used + wanted <= window.limit:
@@ -124,10 +123,9 @@ async def _user_refusal(store: Store, policy: Policy, user_id: int, now: float, 
         frees_at = _frees_at(counted, used + wanted - window.limit) + window.seconds
         left = max(0, window.limit - used)
         if left:
-            noun = "image" if left == 1 else "images"
-            return RateLimited(f"You may draw only {left} more {noun} right now ({_per(window)}): ask for {left} or "
-                               f"fewer, or for {wanted} later.", utc(frees_at))
-        return RateLimited(f"You've reached your limit of {_per(window)}.", utc(frees_at))
+            return RateLimited("limit.left.one" if left == 1 else "limit.left.many",
+                               {"left": left, "window": _per(window), "wanted": wanted}, utc(frees_at))
+        return RateLimited("limit.reached", {"window": _per(window)}, utc(frees_at))
     return None
 
 
@@ -164,16 +162,29 @@ async def quota(store: Store, policy: Policy, user_id: int, *, now: float) -> Qu
     return Quota(usages, pending, policy.max_pending)
 
 
-def _per(window: Window) -> str:
+def _per(window: Window) -> Text | str:
+    """A window as a sentence: "5 images per minute", "1 image per 6 hours"."""
+    span = _span(window)
+    if span is None:
+        return window.text
+    return text("window.one" if window.limit == 1 else "window.many", limit=window.limit, span=span)
+
+
+def _span(window: Window) -> Text | None:
     span = timedelta(seconds=window.seconds)
     units = [(86400 * 7, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
     for size, name in units:
         if span.total_seconds() % size == 0:
             count = int(span.total_seconds() // size)
-            per = name if count == 1 else f"{count} {name}s"
-            noun = "image" if window.limit == 1 else "images"
-            return f"{window.limit} {noun} per {per}"
-    return window.text
+            return text(f"span.{name}") if count == 1 else text(f"span.{name}s", count=count)
+    return None
+
+
+def rate(window: Window) -> Text | str:
+    """A window as it was set ("5/minute"), in the reader's language when it is written the usual way."""
+    span = _span(window)
+    shown = text("window.rate", limit=window.limit, span=span) if span is not None else None
+    return shown if shown == window.text else window.text
 
 
 def pick_tier(role_ids: list[int], tiers: dict[int, tuple[Window, ...]],

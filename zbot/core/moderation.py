@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
+from zbot.catalogue import text
 from zbot.core.bans import Actor
 from zbot.core.chart import per_day_chart
 from zbot.core.executor import Executor
@@ -24,8 +25,8 @@ from zbot.core.usage import UsageReport, usage_report
 log = logging.getLogger(__name__)
 
 NOTE_LIMIT = 500  # characters of a report's note (the form's own limit too)
-IMAGE_GONE = "That image is no longer in my records."
-REPORTED_GONE = "That report's image is no longer in my records."
+IMAGE_GONE = text("image.gone")
+REPORTED_GONE = text("report.gone")
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,9 @@ class Moderation:
                               take_down: Callable[[Generation], Awaitable[None]]) -> Generation:
         generation = await self.reported_image(report_id)
         if not (actor.owner or (actor.manages is not None and actor.manages == generation.guild_id)):
-            raise BadInput("Only the bot's owners, or managers of the server the image is in, can delete it.")
+            raise BadInput("delete.owners_or_managers")
         if generation.status != Status.POSTED or generation.message_id is None or generation.channel_id is None:
-            raise BadInput("That image isn't on show (it was deleted already, or never posted).")
+            raise BadInput("delete.not_on_show")
         await take_down(generation)  # raises BadInput saying why, and then nothing is recorded
         await self.lifecycle.deleted(generation.id)
         await self.store.update_report(report_id, resolved_by=actor.user_id, resolved_at=self.clock())
@@ -134,9 +135,9 @@ class Moderation:
     async def cancel_queued(self, guild_id: int | None, job_id: int, actor_id: int) -> Generation:
         job = await self.store.get(job_id)
         if job is None or job.guild_id != guild_id:
-            raise BadInput("That request isn't in this server's queue.")
+            raise BadInput("queue.not_here")
         if not self.executor.cancel(job_id, by_admin=True):
-            raise BadInput("That request has started (or finished) already, so it can't be cancelled.")
+            raise BadInput("queue.started")
         log.info("job %s cancelled by admin %s", job_id, actor_id, extra=dict(user_id=actor_id))
         return job
 

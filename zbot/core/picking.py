@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from zbot.catalogue import text
 from zbot.core.jobs import BadInput, Generation, Status
 
 
@@ -75,8 +76,8 @@ class Picked:
         return self.png is None and not self.withheld
 
 
-NOT_ON_SHOW = "That grid is no longer on show, so its images can't be picked; use /draw."
-NOT_YOURS = "Only the person who asked for these images (or an admin) can pick one."
+NOT_ON_SHOW = text("pick.gone")
+NOT_YOURS = text("pick.not_yours")
 
 
 def pickable(grid: Generation | None, index: int, may_pick: Callable[[Generation], bool]) -> Generation:

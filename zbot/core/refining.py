@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from zbot.catalogue import items
 from zbot.config import Settings
 from zbot.core.jobs import (
     IMAGES,
@@ -60,19 +61,19 @@ def plan_from_file(settings: Settings, request: DrawRequest) -> Plan:
     or at --size, redrawn at `strength` (ZBOT_VARY_STRENGTH when not given)."""
     strength = settings.vary_strength if request.strength is None else request.strength
     if not 0 < strength <= 1:
-        raise BadInput("The strength must be more than 0 and at most 1.")
+        raise BadInput("refine.strength")
     try:
         with Image.open(io.BytesIO(request.from_image)) as image:
             width, height = image.size
     except (OSError, ValueError) as error:
-        raise BadInput(f"That file is not an image I can read ({error}).") from None
+        raise BadInput("refine.unreadable", {"error": error}) from None
     if request.size is not None and request.size in settings.size_table:
         width, height = settings.size_table[request.size]
     else:
         scale = min(1.0, UPSCALE_MAX_SIDE / max(width, height))
         width, height = int(width * scale) // 16 * 16, int(height * scale) // 16 * 16
         if min(width, height) < 16:
-            raise BadInput("That image is too small to start from (16 pixels a side at least).")
+            raise BadInput("refine.too_small")
     filled = dataclasses.replace(request, operation=Operation.FROM_FILE, count=1)
     return Plan(filled, width, height, cost_of(settings, width, height), strength)
 
@@ -89,13 +90,13 @@ async def plan(settings: Settings, store: Store, request: DrawRequest) -> Plan |
     if operation == Operation.REROLL and (parent is None or not parent.refined):
         return None  # drawn from noise: the front end asked for the same prompt and size already
     if parent is None or parent.status not in IMAGES or parent.status == Status.DELETED:
-        raise BadInput("That image is no longer in my records (or was deleted), so I can't work from it; use /draw.")
+        raise BadInput("refine.gone")
     if operation == Operation.REROLL:
         # Another seed for the same operation: the same source, strength, size and prompt.
         return _plan(settings, request, parent, parent.prompt, None, parent.width, parent.height,
                      parent.strength, parent.source_id, parent.source_index, count=1)
     if operation not in (Operation.VARY, Operation.UPSCALE, Operation.EDIT, Operation.RESIZE):
-        raise BadInput(f"Unknown operation {str(operation)[:20]!r}.")
+        raise BadInput("refine.operation", {"operation": str(operation)[:20]})
     source_id, index, seed = await _image_of(store, parent, request.image)
     width, height = parent.width, parent.height
     if operation == Operation.VARY:
@@ -104,8 +105,7 @@ async def plan(settings: Settings, store: Store, request: DrawRequest) -> Plan |
     if operation == Operation.UPSCALE:
         bigger = upscaled_size(width, height)
         if bigger[0] * bigger[1] <= width * height:
-            raise BadInput(f"That image is as large as I draw ({UPSCALE_MAX_SIDE} pixels on its longer side); "
-                           "it can't be upscaled again.")
+            raise BadInput("refine.too_large", {"side": UPSCALE_MAX_SIDE})
         return _plan(settings, request, parent, parent.prompt, seed, *bigger,
                      settings.upscale_strength, source_id, index)
     if operation == Operation.EDIT:
@@ -115,9 +115,9 @@ async def plan(settings: Settings, store: Store, request: DrawRequest) -> Plan |
         return _plan(settings, request, parent, request.prompt, seed, width, height, None, None, None)
     # RESIZE: the prompt and seed at another configured size, drawn from noise.
     if request.size is None or request.size not in settings.size_table:
-        raise BadInput(f"Choose one of the sizes: {', '.join(settings.size_table)}.")
+        raise BadInput("refine.sizes", {"sizes": items(settings.size_table)})
     if settings.size_table[request.size] == (width, height):
-        raise BadInput("That image is that size already; choose another.")
+        raise BadInput("refine.same_size")
     return _plan(settings, request, parent, parent.prompt, seed, *settings.size_table[request.size],
                  None, None, None, size=request.size)
 
@@ -139,7 +139,7 @@ async def _image_of(store: Store, parent: Generation, index: int) -> tuple[int, 
         if grid is not None and parent.seed in grid.seeds:
             return grid.id, grid.seeds.index(parent.seed), parent.seed
     if not 0 <= index < max(1, parent.count):
-        raise BadInput(f"That grid has {parent.count} images; choose one of 1 to {parent.count}.")
+        raise BadInput("pick.range", {"count": parent.count})
     return parent.id, index, parent.seeds[index]
 
 
@@ -156,10 +156,10 @@ async def source_of(store: Store, kept: Callable[[int, int], Awaitable[bytes | N
                     depth: int = 0) -> Source:
     source = await store.get(job_id)
     if source is not None and source.status == Status.DELETED:  # removed by its owner or a moderator
-        raise BadInput("The image this starts from was deleted, so I can't work from it; use /draw.")
+        raise BadInput("source.deleted")
     png = await kept(job_id, index)
     if png is not None:
         return Source(png=png)
     if source is None or source.seed is None or depth >= MAX_REDRAW_DEPTH:
-        raise BadInput("The image this starts from is no longer kept, so I can't work from it; use /draw.")
+        raise BadInput("source.not_kept")
     return Source(redraw=(await render_spec(store, kept, source, depth + 1)).image(index))

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from zbot.catalogue import Text, items
 from zbot.config import Settings, Window, env_value
 from zbot.core.jobs import BadInput
+from zbot.core.limits import rate
 from zbot.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -209,7 +211,7 @@ class ServerSettings:
     def _apply(self, settings: Settings, name: str, raw: str) -> None:
         if name == "default_size":
             if raw not in settings.sizes:
-                raise BadInput(f"Unknown size {raw[:40]!r}; choose one of: {', '.join(settings.sizes)}.")
+                raise BadInput("size.unknown", {"size": raw[:40], "sizes": items(settings.sizes)})
             settings.sizes = {raw: settings.sizes[raw], **{k: v for k, v in settings.sizes.items() if k != raw}}
             return
         Settings.__pydantic_validator__.validate_assignment(settings, name, raw)
@@ -223,7 +225,7 @@ class ServerSettings:
     def _check(self, guild_id: int, name: str, raw: str, *, owner: bool) -> tuple[Settings, set[str], set[str]]:
         """check's settings, the names held back in them, and the names an owner set."""
         if name not in SERVER_SETTINGS:
-            raise BadInput(f"There is no server setting {name[:40]!r}; the settings are: {', '.join(SERVER_SETTINGS)}.")
+            raise BadInput("settings.unknown", {"name": name[:40], "names": items(SERVER_SETTINGS)})
         raw = raw.strip()
         owners = self._owners.get(guild_id, set()) - {name} | ({name} if owner else set())
         try:
@@ -232,34 +234,32 @@ class ServerSettings:
         except ValidationError as error:
             first = error.errors()[0]
             message = first["msg"].removeprefix("Value error, ")
-            raise BadInput(f"{name}: {message}.".replace("..", ".")) from None
+            said = first.get("ctx", {}).get("error")  # a sentence of the catalogue (config's), said by key
+            detail = said.args[0] if isinstance(said, ValueError) and isinstance(said.args[0], Text)                 else f"{message}.".replace("..", ".")[:-1]
+            raise BadInput("settings.invalid", {"name": name, "detail": detail}) from None
         if not owner:
             self._check_ceilings(settings, name)
             held |= within_ceilings(settings, self.base, {name})
             if name == "default_count" and name in held:  # more than the server's stored max_count, held back
-                raise BadInput(f"A server may allow at most {settings.max_count} images a request (ZBOT_MAX_COUNT).")
+                raise BadInput("settings.max_count", {"most": settings.max_count})
         return settings, held, owners
 
     def _check_ceilings(self, settings: Settings, name: str) -> None:
         ceiling = self.base.max_server_rate_limits or self.base.rate_limits
         if name == "rate_limits" and not within(settings.rate_limits, ceiling):
-            raise BadInput(f"A server may allow at most {', '.join(map(str, ceiling))} (the bot owner's ceiling, "
-                           "ZBOT_MAX_SERVER_RATE_LIMITS); ask for that or less.")
+            raise BadInput("settings.rate_ceiling", {"ceiling": items(map(rate, ceiling))})
         if name == "role_rate_limits":
             for role, windows in settings.role_rate_limits.items():
                 if not within(windows, ceiling):
-                    raise BadInput(f"The tier of role {role} allows more than {', '.join(map(str, ceiling))}, the "
-                                   "bot owner's ceiling (ZBOT_MAX_SERVER_RATE_LIMITS).")
+                    raise BadInput("settings.role_ceiling", {"role": role, "ceiling": items(map(rate, ceiling))})
         if name == "max_count" and settings.max_count > self.base.max_count:
-            raise BadInput(f"A server may allow at most {self.base.max_count} images a request (ZBOT_MAX_COUNT).")
+            raise BadInput("settings.max_count", {"most": self.base.max_count})
         if name == "channel_ids" and self.base.channel_ids and (
                 not settings.channel_ids or not set(settings.channel_ids) <= set(self.base.channel_ids)):
-            raise BadInput("The bot owner limits the bot to some channels (ZBOT_CHANNEL_IDS); a server may "
-                           "choose among those only.")
+            raise BadInput("settings.channels")
         if name == "safety_nsfw_channels" and self.base.safety_nsfw_channels == "spoiler" \
                 and settings.safety_nsfw_channels != "spoiler":
-            raise BadInput("The bot owner has flagged images posted as spoilers (ZBOT_SAFETY_NSFW_CHANNELS); a "
-                           "server can't show them plainly.")
+            raise BadInput("settings.spoilers")
 
     async def set(self, guild_id: int, name: str, raw: str, actor_id: int, *, owner: bool) -> Change:
         async with self._lock:
@@ -284,10 +284,10 @@ class ServerSettings:
 
     async def _reset(self, guild_id: int, name: str, actor_id: int) -> Change:
         if name not in SERVER_SETTINGS:
-            raise BadInput(f"There is no server setting {name[:40]!r}; the settings are: {', '.join(SERVER_SETTINGS)}.")
+            raise BadInput("settings.unknown", {"name": name[:40], "names": items(SERVER_SETTINGS)})
         old = self._values.get(guild_id, {}).get(name)
         if old is None:
-            raise BadInput(f"{name} has the default value here already.")
+            raise BadInput("settings.default_already", {"name": name})
         # Back to the default: the row stays with no value, so that the trigger records who reset it.
         await self.store.write("UPDATE server_settings SET value = NULL, updated_at = ?, updated_by = ? "
                                "WHERE guild_id = ? AND name = ?", (self.clock(), actor_id, guild_id, name))

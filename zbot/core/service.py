@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from zbot.catalogue import text
 from zbot.config import Settings, Window
 from zbot.core import moderation, recovery, refining
 from zbot.core.background import Background
@@ -46,8 +47,8 @@ log = logging.getLogger(__name__)
 
 RESTART_RETRY_S = 60  # what a request that arrives during a shutdown is told
 DATABASE_RETRY_S = 60
-DATABASE_REFUSES = "Sorry, I can't take requests right now: my database won't save them (the admins can see why)."
-STAYS_QUEUED = "The bot is restarting; your image stays in the queue and will be posted here when it's back."
+DATABASE_REFUSES = text("service.database")
+STAYS_QUEUED = text("service.stays_queued")
 
 
 class JobEvents(Protocol):
@@ -135,13 +136,13 @@ class Service:
         try:
             return await self._submit(request)
         except sqlite3.Error:
-            refusal = NotReady(DATABASE_REFUSES, utc(self.clock() + DATABASE_RETRY_S))
+            refusal = NotReady(DATABASE_REFUSES, retry_at=utc(self.clock() + DATABASE_RETRY_S))
             self._refused(request, refusal)
             raise refusal from None
 
     async def _submit(self, request: DrawRequest) -> Ticket:
         if self.closing:
-            raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S))
+            raise NotReady("service.restarting", retry_at=utc(self.clock() + RESTART_RETRY_S))
         if request.source == "discord":  # bans name Discord users; HTTP keys and the command line are not
             try:
                 await self.bans.check(request.user_id, request.guild_id)
@@ -185,7 +186,7 @@ class Service:
             if request.source == "discord":
                 raise NotReady(STAYS_QUEUED) from None  # queued in the database: the next start draws it
             await self.lifecycle.failed(job_id, "the bot stopped before drawing it")
-            raise NotReady("zbot is restarting.", utc(self.clock() + RESTART_RETRY_S)) from None
+            raise NotReady("service.restarting", retry_at=utc(self.clock() + RESTART_RETRY_S)) from None
 
     async def render_spec(self, job: Generation) -> RenderSpec:
         """The spec of a stored job, to draw it again (after a restart); its source image read again."""

@@ -6,6 +6,7 @@ import re
 import secrets
 import unicodedata
 
+from zbot.catalogue import items
 from zbot.config import MAX_STEPS, MIN_STEPS, SEED_LIMIT, Settings
 from zbot.core.jobs import BadInput, DrawRequest, NewJob, Operation
 
@@ -48,35 +49,34 @@ def cost_of(settings: Settings, width: int, height: int, count: int = 1) -> int:
 def validate(s: Settings, request: DrawRequest) -> NewJob:
     """The job to admit for a request, or BadInput saying what is allowed."""
     if s.channel_ids and request.channel_id is not None and request.channel_id not in s.channel_ids:
-        raise BadInput("I don't draw in this channel; try " + ", ".join(f"<#{c}>" for c in s.channel_ids[:5]) + ".")
+        raise BadInput("prompt.channel", {"channels": items(f"<#{c}>" for c in s.channel_ids[:5])})
     prompt = request.prompt.strip()
     if not prompt:
-        raise BadInput("Describe the image you want: the prompt is empty.")
+        raise BadInput("prompt.empty")
     if len(prompt) > s.max_prompt_chars:
-        raise BadInput(f"Your prompt is {len(prompt)} characters long; the most allowed is {s.max_prompt_chars}.")
+        raise BadInput("prompt.too_long", {"length": len(prompt), "most": s.max_prompt_chars})
     if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in prompt):
-        raise BadInput("Your prompt contains control characters; remove them and try again.")
+        raise BadInput("prompt.control")
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in prompt):  # a lone surrogate: JSON allows it, UTF-8 (SQLite) not
-        raise BadInput("Your prompt contains broken characters (lone surrogates); remove them and try again.")
+        raise BadInput("prompt.surrogates")
     blocked = blocked_word(prompt, s.blocked_words)
     if blocked:
-        raise BadInput(f"Your prompt contains a blocked word ({blocked!r}); please rephrase it.")
+        raise BadInput("prompt.blocked", {"word": blocked})
     seed = request.seed
     if seed is not None and not 0 <= seed < SEED_LIMIT:
-        raise BadInput(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
+        raise BadInput("seed.range", {"most": SEED_LIMIT - 1})
     size = request.size or s.default_size
     sizes = s.size_table
     if size not in sizes:
-        raise BadInput(f"Unknown size {size[:40]!r}; choose one of: {', '.join(sizes)}.")
+        raise BadInput("size.unknown", {"size": size[:40], "sizes": items(sizes)})
     steps = s.steps if request.steps is None else request.steps
     if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise BadInput(f"Steps must be between {MIN_STEPS} and {MAX_STEPS}.")
+        raise BadInput("steps.range", {"least": MIN_STEPS, "most": MAX_STEPS})
     # ZBOT_DEFAULT_COUNT is for /draw; other tools ask for what they want (one image unless they say).
     default = s.default_count if request.source == "discord" else 1
     count = default if request.count is None else request.count
     if not 1 <= count <= s.max_count:
-        raise BadInput(f"Ask for 1 to {s.max_count} images at a time." if s.max_count > 1 else
-                       "This bot draws one image at a time.")
+        raise BadInput("count.range", {"most": s.max_count}) if s.max_count > 1 else BadInput("count.one")
     width, height = sizes[size]
     operation = request.operation or (Operation.REROLL if request.parent_id is not None else Operation.DRAW)
     return NewJob(source=request.source, user_id=request.user_id, guild_id=request.guild_id,

@@ -48,7 +48,7 @@ class Accounts(commands.Cog):
     @app_commands.guild_only()
     async def stats(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         if not (access.is_owner(self.settings, interaction) or access.is_manager(interaction)):
-            raise BadInput("Only server managers and the bot's owners can see usage statistics.")
+            raise BadInput("stats.not_allowed")
         guild_id = interaction.guild_id  # this server only; `zbot stats` has every server's totals
         await interaction.response.defer(ephemeral=True, thinking=True)
         stats = await self.service.stats(guild_id, user.id if user else None)

@@ -29,7 +29,7 @@ def _admin(settings: Settings, interaction: discord.Interaction) -> bool:
         return True
     if access.is_manager(interaction):
         return False
-    raise BadInput("Only server managers (Manage Server) and the bot's owners can do that.")
+    raise BadInput("admin.only")
 
 
 class Admin(commands.Cog):
@@ -45,13 +45,15 @@ class Admin(commands.Cog):
     @settings_group.command(name="view", description="Every setting here, and whether this server set it")
     async def view(self, interaction: discord.Interaction) -> None:
         _admin(self.settings, interaction)
-        lines = ["**zbot in this server** (server: set here with /settings set; default: the bot's own)"]
+        locale = interaction.locale  # each line through t(): nothing finished is translated afterwards
+        lines = [t(locale, "**zbot in this server** (server: set here with /settings set; default: the bot's own)")]
         for setting in self.service.server_settings(interaction.guild_id):
             if setting.held is not None:  # stored, but what applies is the owner's ceiling (or the default)
-                lines.append(f"• `{setting.name}` = {_code(setting.value)} (server: {_code(setting.held, 60)} is "
-                             "held back by the bot owner's settings)")
+                lines.append(t(locale, "• {} = {} (server: {} is held back by the bot owner's settings)",
+                               f"`{setting.name}`", _code(setting.value), _code(setting.held, 60)))
             else:
-                lines.append(f"• `{setting.name}` = {_code(setting.value)} ({'server' if setting.own else 'default'})")
+                lines.append(t(locale, "• {} = {} (server)" if setting.own else "• {} = {} (default)",
+                               f"`{setting.name}`", _code(setting.value)))
         await say_privately(interaction, messages.fit("\n".join(lines)))
 
     @settings_group.command(name="set", description="Change a setting in this server")
@@ -60,9 +62,10 @@ class Admin(commands.Cog):
         owner = _admin(self.settings, interaction)
         change = await self.service.set_server_setting(interaction.guild_id, name, value, interaction.user.id,
                                                        owner=owner)
-        was = _code(change.old) if change.old is not None else "the default"
+        was = _code(change.old) if change.old is not None else t(interaction.locale, "the default")
         await say_privately(interaction, messages.fit(
-            f"`{name}` is now {_code(change.new)} in this server (it was {was}); the next request uses it."))
+            t(interaction.locale, "{} is now {} in this server (it was {}); the next request uses it.", f"`{name}`",
+              _code(change.new), was)))
 
     @settings_group.command(name="reset", description="Put a setting back to the bot's default in this server")
     @app_commands.describe(name="The setting")
@@ -70,20 +73,21 @@ class Admin(commands.Cog):
         _admin(self.settings, interaction)
         change = await self.service.reset_server_setting(interaction.guild_id, name, interaction.user.id)
         await say_privately(interaction, messages.fit(
-            f"`{name}` is back to the default here: {_code(change.applies)} (it was {_code(change.old)})."))
+            t(interaction.locale, "{} is back to the default here: {} (it was {}).", f"`{name}`", _code(change.applies),
+              _code(change.old))))
 
     @settings_group.command(name="history", description="The last changes to the settings in this server")
     async def history(self, interaction: discord.Interaction) -> None:
         _admin(self.settings, interaction)
         changes = await self.service.settings_history(interaction.guild_id)
         if not changes:
-            await say_privately(interaction, "No setting was changed in this server yet.")
+            await say_privately(interaction, t(interaction.locale, "No setting was changed in this server yet."))
             return
-        lines = ["**Settings changes here**, newest first"]
+        lines = [t(interaction.locale, "**Settings changes here**, newest first")]
         for change in changes:
             before = _code(change.old) if change.old is not None else t(interaction.locale, "default")
             after = _code(change.new) if change.new is not None else t(interaction.locale, "default")
-            who = f"<@{change.actor_id}>" if change.actor_id else "the command line"
+            who = f"<@{change.actor_id}>" if change.actor_id else t(interaction.locale, "the command line")
             lines.append(f"• <t:{int(change.at)}:R> {who}: `{change.name}` {before} → {after}")
         await say_privately(interaction, messages.fit("\n".join(lines)))
 
@@ -128,11 +132,11 @@ class Admin(commands.Cog):
         listing = await self.service.queue(interaction.guild_id)
         jobs = listing.jobs
         if not jobs:
-            await say_privately(interaction, "Nothing is waiting or being drawn in this server.")
+            await say_privately(interaction, t(interaction.locale, "Nothing is waiting or being drawn in this server."))
             return
         now = time.time()
-        lines = [f"**The queue in this server**: {len(jobs)} request{'s' if len(jobs) != 1 else ''} "
-                 f"({listing.depth} in the whole queue)"]
+        lines = [t(interaction.locale, "**The queue in this server**: {} request ({} in the whole queue)" if len(jobs) == 1
+                   else "**The queue in this server**: {} requests ({} in the whole queue)", len(jobs), listing.depth)]
         for job in jobs[:QUEUE_SHOWN]:
             lines.append(f"• {_place(job, interaction.locale)} · <@{job.user_id}> · "
                          f"{messages.quote_prompt(job.prompt, 60)} · "
@@ -145,7 +149,8 @@ class Admin(commands.Cog):
     async def cancel_from_menu(self, interaction: discord.Interaction, job_id: int) -> None:
         _admin(self.settings, interaction)
         job = await self.service.cancel_queued(interaction.guild_id, job_id, interaction.user.id)
-        await say_privately(interaction, f"Cancelled the request of <@{job.user_id}>; they are told.")
+        await say_privately(interaction, t(interaction.locale, "Cancelled the request of {}; they are told.",
+                                           f"<@{job.user_id}>"))
 
 
 class CancelMenu(discord.ui.View):

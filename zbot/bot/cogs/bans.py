@@ -62,7 +62,7 @@ class BanCommands(commands.Cog):
     def _actor(self, interaction: discord.Interaction) -> Actor:
         asking = actor(self.settings, interaction)
         if not (asking.owner or asking.manages):
-            raise BadInput("Only server managers (Manage Server) and the bot's owners can do that.")
+            raise BadInput("admin.only")
         return asking
 
     @group.command(name="ban", description="Stop a member from using zbot in this server")

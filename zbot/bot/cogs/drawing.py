@@ -85,14 +85,14 @@ class Drawing(commands.Cog):
     async def reroll(self, interaction: discord.Interaction) -> None:
         generation = await self.service.latest_job(interaction.user.id, interaction.channel_id)
         if generation is None:
-            raise BadInput("You have no image in this channel to reroll yet; use /draw first.")
+            raise BadInput("reroll.none")
         await self._reroll(interaction, generation)
 
     async def reroll_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message menu Apps > Reroll, on any image zbot posted."""
         generation = await self.service.job_by_message(message.id)
         if generation is None or message.author.id != self.client.user.id:
-            raise BadInput("That message isn't a zbot image; Reroll works on images I posted.")
+            raise BadInput("reroll.not_zbot")
         await self._reroll(interaction, generation)
 
     # -- buttons -----------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class Drawing(commands.Cog):
         access.check_place(self.settings, interaction)
         generation = await self.service.job(generation_id)
         if generation is None or generation.status in (Status.FAILED, Status.REJECTED, Status.CANCELLED):
-            raise BadInput("That image is no longer in my records, so it can't be rerolled; use /draw.")
+            raise BadInput("reroll.gone")
         await self._reroll(interaction, generation)
 
     @guarded
@@ -142,7 +142,7 @@ class Drawing(commands.Cog):
         """Under a job waiting in the queue: take it out (its requester, or an admin)."""
         generation = await self.service.job(generation_id)
         if not access.may_remove(self.settings, interaction, generation):
-            raise BadInput("Only the person who asked for this image, or an admin, can cancel it.")
+            raise BadInput("cancel.not_yours")
         if not self.service.cancel(generation_id):
             raise BadInput(messages.STARTED)
         # Said on the clicked message itself: after a restart no delivery follows that message any more.
@@ -154,10 +154,9 @@ class Drawing(commands.Cog):
         access.check_place(self.settings, interaction)
         generation = await self.service.job(generation_id)
         if generation is not None and generation.message_id not in (None, interaction.message.id):
-            raise BadInput("That button doesn't belong to this message.")
+            raise BadInput("button.wrong")
         if not access.may_remove(self.settings, interaction, generation):
-            raise BadInput("Only the person who asked for this image, a server manager or a bot owner can "
-                           "delete it.")
+            raise BadInput("delete.not_yours")
         await interaction.response.defer()
         await interaction.message.delete()
         if generation is not None:
@@ -168,7 +167,7 @@ class Drawing(commands.Cog):
 
     async def _reroll(self, interaction: discord.Interaction, generation: Generation) -> None:
         if generation.status == Status.DELETED:
-            raise BadInput("That image was deleted, so it can't be rerolled; use /draw.")
+            raise BadInput("reroll.deleted")
         # Same prompt, size, steps and number of images, new seeds; the clicker's own limits apply.
         request = access.draw_request(self.here(interaction), interaction, generation.prompt, size=generation.size,
                                       steps=generation.steps, parent_id=generation.id,

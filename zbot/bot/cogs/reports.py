@@ -123,9 +123,8 @@ class Reports(commands.Cog):
         except DISCORD_ERRORS as error:
             log.warning("could not delete message %s of job %s (%s)", generation.message_id, generation.id,
                         describe(error))
-            raise BadInput(f"I couldn't delete it ({describe(error)}); delete the message by hand: "
-                           f"https://discord.com/channels/{generation.guild_id or '@me'}/{generation.channel_id}/"
-                           f"{generation.message_id}") from None
+            raise BadInput("delete.failed", {"error": describe(error), "link": "https://discord.com/channels/"
+                           f"{generation.guild_id or '@me'}/{generation.channel_id}/{generation.message_id}"}) from None
 
 
 def _noted(interaction: discord.Interaction, line: str) -> str:
