@@ -12,8 +12,8 @@ import time
 
 import pytest
 from PIL import Image
-
 from support.renderers import FakeRenderer
+
 from zbot.app import open_core
 from zbot.core.drawn import DrawnImages, drawn_dir
 from zbot.core.jobs import RenderFailed, Status
