@@ -110,9 +110,61 @@ def _init_weights(module: torch.nn.Module, generator: torch.Generator) -> None:
                 param.fill_(1.0)
 
 
-def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
+_REFERENCE = 100.0  # the constant channels beside each colour in the picture-keeping VAE (see below)
+_CALM = 0.05  # the picture-keeping model's transformer output, scaled down: random velocities drown a picture
+_LIFT = 20.0  # added after each output GroupNorm: SiLU(20 + x) = 20 + x within float32 rounding
+
+
+def keep_pictures(vae: AutoencoderKL) -> AutoencoderKL:
+    """Set a tiny VAE's weights (16 channels in every block, 4 norm groups) so that decode(encode(x)) is x
+    averaged over 8x8 blocks: a VAE that keeps the picture, for tests of image to image and inpainting
+    (with random weights the decoded image has nothing to do with the encoded one).
+
+    Every ResNet and attention block becomes the identity (its last projection zero: the residual passes).
+    The down-samplers average 2x2 pixels, the up-samplers repeat them. Each colour c travels in a group of
+    four channels (c, -c, K, -K): the group's mean is exactly 0 and its variance (c^2 + K^2) / 2 barely
+    depends on c when K = 100, so the output GroupNorm is a fixed scale; a bias of 20 keeps its SiLU in its
+    linear range; the output convolution undoes the scale. The latent holds the block means of R, G, B in
+    channels 0-2 (at almost no variance), the other channels nothing."""
+    scale = _REFERENCE / math.sqrt(2)  # the GroupNorm's divisor when c is small beside K
+    with torch.no_grad():
+        for name, param in vae.named_parameters():
+            if ".conv2." in name or ".to_out." in name:
+                param.zero_()
+        for sampler in [block.downsamplers[0].conv for block in vae.encoder.down_blocks if block.downsamplers] + \
+                       [block.upsamplers[0].conv for block in vae.decoder.up_blocks if block.upsamplers]:
+            sampler.weight.zero_()
+            sampler.bias.zero_()
+            for channel in range(16):
+                if sampler.stride == (2, 2):  # padded right and bottom, so the top-left 2x2 is the block
+                    sampler.weight[channel, channel, :2, :2] = 0.25
+                else:
+                    sampler.weight[channel, channel, 1, 1] = 1.0
+        for conv_in in (vae.encoder.conv_in, vae.decoder.conv_in):
+            conv_in.weight.zero_()
+            conv_in.bias.copy_(torch.tensor([0.0, 0.0, _REFERENCE, -_REFERENCE] * 3 + [_REFERENCE, -_REFERENCE] * 2))
+            for colour in range(3):
+                conv_in.weight[4 * colour, colour, 1, 1] = 1.0
+                conv_in.weight[4 * colour + 1, colour, 1, 1] = -1.0
+        for norm in (vae.encoder.conv_norm_out, vae.decoder.conv_norm_out):
+            norm.weight.fill_(1.0)
+            norm.bias.fill_(_LIFT)
+        # The encoder's gain undoes the pipeline's scaling factor, so that the latents of a picture have
+        # about the spread of the noise, as a real VAE's do; the decoder's undoes the encoder's.
+        gain = 1.0 / vae.config.scaling_factor
+        for conv_out, factor in ((vae.encoder.conv_out, gain), (vae.decoder.conv_out, 1.0 / gain)):
+            conv_out.weight.zero_()
+            conv_out.bias.zero_()
+            for colour in range(3):
+                conv_out.weight[colour, 4 * colour, 1, 1] = factor * scale / 2
+                conv_out.weight[colour, 4 * colour + 1, 1, 1] = -factor * scale / 2
+        vae.encoder.conv_out.bias[16:] = -30.0  # log-variance at its floor: sampling adds ~3e-7
+    return vae
+
+
+def build_tiny_model(out_dir: str | Path, *, seed: int = 0, keeps_pictures: bool = False) -> Path:
     """Write a randomly initialised, diffusers-format Z-Image pipeline (a few MB) to out_dir,
-    offline; return the path.
+    offline; return the path. `keeps_pictures`: its VAE gives back what it encodes (`keep_pictures`).
 
     Same `seed` -> byte-identical files. Load with `ZImagePipeline.from_pretrained(path)`.
     """
@@ -166,7 +218,7 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
             # FLUX layout: 4 blocks -> vae_scale_factor 2**3 = 8, as the pipeline assumes.
             down_block_types=("DownEncoderBlock2D",) * 4,
             up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(8, 16, 16, 16),
+            block_out_channels=(16, 16, 16, 16) if keeps_pictures else (8, 16, 16, 16),
             layers_per_block=1,
             norm_num_groups=4,  # must divide every channel count
             latent_channels=16,
@@ -181,6 +233,12 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
     for model in (text_encoder, transformer, vae):
         _init_weights(model, generator)
         model.eval()
+    if keeps_pictures:
+        keep_pictures(vae)
+        with torch.no_grad():  # a calm transformer: what is left of a picture is the schedule's doing, not noise's
+            for name, param in transformer.named_parameters():
+                if name.startswith("all_final_layer.") and name.endswith(".linear.weight"):
+                    param.mul_(_CALM)
     # The released scheduler config: static shift 3.0.
     scheduler = FlowMatchEulerDiscreteScheduler(
         num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False
