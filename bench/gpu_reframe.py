@@ -18,9 +18,23 @@ import time
 from pathlib import Path
 
 import torch
+from gpu_common import (
+    FIGURES,
+    PROMPT,
+    SEED,
+    STEPS,
+    build_pipeline,
+    card_name,
+    gib,
+    median,
+    parse_size,
+    photo_like,
+    say,
+    slug,
+    sync,
+    timed,
+)
 
-from gpu_common import (FIGURES, PROMPT, SEED, STEPS, build_pipeline, card_name, gib, median, parse_size,
-                        photo_like, say, slug, sync, timed)
 from zbot.core import reframe, uploads
 from zbot.core.jobs import RenderSpec, Source, panned_size
 from zbot.engine.acceleration import compiled_graphs
