@@ -13,7 +13,7 @@ from zbot.catalogue import Text
 from zbot.core.jobs import Refused
 from zbot.bot import messages
 from zbot.bot.i18n import tr
-from zbot.bot.posting import DISCORD_ERRORS
+from zbot.bot.discord_errors import DISCORD_ERRORS
 
 log = logging.getLogger(__name__)
 
