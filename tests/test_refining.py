@@ -8,12 +8,12 @@ import time
 
 import pytest
 from PIL import Image
-
 from support.renderers import FakeRenderer
 from test_http import KEY, OTHER_KEY, serving, with_keys
+
 from zbot.app import open_core
 from zbot.config import parse_windows
-from zbot.core.jobs import BadInput, DrawRequest, Operation, RateLimited, Source
+from zbot.core.jobs import BadInput, DrawRequest, Operation, RateLimited, Source, upscaled_size
 from zbot.core.usage import usage_report
 
 
@@ -58,6 +58,14 @@ async def test_an_upscale_is_twice_the_size_and_counts_its_weight_against_the_li
     assert (upscaled.width, upscaled.height, upscaled.seed) == (128, 128, 3)  # 64x64, twice per side, same seed
     assert renderer.specs[-1].strength == settings.upscale_strength
     assert row.cost == 4 and quota.windows[0].used == 5
+
+
+def test_an_upscale_doubles_each_side_up_to_2048_on_the_grid():
+    """The cap the bot tests lower to 128 (to draw small): the real one, as the core and the views use it."""
+    assert upscaled_size(64, 96) == (128, 192)
+    assert upscaled_size(1024, 1024) == (2048, 2048)
+    assert upscaled_size(1536, 1024) == (2048, 1360)  # 1365 onto the grid of 16
+    assert upscaled_size(2048, 2048) == (2048, 2048) and upscaled_size(2048, 1024) == (2048, 1024)  # no bigger
 
 
 async def test_what_cant_be_refined_is_refused_in_a_sentence(settings):
