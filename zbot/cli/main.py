@@ -1,4 +1,4 @@
-"""The `zbot` command: run | draw | batch | download | styles | stats | ban | unban | bans | tiny-model."""
+"""The `zbot` command: run | draw | batch | download | styles | stats | ban | unban | bans | forget | tiny-model."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zbot import __version__
+from zbot.cli import privacy
 from zbot.config import Settings, SettingsError, load_settings
 from zbot.logs import quiet_model_libraries, secret_values, setup_logging
 
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     bans = commands.add_parser("bans", help="the bans standing, and the last bans and unbans")
     bans.add_argument("--guild", type=row_id, help="one server's (and those for every server)")
 
+    privacy.add_parser(commands, row_id)
     tiny = commands.add_parser("tiny-model", help="write a tiny random Z-Image pipeline for tests")
     tiny.add_argument("dir", type=Path)
     return parser
@@ -392,7 +394,8 @@ def _until(expires_at: float | None) -> str:
 
 # `zbot COMMAND` -> its handler (settings, args) -> exit status; `run` and `tiny-model` are in main().
 COMMANDS = {"draw": _draw, "batch": _batch, "download": _download, "styles": _styles, "stats": _stats, "settings": _server_settings,
-            "backup": _backup, "prune": _prune, "ban": _bans, "unban": _bans, "bans": _bans}
+            "backup": _backup, "prune": _prune, "ban": _bans, "unban": _bans, "bans": _bans,
+            "forget": privacy.forget}
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from zbot.catalogue import text
 from zbot.config import Settings, Window
-from zbot.core import moderation, picking, recovery, refining
+from zbot.core import moderation, picking, privacy, recovery, refining, uploads
 from zbot.core.background import Background
 from zbot.core.bans import Actor, Ban, BanEvent, Banned, Bans
 from zbot.core.executor import Executor
@@ -157,6 +157,9 @@ class Service:
         now = self.clock()
         try:
             settings = self.settings_for(request.guild_id)
+            if request.from_image is not None:
+                request = await self._upload(request)
+            request = await refining.with_parent_style(self.store, request)
             planned = await refining.plan(settings, self.store, request)
             if planned is not None:
                 request = planned.request
@@ -166,8 +169,14 @@ class Service:
             source = None
             if request.from_image is not None:
                 source = Source(png=request.from_image)
+            elif job.upload is not None:  # a reroll or an edit of an upload's image: the kept upload
+                png = await self.lifecycle.upload(job.upload)
+                if png is None:
+                    raise BadInput("source.not_kept")
+                source = Source(png=png)
             elif job.strength is not None:  # image to image: its source read before it is admitted
-                source = await refining.source_of(self.store, self.lifecycle.image, job.source_id, job.source_index)
+                source = await refining.source_of(self.store, self.lifecycle.image, job.source_id, job.source_index,
+                                                  uploads=self.lifecycle.upload)
         except BadInput as refusal:
             # Counted, not kept as a row: bad input sent again and again must not grow the file.
             await self.store.count_refusal(user_id=request.user_id, guild_id=request.guild_id, source=request.source,
@@ -192,7 +201,16 @@ class Service:
 
     async def render_spec(self, job: Generation) -> RenderSpec:
         """The spec of a stored job, to draw it again (after a restart); its source image read again."""
-        return await refining.render_spec(self.store, self.lifecycle.image, job)
+        return await refining.render_spec(self.store, self.lifecycle.image, job, uploads=self.lifecycle.upload)
+
+    async def _upload(self, request: DrawRequest) -> DrawRequest:
+        """An uploaded picture decoded (hostile files refused in one sentence: zbot.core.uploads), checked
+        like a drawn image before anything is drawn from it, and kept beside the database by its hash."""
+        png = await asyncio.to_thread(uploads.upload_png, request.from_image)
+        verdict = (await self.check_kept([png]))[0]
+        if verdict is not None and verdict.flagged and not request.flagged_ok:
+            raise BadInput("upload.flagged")
+        return replace(request, from_image=png, upload=await self.lifecycle.keep_upload(png))
 
     def _refused(self, request: DrawRequest, refusal: Refused) -> None:
         self.events.refused(refusal)
@@ -479,6 +497,27 @@ class Service:
 
     async def set_registered_servers(self, guild_ids: list[int]) -> None:
         await self.store.set_state(REGISTERED_KEY, json.dumps(sorted(guild_ids)))
+
+    # -- a member's own records: /history, /forget, `zbot forget` (zbot.core.privacy) ----------------------
+
+    async def history(self, user_id: int, guild_id: int | None, page: int = 0) -> privacy.HistoryPage:
+        """A member's images in a server, newest first, ten to a page."""
+        return await privacy.history(self.store, user_id, guild_id, page)
+
+    async def forget(self, user_id: int, guild_id: int | None, *, delete_messages: bool = False) -> privacy.Forgotten:
+        """Forget what zbot keeps about a member in a server (prompts, kept images, reports' notes); the
+        limits still count their images until the longest window passes. With `delete_messages`, the
+        result names the messages posted for them, for the front end to delete."""
+        return await privacy.forget(self.store, self.lifecycle.images, user_id, guild_id, now=self.clock(),
+                                    keep_s=self._longest_window_s(guild_id), delete_messages=delete_messages)
+
+    async def forget_everywhere(self, user_id: int) -> privacy.Forgotten:
+        """A bot owner's forget of a user in every server (`zbot forget`, for requests made elsewhere)."""
+        return await privacy.forget(self.store, self.lifecycle.images, user_id, privacy.EVERYWHERE,
+                                    now=self.clock(), keep_s=self._longest_window_s(None))
+
+    def _longest_window_s(self, guild_id: int | None) -> int:
+        return privacy.longest_window_s(self.settings, self.settings_for(guild_id))
 
     def close(self) -> None:
         """Take no more requests (shutdown): they are refused with "restarting"."""
