@@ -3,7 +3,7 @@
 - the core (zbot/core/) imports no discord, torch, diffusers, aiohttp (nor any other model or web library)
   and nothing of the front ends, the engine or the composition root;
 - the engine (zbot/engine/) is the only importer of torch and diffusers, and sees only the core's plain
-  types (zbot.core.jobs, zbot.core.styles) and the configuration;
+  types (zbot.core.jobs, zbot.core.styles, zbot.core.reframe) and the configuration;
 - the front ends (zbot/bot/, zbot/http/) reach the core through Service and plain types: they import neither
   the store, the lifecycle nor the executor, and never reach for `service.store` (or `.lifecycle`,
   `.executor`, `.inspector`) on a service or core object.
@@ -22,7 +22,8 @@ MODEL_LIBRARIES = {"torch", "diffusers", "transformers", "torchao", "safetensors
 WEB_LIBRARIES = {"discord", "aiohttp"}
 # The catalogue of sentences (plain data): the core raises its refusals by key and values from there.
 CORE_MAY_SEE = {"zbot", "zbot.config", "zbot.catalogue"}
-PLAIN_TYPES = {"zbot", "zbot.config", "zbot.core.jobs", "zbot.core.styles"}  # what the engine may see of zbot
+# What the engine may see of zbot; zbot.core.reframe is Pillow geometry (Zoom out and Pan canvases, no I/O).
+PLAIN_TYPES = {"zbot", "zbot.config", "zbot.core.jobs", "zbot.core.styles", "zbot.core.reframe"}
 BEHIND_THE_SERVICE = {"zbot.core.store", "zbot.core.lifecycle", "zbot.core.executor", "zbot.core.drawn",
                       "zbot.core.instance", "zbot.core.maintenance"}
 HIDDEN_ATTRIBUTES = {"store", "lifecycle", "executor", "inspector"}

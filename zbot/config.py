@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from zbot.catalogue import Text
@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     """All of zbot's configuration. See .env.example for every field with its default."""
 
     model_config = SettingsConfigDict(env_prefix="ZBOT_", env_file=".env", extra="ignore")
+    _styles_read: bool = PrivateAttr(False)  # ZBOT_STYLES_FILE merged into styles
 
     # The model
     model: str = Field("Tongyi-MAI/Z-Image-Turbo", description="ModelScope model id, or a local directory "
@@ -132,6 +133,9 @@ class Settings(BaseSettings):
     styles_file: Path | None = Field(
         None, description="A JSON or TOML file of more styles, the same map as ZBOT_STYLES (a name in both is "
         "refused).")
+    default_style: str | None = Field(
+        None, description="The style a /draw uses when it names none (one of ZBOT_STYLES); empty: none. A server may "
+        "choose its own among the styles it offers.")
     lora_max_rank: int = Field(
         0, ge=0, le=1024, description="The LoRA rank the compiled model is prepared for; 0: the largest rank "
         "among the styles' adapters. Set it higher to leave room for adapters added later.")
@@ -164,8 +168,13 @@ class Settings(BaseSettings):
     keep_images_max_gb: float = Field(20, ge=0, description="The most the kept images may take on disk, in GB "
                                       "(10^9 bytes); beyond it the oldest go first (drawn again from their seed "
                                       "when needed), never one still to be posted or worked from. 0: no cap.")
-    vary_strength: float = Field(0.7, gt=0, le=1, description="How much of an image Vary redraws (0-1): 0.6 keeps "
-                                 "its layout, 0.9 keeps little more than its colours.")
+    vary_strength: float = Field(0.7, gt=0, le=1, description="How much of an image Vary (Strong) redraws (0-1): "
+                                 "0.6 keeps its layout, 0.9 keeps little more than its colours. Also what "
+                                 "/draw with an image redraws when it gives no strength.")
+    vary_subtle_strength: float = Field(0.45, gt=0, le=1, description="How much of an image Vary (Subtle) redraws "
+                                        "(0-1): the same picture with small changes.")
+    grid_vary: Literal["subtle", "strong"] = Field("strong", description="Which Vary the V1-V4 buttons under a grid "
+                                                   "do: subtle or strong.")
     upscale_strength: float = Field(0.4, gt=0, le=1, description="How much of the enlarged image Upscale redraws "
                                     "(0-1): detail added at 0.3-0.5, a different picture above.")
     upscale_weight: int = Field(4, ge=1, description="Images an upscale (an image larger than every size in "
@@ -244,7 +253,7 @@ class Settings(BaseSettings):
         default_factory=list, description="Those of ZBOT_API_KEYS that are also given images the checker "
         "flags (other keys get an image_blocked error).")
 
-    @field_validator("discord_token", "compile_cache", "styles_file", "ray_address", "workers", "report_channel_id",
+    @field_validator("discord_token", "compile_cache", "styles_file", "default_style", "ray_address", "workers", "report_channel_id",
                      mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
@@ -322,7 +331,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _styles_from_file(self) -> Settings:
-        if self.styles_file is None:
+        # Once: pydantic runs this again on each checked assignment (a server's /settings), where the
+        # file's styles are in already and a server may have narrowed them (zbot.core.server_settings).
+        if self.styles_file is None or self._styles_read:
             return self
         try:
             more = read_styles_file(self.styles_file)
@@ -331,6 +342,14 @@ class Settings(BaseSettings):
         if twice := sorted(set(more) & set(self.styles)):
             raise ValueError(f"the style {twice[0]!r} is both in ZBOT_STYLES and in ZBOT_STYLES_FILE; keep one")
         self.styles = {**self.styles, **more}
+        self._styles_read = True
+        return self
+
+    @model_validator(mode="after")
+    def _default_style_is_a_style(self) -> Settings:
+        if self.default_style is not None and self.default_style not in self.styles:
+            raise ValueError(f"ZBOT_DEFAULT_STYLE {self.default_style!r} is not one of the styles (ZBOT_STYLES, "
+                             "ZBOT_STYLES_FILE)")
         return self
 
     @field_validator("sizes", mode="before")

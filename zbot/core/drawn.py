@@ -10,6 +10,7 @@ Blocking file work: call these through asyncio.to_thread (zbot.core.lifecycle do
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^(\d+)(?:-(\d+))?\.png$")  # JOB.png, and JOB-N.png for a grid's image N > 0
+_UPLOAD_RE = re.compile(r"^([0-9a-f]{64})\.png$")  # uploads/SHA256.png: a picture someone drew from
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every PNG, and its CRC
 # A save's temporary file older than this is a crashed save's: a live one (of any process on this
@@ -91,6 +93,55 @@ class DrawnImages:
                 with self._lock:
                     self.bytes -= size
 
+    # -- uploaded pictures: kept once by their hash, however many jobs draw from them ---------------------
+
+    @property
+    def uploads(self) -> Path:
+        return self.folder / "uploads"
+
+    def save_upload(self, png: bytes) -> str:
+        """Keep an uploaded picture (as the PNG that jobs draw from); its hash, which names it. The same
+        picture uploaded again is not written again."""
+        digest = hashlib.sha256(png).hexdigest()
+        final = self.uploads / f"{digest}.png"
+        if final.exists():
+            return digest
+        self.uploads.mkdir(exist_ok=True)
+        partial = final.with_suffix(f".{os.getpid()}.part")
+        try:
+            partial.write_bytes(png)
+            os.replace(partial, final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        with self._lock:
+            self.bytes += len(png)
+        return digest
+
+    def load_upload(self, digest: str) -> bytes | None:
+        """A kept upload by its hash; None when it is gone (or the hash names no file: never a path)."""
+        if not _UPLOAD_RE.match(f"{digest}.png"):
+            return None
+        try:
+            return (self.uploads / f"{digest}.png").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def upload_hashes(self) -> list[str]:
+        if not self.uploads.is_dir():
+            return []
+        return sorted(m[1] for p in self.uploads.iterdir() if (m := _UPLOAD_RE.match(p.name)))
+
+    def remove_upload(self, digest: str) -> None:
+        path = self.uploads / f"{digest}.png"
+        size = _size(path)
+        path.unlink(missing_ok=True)
+        with self._lock:
+            self.bytes -= size
+
+    def _upload_bytes(self) -> int:
+        return sum(_size(self.uploads / f"{digest}.png") for digest in self.upload_hashes())
+
     def job_ids(self) -> list[int]:
         return sorted({int(m[1]) for p in self.folder.iterdir() if (m := _NAME_RE.match(p.name))})
 
@@ -111,7 +162,7 @@ class DrawnImages:
     def measure(self) -> int:
         """The kept PNGs' size, read from the disk (other processes on this database save and sweep
         here too); `bytes` is set to it."""
-        total = sum(self.sizes().values())
+        total = sum(self.sizes().values()) + self._upload_bytes()
         with self._lock:
             self.bytes = total
         return total
@@ -125,7 +176,7 @@ class DrawnImages:
         if not self.max_bytes:
             return []
         sizes = self.sizes()
-        total = sum(sizes.values())
+        total = sum(sizes.values()) + self._upload_bytes()  # uploads count too; the sweep removes those
         removed = []
         for job_id in sorted(sizes):
             if total <= self.max_bytes:
@@ -142,7 +193,7 @@ class DrawnImages:
     def sweep_partials(self, older_than_s: float = STALE_PART_S) -> int:
         """Remove the temporary files that saves cut short by a crash left; the number removed."""
         cutoff, swept = time.time() - older_than_s, 0
-        for path in self.folder.glob("*.part"):
+        for path in [*self.folder.glob("*.part"), *self.uploads.glob("*.part")]:
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()

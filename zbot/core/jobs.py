@@ -63,8 +63,13 @@ class DrawRequest:
     count: int | None = None  # images of consecutive seeds; None: the configured default
     operation: str | None = None  # what the row records (zbot.core.jobs.Operation); None: draw, or reroll with a parent
     image: int = 0  # which of the parent's images an operation on one image (vary, upscale...) starts from
-    from_image: bytes | None = None  # an image file to start from (`zbot draw --from`), at `strength`
+    from_image: bytes | None = None  # an image file to start from (/draw image:, `zbot draw --from`), at `strength`
     strength: float | None = None
+    factor: float | None = None  # Zoom out: how much the picture shrinks (2 or 1.5; zbot.core.reframe)
+    direction: str | None = None  # Pan: which way the canvas grows (PAN_DIRECTIONS)
+    upload: str | None = None  # set by the Service: the kept upload (from_image) this draws from, by hash
+    flagged_ok: bool = False  # an upload the safety check flags may be drawn from (an age-restricted channel)
+    style: str | None = None  # a configured style's name (zbot.core.styles); None: the server's default
     is_admin: bool = False
     # The windows that apply to this user (role tiers); None means the configured default.
     rate_limits: tuple | None = None
@@ -80,10 +85,12 @@ class Operation(StrEnum):
     UPSCALE = "upscale"  # img2img of the parent's image enlarged (2x per side, at most UPSCALE_MAX_SIDE)
     EDIT = "edit"  # the parent redrawn with an edited prompt, same seed and size (and source image)
     RESIZE = "size"  # the parent's prompt and seed at another configured size
-    FROM_FILE = "file"  # img2img of an image file (`zbot draw --from`)
+    FROM_FILE = "file"  # img2img of an image file (`zbot draw --from`, /draw image:, POST /v1/images)
+    ZOOM = "zoom"  # the parent's image shrunk into its own canvas, the border painted (inpainting), a new seed
+    PAN = "pan"  # the parent's canvas grown by half one way, the new strip painted, a new seed
 
 
-REFINING = (Operation.VARY, Operation.UPSCALE, Operation.EDIT, Operation.RESIZE)  # one image of a parent
+REFINING = (Operation.VARY, Operation.UPSCALE, Operation.EDIT, Operation.RESIZE, Operation.ZOOM, Operation.PAN)  # one image of a parent
 UPSCALE_MAX_SIDE = 2048  # the model draws well up to 2048x2048 and fails at 4096x4096
 
 
@@ -148,6 +155,10 @@ class NewJob:
     strength: float | None = None  # image to image: how much of the source is redrawn...
     source_id: int | None = None  # ...of which generation's image...
     source_index: int | None = None  # ...and which of its images
+    factor: float | None = None  # Zoom out: the source shrunk by this into its own canvas (inpainted)
+    direction: str | None = None  # Pan: the source's canvas grown by half this way (inpainted)
+    upload: str | None = None  # drawn from an uploaded picture: its hash (zbot.core.drawn keeps it)
+    style: str | None = None  # the style's name (ZBOT_STYLES); the prompt column keeps what the user typed
     owner: str | None = None  # the process (zbot.core.instance) that holds it; set by the Service
 
 
@@ -155,7 +166,8 @@ class NewJob:
 # NewJob field of the same name, which validation must carry through (tests/test_service.py checks both).
 REQUEST_ONLY = frozenset({
     "image",  # becomes source_index (zbot.core.refining)
-    "from_image",  # the file `zbot draw --from` starts from: the CLI's, not kept
+    "from_image",  # the uploaded file; the Service keeps it as `upload` (its hash)
+    "flagged_ok",  # where a flagged upload may be drawn from (the front end knows the channel)
     "is_admin",  # exempts from the per-user limits
     "rate_limits",  # the windows of the Policy
 })
@@ -177,6 +189,9 @@ class RenderSpec:
     source: Source | None = None
     strength: float | None = None
     weight: int = 1  # images of work each of its images is (ZBOT_UPSCALE_WEIGHT at an upscale's size): for ETAs
+    style: str | None = None  # a configured style's name: the renderer applies its template and adapter
+    factor: float | None = None  # Zoom out / Pan: the source is reframed (zbot.core.reframe) and inpainted
+    direction: str | None = None
 
     @property
     def seeds(self) -> list[int]:
@@ -201,7 +216,10 @@ class RenderSpec:
         with one. A pick (count 0) draws its one image."""
         count = max(1, job.count)
         return cls(job_id, job.prompt, job.seed, job.width, job.height, job.steps, count, source=source,
-                   strength=job.strength if source is not None else None, weight=max(1, job.cost // count))
+                   strength=job.strength if source is not None else None, weight=max(1, job.cost // count),
+                   style=job.style,
+                   factor=job.factor if source is not None else None,
+                   direction=job.direction if source is not None else None)
 
 
 @dataclass(frozen=True)
@@ -239,6 +257,7 @@ class Result:
     prompt: str
     render_s: float  # all the job's images together
     wait_s: float
+    style: str | None = None  # the style's name, for the caption
 
     @property
     def png(self) -> bytes:
@@ -304,11 +323,15 @@ class Generation:
     strength: float | None = None  # image to image: how much of the source is redrawn
     source_id: int | None = None  # image to image: the generation whose image it starts from...
     source_index: int | None = None  # ...and which of its images
+    factor: float | None = None  # Zoom out: the factor (migration 0011)
+    direction: str | None = None  # Pan: the direction
+    upload: str | None = None  # drawn from an uploaded picture: its hash
+    style: str | None = None  # the style it was drawn in (migration 0012)
 
     @property
     def refined(self) -> bool:
         """Drawn from another image (img2img), not from noise."""
-        return self.strength is not None and self.source_id is not None
+        return self.strength is not None and (self.source_id is not None or self.upload is not None)
 
     @property
     def seeds(self) -> list[int]:

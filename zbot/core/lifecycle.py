@@ -89,7 +89,7 @@ class Lifecycle:
         return await self.store.record(
             source="discord", user_id=user_id, guild_id=guild_id, channel_id=channel_id, prompt=grid.prompt,
             seed=grid.seeds[index], size=grid.size, width=grid.width, height=grid.height, steps=grid.steps,
-            status=Status.DRAWN.value, parent_id=grid.id, count=0, cost=0, operation="pick",
+            status=Status.DRAWN.value, parent_id=grid.id, count=0, cost=0, operation="pick", style=grid.style,
             interaction_id=interaction_id, owner=self.owner, created_at=self.clock(),
             safety_score=verdict.score if verdict else None, safety_checker=verdict.checker if verdict else None)
 
@@ -185,6 +185,16 @@ class Lifecycle:
         """A kept PNG of a job (image `index` of a grid), if it was kept."""
         return await asyncio.to_thread(self.images.load, job_id, index)
 
+    async def keep_upload(self, png: bytes) -> str:
+        """Keep an uploaded picture beside the database; its hash (the jobs' `upload` column)."""
+        digest = await asyncio.to_thread(self.images.save_upload, png)
+        await self.trim_images()
+        return digest
+
+    async def upload(self, digest: str) -> bytes | None:
+        """A kept upload by its hash, if it is still kept."""
+        return await asyncio.to_thread(self.images.load_upload, digest)
+
     async def pictures(self, job_id: int, count: int) -> list[bytes] | None:
         """Every kept PNG of a job of `count` images, or None if any is missing."""
         return await asyncio.to_thread(self.images.load_all, job_id, count)
@@ -219,6 +229,7 @@ class Lifecycle:
         may be tens of thousands (more than SQLite takes as parameters). Then the byte budget, and the
         temporary files of saves a crash cut short."""
         await asyncio.to_thread(self.images.sweep_partials)
+        await self._sweep_uploads()
         kept = await asyncio.to_thread(self.images.job_ids)
         if not kept:
             return
@@ -232,6 +243,20 @@ class Lifecycle:
             if job_id not in needed:
                 await asyncio.to_thread(self.images.remove, job_id)
         await self.trim_images(measure=True)
+
+    async def _sweep_uploads(self) -> None:
+        """Remove the uploads no job needs: one an unfinished job draws from, or a job of the last `keep_s`
+        (its rerolls and edits draw from it again), stays."""
+        uploads = await asyncio.to_thread(self.images.upload_hashes)
+        if not uploads:
+            return
+        needed = set(await self.store.column(
+            self.store.connection,
+            f"SELECT upload FROM generations WHERE upload IS NOT NULL AND (status IN {sql_set(UNDELIVERED)} "
+            "OR created_at > ?)", (self.clock() - self.keep_s,)))
+        for digest in uploads:
+            if digest not in needed:
+                await asyncio.to_thread(self.images.remove_upload, digest)
 
     async def trim_images(self, *, measure: bool = False) -> None:
         """Keep the kept PNGs within ZBOT_KEEP_IMAGES_MAX_GB, the oldest jobs' first; never those of a job

@@ -46,6 +46,17 @@ def cost_of(settings: Settings, width: int, height: int, count: int = 1) -> int:
     return count * (settings.upscale_weight if width * height > largest else 1)
 
 
+def style_of(s: Settings, asked: str | None) -> str | None:
+    """The style a request draws in: the one it names ("" for none), else the server's default; BadInput
+    unless the server offers it."""
+    style = s.default_style if asked is None else (asked.strip() or None)
+    if style is None or style in s.styles:
+        return style
+    if not s.styles:
+        raise BadInput("style.none")
+    raise BadInput("style.unknown", {"style": style[:40], "styles": items(list(s.styles)[:25])})
+
+
 def validate(s: Settings, request: DrawRequest) -> NewJob:
     """The job to admit for a request, or BadInput saying what is allowed."""
     if s.channel_ids and request.channel_id is not None and request.channel_id not in s.channel_ids:
@@ -78,11 +89,13 @@ def validate(s: Settings, request: DrawRequest) -> NewJob:
     if not 1 <= count <= s.max_count:
         raise BadInput("count.range", {"most": s.max_count}) if s.max_count > 1 else BadInput("count.one")
     width, height = sizes[size]
+    style = style_of(s, request.style)
     operation = request.operation or (Operation.REROLL if request.parent_id is not None else Operation.DRAW)
     return NewJob(source=request.source, user_id=request.user_id, guild_id=request.guild_id,
                   channel_id=request.channel_id, prompt=prompt,
                   seed=secrets.randbelow(SEED_LIMIT) if seed is None else seed,
                   size=size, width=width, height=height, steps=steps, parent_id=request.parent_id,
-                  interaction_id=request.interaction_id, count=count, operation=operation,
+                  interaction_id=request.interaction_id, count=count, operation=operation, style=style,
+                  factor=request.factor, direction=request.direction, upload=request.upload,
                   # a pick posts an image its grid already paid for
                   cost=0 if operation == Operation.PICK else cost_of(s, width, height, count))

@@ -58,6 +58,7 @@ class EngineUnavailable(ModelNotFound):
 
 
 _CHOICES = {"compile": ("auto", "on", "off"), "quantize": ("none", "fp8"), "offload": ("none", "model")}
+_NO_SPEC = object()  # not inside render(): the adapter use_style() chose stays (warm-up, latents, tests)
 DEFAULT_WARMUP_SIZES: tuple[tuple[int, int], ...] = ((1024, 1024),)
 WARMUP_STEPS = 2  # shapes don't depend on the step count; two steps also run the scheduler's second branch
 
@@ -126,6 +127,7 @@ class Engine(Inpainting):
         self._load_started: float | None = None
         self.styles, self.lora_max_rank = dict(styles or {}), lora_max_rank  # zbot/engine/loras.py
         self.loras: Loras | None = None
+        self._drawing: Style | None | object = _NO_SPEC  # the style of the spec render() draws now
 
     @classmethod
     def from_pipeline(cls, pipeline, **kwargs) -> Engine:
@@ -358,22 +360,41 @@ class Engine(Inpainting):
         return self.loras.use(style)
 
     def render(self, spec: RenderSpec, on_step: Callable[[int, int], None]):
+        """Draw one image in `spec.style` (its adapter and its template around the prompt; none without
+        one); see `_render`. A source drawn again inside is drawn in its own style."""
+        outer, self._drawing = self._drawing, self._style_of(spec)
+        try:
+            return self._render(spec, on_step)
+        finally:
+            self._drawing = outer
+
+    def _style_of(self, spec: RenderSpec) -> Style | None:
+        if spec.style is None:
+            return None
+        if spec.style not in self.styles:  # queued before a restart that took it out of ZBOT_STYLES
+            raise BrokenImage(f"the style {spec.style!r} is no longer offered")
+        return self.styles[spec.style]
+
+    def _render(self, spec: RenderSpec, on_step: Callable[[int, int], None]):
         """Draw one image; returns a PIL image. `on_step(done, total)` is called after each step. With a
         source, image to image: the source (drawn again first when it is no longer kept) resized to
         the spec's size, then `spec.denoising_steps` steps at its strength."""
         if spec.source is None:
             return self._generate(spec.prompt, spec.width, spec.height, spec.steps, spec.seed, on_step)
+        if spec.factor is not None or spec.direction is not None:  # Zoom out, Pan (zbot/engine/inpaint.py)
+            return self.render_reframe(spec, on_step)
         return self._generate(spec.prompt, spec.width, spec.height, spec.steps, spec.seed, on_step,
                               source=self._source_image(spec.source, spec.width, spec.height), strength=spec.strength)
 
-    def _source_image(self, source: Source, width: int, height: int) -> Image.Image:
+    def _source_image(self, source: Source, width: int | None, height: int | None) -> Image.Image:
+        """The source picture at width x height (None: at its own size)."""
         if source.png is not None:
             with Image.open(io.BytesIO(source.png)) as kept:
                 image = kept.convert("RGB")
         else:
             log.info("drawing the source image again (seed %s): it is no longer kept", source.redraw.seed)
             image = self.render(source.redraw, lambda done, total: None)
-        if image.size != (width, height):  # an upscale: Lanczos first, the model redraws the detail
+        if width is not None and image.size != (width, height):  # an upscale: Lanczos first, the model redraws the detail
             image = image.resize((width, height), Image.Resampling.LANCZOS)
         return image
 
@@ -401,6 +422,9 @@ class Engine(Inpainting):
         # While the warm-up is not done, or at a size it didn't reach: whatever would need a new graph runs
         # eagerly (seconds saved for this request; the warm-up builds the graph while the bot is idle).
         # set_stance is process-wide: one engine per process (the bot's worker, each Ray actor).
+        if not warming and self._drawing is not _NO_SPEC:  # switched here, after any source was drawn again
+            self.use_style(self._drawing)
+            prompt = prompt if self._drawing is None else self._drawing.prompt(prompt)
         eager_if_new = self.compiled and not warming and (
             bool(self.pending_warmups) or (width, height) not in self.warmed_sizes)
         with torch.compiler.set_stance("eager_on_recompile") if eager_if_new else contextlib.nullcontext():

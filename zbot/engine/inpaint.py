@@ -14,7 +14,8 @@ from functools import cache, partial
 import torch
 from PIL import Image
 
-from zbot.core.jobs import PAN_DIRECTIONS, panned_size
+from zbot.core.jobs import PAN_DIRECTIONS, RenderSpec, panned_size
+from zbot.core.reframe import finish, pan, zoom_out
 
 
 @cache
@@ -74,6 +75,18 @@ class Inpainting:
             raise ValueError(f"image {image.size} and mask {mask.size} must be {width}x{height}")
         return self._generate(prompt, width, height, steps, seed, on_step, source=image.convert("RGB"),
                               strength=strength, mask=mask.convert("L"))
+
+    def render_reframe(self, spec: RenderSpec, on_step: Callable[[int, int], None]) -> Image.Image:
+        """A Zoom out (`spec.factor`) or Pan (`spec.direction`) of the spec's source at its own size: the
+        canvas and mask of zbot.core.reframe painted with the spec's prompt and seed, the kept pixels
+        pasted back across a feathered seam."""
+        image = self._source_image(spec.source, None, None)
+        frame = zoom_out(image, spec.factor) if spec.factor is not None else pan(image, spec.direction)
+        if frame is None or frame.size != (spec.width, spec.height):
+            raise ValueError(f"the source {image.size} does not reframe to {spec.width}x{spec.height}")
+        painted = self.render_inpaint(spec.prompt, spec.seed, *frame.size, spec.steps, frame.canvas, frame.mask,
+                                      on_step=on_step)
+        return finish(painted, frame)
 
     def _inpaint_pipeline(self):
         if getattr(self, "_inpaint", None) is None:
