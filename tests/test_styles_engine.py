@@ -50,9 +50,9 @@ def make_lora(model: Path, path: Path, *, rank: int = 4, seed: int = 1, kohya: b
     return path
 
 
-def png(engine: Engine, style: Style | None, seed: int = 3) -> bytes:
-    engine.use_style(style)
-    image = engine.render(RenderSpec(0, "a red fox in the snow", seed, 64, 64, 2), lambda *_: None)
+def png(engine: Engine, style: Style | None, seed: int = 3, prompt: str = "a red fox in the snow") -> bytes:
+    spec = RenderSpec(0, prompt, seed, 64, 64, 2, style=style.name if style is not None else None)
+    image = engine.render(spec, lambda *_: None)  # the engine applies the spec's style
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
@@ -81,7 +81,8 @@ def test_a_lora_changes_the_pixels_and_switching_away_and_back_is_byte_identical
     ink, clay = png(engine, styles["ink"]), png(engine, styles["clay"])
     assert len({base, ink, clay}) == 3
     assert png(engine, styles["ink"]) == ink and png(engine, None) == base and png(engine, styles["ink"]) == ink
-    assert png(engine, styles["plain"]) == base  # a template-only style loads no adapter
+    # a template-only style loads no adapter: the same pixels as its prompt written out without a style
+    assert png(engine, styles["plain"]) == png(engine, None, prompt="a red fox in the snow, watercolor") != base
     # kohya's names and alphas are converted as diffusers converts them: the same adapter, the same pixels
     assert png(engine, styles["ink_kohya"]) == ink
     # consecutive images of one style copy nothing into the slots

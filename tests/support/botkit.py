@@ -61,7 +61,7 @@ async def running_bot(fake: FakeDiscord, settings: Settings, checker=None) -> As
     """The bot on the tiny model; `checker` is the safety checker (none by default: the tests that are
     about safety bring one whose verdict they control)."""
     use_cpu_threads()
-    engine = GatedEngine(settings.model, device="cpu")
+    engine = GatedEngine(settings.model, device="cpu", styles=settings.styles)
     async with open_core(settings, [engine], checker=checker) as core:
         await core.executor.wait_ready()
         bot = ZBot(settings, core.service, guild_ready_timeout=0)

@@ -77,9 +77,11 @@ def tier_name(interaction: discord.Interaction, role_id: int | None) -> Text:
 
 def draw_request(settings: Settings, interaction: discord.Interaction, prompt: str, *, size: str | None = None,
                  seed: int | None = None, steps: int | None = None, parent_id: int | None = None,
-                 count: int | None = None, operation: str | None = None, image: int = 0) -> DrawRequest:
+                 count: int | None = None, operation: str | None = None, image: int = 0,
+                 style: str | None = None) -> DrawRequest:
     _, windows = tier(settings, interaction)
     return DrawRequest(user_id=interaction.user.id, prompt=prompt, size=size, seed=seed, steps=steps,
                        source="discord", guild_id=interaction.guild_id, channel_id=interaction.channel_id,
                        interaction_id=interaction.id, parent_id=parent_id, count=count, operation=operation, image=image,
+                       style=style,
                        is_admin=is_exempt(settings, interaction), rate_limits=windows)

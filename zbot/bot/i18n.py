@@ -28,6 +28,8 @@ ZH_CN: dict[str, str] = {
     "A number to repeat an image exactly (random when left out)": "用来精确重现一张图的数字（不填则随机）",
     "count": "数量",
     "How many images to choose from (seeds seed, seed+1, ...); each counts": "一次画几张供挑选（种子依次加一）；每张都计入额度",
+    "style": "风格",
+    "A look the bot offers, such as watercolor (default: this server's)": "机器人提供的画风，例如水彩（默认：本服务器的）",
     "reroll": "重画",
     "Draw your latest image in this channel again with a new seed": "用新种子重画你在本频道的最近一张图",
     "Reroll": "重画",
@@ -90,6 +92,8 @@ ZH_CN: dict[str, str] = {
     "seeds {}": "种子 {0}",
     "for {}": "给 {0}",
     "image {} of the grid": "网格中的第 {0} 张",
+    "style {}": "风格 {0}",
+    "By style": "按风格",
     # -- answers and refusals (Discord side) ------------------------------------------------------------
     "Cancelled the request of {}; they are told.": "已取消 {0} 的请求；已通知对方。",
     "Nothing is waiting or being drawn in this server.": "本服务器没有排队或正在画的请求。",

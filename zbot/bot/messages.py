@@ -122,7 +122,8 @@ def caption(result: Result, size: str, requester_id: int, limit: int = CONTENT_L
         seeds += "\n"
     details = (f"\n{seeds}{' · ' if result.count == 1 else ''}{size} {result.width}×{result.height} · "
                f"{t(locale, '{} s', f'{result.render_s:.1f}')} · {t(locale, 'for {}', f'<@{requester_id}>')}"
-               + (f" · {tr(locale, origin)}" if origin else ""))
+               + (f" · {tr(locale, origin)}" if origin else "")
+               + (f" · {t(locale, 'style {}', result.style)}" if result.style else ""))
     return f"**{quote_prompt(result.prompt, limit - length(details) - 4)}**{details}"
 
 
@@ -247,6 +248,9 @@ def stats_embed(report: UsageReport, queue_depth: int, title: str, locale=None) 
     if report.operations:
         embed.add_field(name=t(locale, "Made by"), value="\n".join(
             f"{t(locale, OPERATION_NAMES.get(name, name))}: {jobs}" for name, jobs in report.operations.items()))
+    if report.styles:  # style names are the owner's, shown as configured; at most 1024 characters a field
+        embed.add_field(name=t(locale, "By style"), value=fit("\n".join(
+            f"{name}: {images}" for name, images in report.styles.items()), 1024))
     if report.user_id is None and report.top_users:
         top = "\n".join(f"<@{u.user_id}>: {u.done}" + (f" ({u.failed} failed)" if u.failed else "")
                         for u in report.top_users[:10])

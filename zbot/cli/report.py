@@ -21,6 +21,7 @@ def print_usage(report: UsageReport, console: Console) -> None:
     for status in (Status.FAILED, Status.CANCELLED, Status.REJECTED, Status.QUEUED, Status.RUNNING, Status.DRAWN):
         totals.add_row(status.value, str(report.by_status.get(status.value, 0)))
     totals.add_row("withheld by the safety check / reported", f"{report.blocked} / {report.reports}")
+    totals.add_row("by style", ", ".join(f"{name} {images}" for name, images in report.styles.items()) or "-")
     totals.add_row("made by", ", ".join(f"{name} {jobs}" for name, jobs in report.operations.items()) or "-")
     totals.add_row("wait: median / p95", f"{seconds(report.wait.median)} / {seconds(report.wait.p95)}")
     totals.add_row("render: median / p95", f"{seconds(report.render.median)} / {seconds(report.render.p95)}")

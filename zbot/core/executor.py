@@ -357,7 +357,7 @@ class Executor:
         wait_s = (job.started_at or job.submitted_at) - job.submitted_at
         pictures = tuple(job.pictures[i] for i in range(spec.count))
         self._settle(job, result=Result(spec.job_id, pictures, spec.width, spec.height, spec.steps, spec.prompt,
-                                        job.render_s, wait_s))
+                                        job.render_s, wait_s, style=spec.style))
 
     def _fail(self, job: _Job, reason: str) -> None:
         job.failed = True

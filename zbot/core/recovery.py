@@ -123,7 +123,8 @@ async def kept_result(service: Service, kept: Kept) -> Result | None:
     else:
         pictures = tuple(Picture(seed, png, verdict)
                          for seed, png, verdict in zip(job.seeds, kept.pngs, verdicts, strict=True))
-        return Result(job.id, pictures, job.width, job.height, job.steps, job.prompt, job.render_s or 0.0, 0.0)
+        return Result(job.id, pictures, job.width, job.height, job.steps, job.prompt, job.render_s or 0.0, 0.0,
+                      style=job.style)
     log.warning("job %s, drawn before the restart, is not posted: %s", job.id, reason)
     await service.lifecycle.failed(job.id, reason)
     raise RenderFailed(reason)

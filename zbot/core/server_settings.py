@@ -46,6 +46,8 @@ SERVER_SETTINGS: dict[str, str] = {
     "default_size": "The size a /draw uses when it doesn't say",
     "safety_nsfw_channels": "In age-restricted channels, flagged images are posted as they are (post) or as "
                             "spoilers (spoiler)",
+    "styles": "The styles /draw offers here, comma-separated names among the bot's (empty: none)",
+    "default_style": "The style a /draw uses when it names none, one this server offers (empty: none)",
 }
 
 
@@ -73,6 +75,8 @@ def shown(settings: Settings, name: str) -> str:
     value = getattr(settings, name)
     if name == "rate_limits":
         return ",".join(str(window) for window in value)
+    if name == "styles":
+        return ",".join(value)
     if name == "role_rate_limits":
         return env_value({role: ",".join(str(w) for w in windows) for role, windows in value.items()})
     return env_value(value)
@@ -131,6 +135,9 @@ def within_ceilings(settings: Settings, base: Settings, names: set[str]) -> set[
     if "safety_nsfw_channels" in names and base.safety_nsfw_channels == "spoiler":
         hold("safety_nsfw_channels", "spoiler")
     return held
+
+# Applied first (the most allowed, the styles offered) and last (the default style, among those offered).
+_FIRST = {"max_count": 0, "styles": 0, "default_style": 2}
 
 
 class ServerSettings:
@@ -194,10 +201,11 @@ class ServerSettings:
         held = set()
         settings = self.base.model_copy(deep=True)
         # The most allowed before the default, so that a default within it is checked against it.
-        for name in sorted(values, key=lambda name: name != "max_count"):
+        for name in sorted(values, key=lambda name: _FIRST.get(name, 1)):
             before = getattr(settings, name)
             try:
-                self._apply(settings, name, values[name])
+                if not self._apply(settings, name, values[name], lenient=lenient):
+                    held.add(name)  # applied in part: styles the owner no longer offers are left out
             except (BadInput, ValidationError):
                 if not lenient:
                     raise
@@ -208,15 +216,43 @@ class ServerSettings:
         clamped = within_ceilings(settings, self.base, set(values) - owners - held - {unclamped})
         return settings, held | clamped
 
-    def _apply(self, settings: Settings, name: str, raw: str) -> None:
+    def _apply(self, settings: Settings, name: str, raw: str, *, lenient: bool = False) -> bool:
+        """Set `name` to `raw` in `settings`; False when only a part of it could apply (`lenient`)."""
+        if name in ("styles", "default_style"):
+            return self._apply_style(settings, name, raw, lenient=lenient)
         if name == "default_size":
             if raw not in settings.sizes:
                 raise BadInput("size.unknown", {"size": raw[:40], "sizes": items(settings.sizes)})
             settings.sizes = {raw: settings.sizes[raw], **{k: v for k, v in settings.sizes.items() if k != raw}}
-            return
+            return True
         Settings.__pydantic_validator__.validate_assignment(settings, name, raw)
         if name == "blocked_words":  # the server's words come on top of the bot's own
             settings.blocked_words = list(dict.fromkeys([*self.base.blocked_words, *settings.blocked_words]))
+        return True
+
+    def _apply_style(self, settings: Settings, name: str, raw: str, *, lenient: bool) -> bool:
+        """A server's styles: among those the bot owner configured (ZBOT_STYLES), with its default among
+        them. Set without pydantic: its checks across fields would see the styles and their default
+        change one at a time."""
+        fields = settings.__dict__
+        if name == "default_style":
+            style = raw.strip() or None
+            if style is not None and style not in settings.styles:
+                if settings.styles:
+                    raise BadInput("settings.default_style", {"styles": items(settings.styles)})
+                raise BadInput("settings.no_styles")
+            fields["default_style"] = style
+            return True
+        names = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+        unknown = [style for style in names if style not in self.base.styles]
+        if unknown and not lenient:
+            if not self.base.styles:
+                raise BadInput("settings.no_styles")
+            raise BadInput("settings.style_unknown", {"style": unknown[0][:40], "styles": items(self.base.styles)})
+        fields["styles"] = {style: self.base.styles[style] for style in names if style in self.base.styles}
+        if settings.default_style not in fields["styles"]:
+            fields["default_style"] = None  # the bot's default is not offered here
+        return not unknown
 
     def check(self, guild_id: int, name: str, raw: str, *, owner: bool) -> Settings:
         """The server's settings with `name` set to `raw`, or BadInput saying why not."""

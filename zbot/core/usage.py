@@ -67,6 +67,7 @@ class UsageReport:
     reports: int = 0  # Report-button reports on these images
     images: int = 0  # images drawn (each of a grid's), not jobs
     operations: dict[str, int] = field(default_factory=dict)  # images posted, by what made them
+    styles: dict[str, int] = field(default_factory=dict)  # images made in each style (ZBOT_STYLES); none left out
     refusals: dict[str, int] = field(default_factory=dict)  # refused requests, by reason
     refused_users: list[UserRefusals] = field(default_factory=list)  # the most refused first
     flagged_users: list[tuple[int, int]] = field(default_factory=list)  # (user, flagged results), most first
@@ -125,6 +126,9 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
         # Images, not jobs: a grid's count; a pick posts one image its grid drew (count 0).
         f"SELECT operation, sum(max(count, 1)) FROM generations {where} AND status IN {_IMAGES} GROUP BY operation "
         "ORDER BY 2 DESC, 1", params)}
+    styles = {row[0]: row[1] for row in await store.query(
+        f"SELECT style, sum(max(count, 1)) FROM generations {where} AND status IN {_IMAGES} AND style IS NOT NULL "
+        "GROUP BY style ORDER BY 2 DESC, 1", params)}
     reports = await store.query(
         f"SELECT count(*) FROM reports WHERE generation_id IN (SELECT id FROM generations {where})", params)
     per_day = await store.query(
@@ -146,6 +150,7 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
         today=datetime.fromtimestamp(now, UTC).date().isoformat(),
         reports=reports[0][0],
         operations=operations,
+        styles=styles,
         refusals=by_reason,
         refused_users=refusals[:top],
         flagged_users=[(row[0], row[1]) for row in flagged],

@@ -112,6 +112,8 @@ class Admin(commands.Cog):
             "channel_ids": [now, str(interaction.channel_id or "")],
             "role_rate_limits": [now, '{"ROLE_ID": "20/minute,500/day"}'],
             "blocked_words": [now],
+            "styles": [now, ",".join(self.settings.styles), *self.settings.styles],
+            "default_style": list(here.styles),
         }.get(name, [])
         # Only whole values: Discord takes at most 100 characters, and a cut one would be saved cut.
         seen = [value for value in dict.fromkeys(options)

@@ -63,22 +63,34 @@ class Drawing(commands.Cog):
 
         @app_commands.describe(prompt="What to draw", size="The image's shape (default: the first one)",
                                seed="A number to repeat an image exactly (random when left out)",
-                               count="How many images to choose from (seeds seed, seed+1, ...); each counts")
+                               count="How many images to choose from (seeds seed, seed+1, ...); each counts",
+                               style="A look the bot offers, such as watercolor (default: this server's)")
         @app_commands.choices(size=[app_commands.Choice(name=f"{name} ({w}×{h})", value=name)
                                     for name, (w, h) in list(settings.size_table.items())[:25]])
         @app_commands.guild_only()
         async def draw(interaction: discord.Interaction, prompt: str, size: str | None = None,
                        seed: app_commands.Range[int, 0, SEED_LIMIT - 1] | None = None,
-                       count: int | None = None) -> None:
+                       count: int | None = None, style: str | None = None) -> None:
             request = access.draw_request(self.here(interaction), interaction, prompt, size=size, seed=seed,
-                                          count=count)
+                                          count=count, style=style)
             await self.delivery.draw(interaction, request)
 
         # discord.py reads the options from the callback's annotations, and a string annotation (this module
         # has `from __future__ import annotations`) can only name module globals: the count's bounds, which
         # are this configuration's, go in as an object.
         draw.__annotations__["count"] = app_commands.Range[int, 1, settings.max_count] | None
-        return app_commands.command(name="draw", description="Draw an image from a prompt")(draw)
+        command = app_commands.command(name="draw", description="Draw an image from a prompt")(draw)
+        command.autocomplete("style")(self.style_choices)
+        return command
+
+    async def style_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The styles this server offers whose name or description holds what was typed, each shown with
+        its description (Discord shows at most 25, each at most 100 characters)."""
+        typed = current.casefold().strip()
+        return [app_commands.Choice(name=f"{name} · {style.description}"[:100] if style.description else name,
+                                    value=name)
+                for name, style in self.here(interaction).styles.items()
+                if typed in name.casefold() or typed in style.description.casefold()][:25]
 
     @app_commands.command(name="reroll", description="Draw your latest image in this channel again with a new seed")
     @app_commands.guild_only()
