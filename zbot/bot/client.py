@@ -15,6 +15,8 @@ from zbot.bot.cogs.accounts import Accounts
 from zbot.bot.cogs.admin import Admin
 from zbot.bot.cogs.bans import BanCommands
 from zbot.bot.cogs.drawing import Drawing
+from zbot.bot.cogs.help import Help
+from zbot.bot.cogs.privacy import Privacy
 from zbot.bot.cogs.reports import Reports
 from zbot.bot.delivery import Delivery
 from zbot.bot.errors import answer_error
@@ -92,6 +94,8 @@ class ZBot(commands.Bot):
         self.accounts = Accounts(settings, service)
         self.admin = Admin(settings, service)
         self.bans = BanCommands(settings, service)
+        self.privacy = Privacy(service)  # /history and /forget
+        self.help = Help(service)
         self.synced = False
 
     async def setup_hook(self) -> None:
@@ -101,6 +105,8 @@ class ZBot(commands.Bot):
         await self.add_cog(self.reports)
         await self.add_cog(self.admin)
         await self.add_cog(self.bans)
+        await self.add_cog(self.privacy)
+        await self.add_cog(self.help)
         await self.tree.set_translator(Translator())  # Chinese names and descriptions for Chinese clients
         await sync_commands(self.tree, self.service, self.settings.guild_ids)
         self.synced = True

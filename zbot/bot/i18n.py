@@ -14,6 +14,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from zbot.bot.i18n_zh_tw import ZH_TW as TRADITIONAL
 from zbot.catalogue import Text
 
 ZH_CN: dict[str, str] = {
@@ -171,6 +172,18 @@ ZH_CN: dict[str, str] = {
     "upscales": "放大",
     "prompt edits": "改写提示词",
     "other sizes": "换尺寸",
+    # -- /history, /forget, /help (zbot/bot/cogs/privacy.py, help.py) ------------------------------------
+    "Your images in this server, newest first": "你在本服务器的图片，最新的在前",
+    "forget": "删除我的数据",
+    "Delete what zbot keeps about you in this server": "删除 zbot 在本服务器保存的关于你的内容",
+    "help": "帮助",
+    "What zbot does, and how to use it here": "zbot 能做什么，以及在这里怎么用",
+    "Previous": "上一页",
+    "Next": "下一页",
+    "Forget me": "删除我的数据",
+    "Forget me and delete my images' messages": "删除我的数据和带有我的图片的消息",
+    "Keep everything": "全部保留",
+    "{} images": "{0} 张",
 }
 
 # Traditional Chinese: the command names and descriptions people see in their client's menus. Replies
@@ -213,7 +226,8 @@ ZH_TW: dict[str, str] = {
     "The requests waiting and being drawn in this server (admins)": "本伺服器正在排隊和正在畫的請求（管理員）",
 }
 
-CATALOGUES = {"zh-CN": ZH_CN, "zh-TW": {**ZH_CN, **ZH_TW}}
+# Traditional for everything else: zbot/bot/i18n_zh_tw.py; a template added without it falls back to Simplified.
+CATALOGUES = {"zh-CN": ZH_CN, "zh-TW": {**ZH_CN, **TRADITIONAL, **ZH_TW}}
 
 
 def language(locale) -> str | None:
