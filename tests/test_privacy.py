@@ -63,6 +63,11 @@ async def test_forget_leaves_no_prompt_in_the_file_or_its_log_and_the_limits_sti
         await core.service.report(theirs, 1, "note-" + SECRET.format("report"))
         await core.store.count_refusal(user_id=1, guild_id=OURS, source="discord", reason="bad_input",
                                        prompt=SECRET.format("refused"), error="no", at=time.time())
+        digest = core.lifecycle.images.save_upload(PNG)  # their own picture, and one another member uploaded too
+        await core.store.update(jobs[1], upload=digest)
+        shared = core.lifecycle.images.save_upload(PNG + b"shared")
+        await core.store.update(jobs[2], upload=shared)
+        await core.store.update(theirs, upload=shared)
         before = await core.service.quota(1, guild_id=OURS)
         database = settings.database
         assert files_hold(database, b"zebra-unicorn") != []
@@ -75,8 +80,9 @@ async def test_forget_leaves_no_prompt_in_the_file_or_its_log_and_the_limits_sti
         assert files_hold(database, b"secret-refused") == [] and files_hold(database, b"note-zebra") == []
         assert Path(f"{database}-wal").stat().st_size == 0  # checkpointed and emptied
         folder = drawn_dir(database)
-        assert sorted(p.name for p in folder.iterdir()) == [f"{theirs}.png"]
-        assert done.images == 6 and done.files == 6
+        assert sorted(p.name for p in folder.iterdir()) == [f"{theirs}.png", "uploads"]
+        assert [p.name for p in (folder / "uploads").iterdir()] == [f"{shared}.png"]  # still drawn from by another
+        assert done.images == 6 and done.files == 7
         assert sorted(done.messages) == [(5, 1000 + n) for n in range(6)]
         assert await core.store.get(old) is None
         assert (await core.store.get(jobs[0])).prompt == ""  # named by another's row: kept, blank
@@ -86,7 +92,7 @@ async def test_forget_leaves_no_prompt_in_the_file_or_its_log_and_the_limits_sti
         assert (await core.store.get(theirs)).prompt == SECRET.format(7)
     async with open_core(settings, [FakeRenderer()]) as core:  # a restart brings nothing back
         assert (await core.service.history(1, OURS)).total == 0
-        assert list(drawn_dir(database).iterdir()) == [drawn_dir(database) / f"{theirs}.png"]
+        assert sorted(p.name for p in drawn_dir(database).iterdir()) == [f"{theirs}.png", "uploads"]
     assert files_hold(database, b"zebra-unicorn-secret-1") == []
 
 

@@ -2,7 +2,7 @@
 forgotten (Discord's Developer Policy asks apps to delete a user's data on request).
 
 A forget blanks what a member said and made (prompts, seeds, links to their messages, their reports'
-notes, the last refused prompt of each hour) and removes their kept images, in one server or everywhere.
+notes, the last refused prompt of each hour) and removes their kept images and uploaded pictures, in one server or everywhere.
 It keeps what the rate limits count, for their longest window only: a row's time, cost and status, with no
 content, so that forgetting can't be used to reset a limit; older rows go altogether unless another row
 names them. Deleted text must not stay readable in the file: SQLite's secure_delete zeroes freed space,
@@ -117,10 +117,12 @@ async def forget(store: Store, images: DrawnImages, user_id: int, guild_id: Any,
     messages = [(row["channel_id"], row["message_id"]) for row in rows
                 if delete_messages and row["message_id"] is not None and row["channel_id"] is not None
                 and row["status"] == Status.POSTED.value]
+    uploads = await store.column(store.connection, f"SELECT DISTINCT upload FROM generations WHERE {mine} "
+                                 "AND upload IS NOT NULL", [user_id, *where])
     # Zeroes what later statements free (on this connection; it stays on, as prompts are what the file holds).
     await store.connection.execute("PRAGMA secure_delete=ON")
     await store.write(f"UPDATE generations SET prompt = ?, seed = NULL, error = NULL, channel_id = NULL, "
-                      f"interaction_id = NULL, message_id = NULL WHERE {mine}", [FORGOTTEN, user_id, *where])
+                      f"interaction_id = NULL, message_id = NULL, upload = NULL WHERE {mine}", [FORGOTTEN, user_id, *where])
     # Older than every window: nothing counts them. Rows another row or a report names stay, blank.
     await store.write(f"DELETE FROM generations WHERE {mine} AND created_at < ? "
                       "AND id NOT IN (SELECT parent_id FROM generations WHERE parent_id IS NOT NULL) "
@@ -133,6 +135,10 @@ async def forget(store: Store, images: DrawnImages, user_id: int, guild_id: Any,
     files = 0
     for row in rows:
         if await asyncio.to_thread(_remove, images, row["id"]):
+            files += 1
+    for digest in uploads:  # a picture kept once by its hash: kept while someone else's row draws from it
+        if not await store.scalar(store.connection, "SELECT 1 FROM generations WHERE upload = ? LIMIT 1", [digest]):
+            await asyncio.to_thread(images.remove_upload, digest)
             files += 1
     await checkpoint(store)
     where_said = "every server" if guild_id is EVERYWHERE else f"server {guild_id}"
