@@ -82,6 +82,27 @@ def test_every_catalogue_sentence_has_chinese_with_the_same_placeholders():
             assert fields(translated) == fields(entry[EN]), (key, lang)
 
 
+# Characters that exist only in Simplified Chinese: a zh-TW sentence holding one was not converted.
+SIMPLIFIED_ONLY = set("这们个说图张时发删请为设务应让还没会对从过导认钟间门问题记录种类额队数据项择级预检键画")
+
+
+def test_every_sentence_has_traditional_chinese_with_the_same_placeholders():
+    """zh-TW members get Traditional replies: every catalogue key and every Discord template has a zh-TW
+    text (zbot/catalogue_zh_tw.py, zbot/bot/i18n_zh_tw.py), with no Simplified-only character in it."""
+    missing = sorted(key for key, entry in MESSAGES.items() if "zh-TW" not in entry)
+    assert missing == [], "add these to zbot/catalogue_zh_tw.py:\n" + "\n".join(missing)
+    for key, entry in MESSAGES.items():
+        assert fields(entry["zh-TW"]) == fields(entry[EN]), key
+        assert not SIMPLIFIED_ONLY & set(entry["zh-TW"]), (key, entry["zh-TW"])
+    traditional = CATALOGUES["zh-TW"]
+    untranslated = sorted(english for english, simplified in ZH_CN.items() if traditional[english] == simplified
+                          and SIMPLIFIED_ONLY & set(simplified))
+    assert untranslated == [], "add these to zbot/bot/i18n_zh_tw.py:\n" + "\n".join(untranslated)
+    assert not any(SIMPLIFIED_ONLY & set(said) for said in traditional.values())
+    assert render("forget.done", {"images": 3}, "zh-TW") == "完成：我已刪除你在本伺服器的提示詞和圖片（記錄中共 3 條）。"
+    assert t("zh-TW", "Forget me") == "刪除我的資料" and t("zh-CN", "Forget me") == "删除我的数据"
+
+
 def test_refusals_are_raised_by_key_and_every_key_exists():
     keys, english, _ = scan()
     assert len(keys) > 60  # the scan sees the core's refusals and the Discord side's sentences
@@ -107,7 +128,7 @@ def test_a_refusal_is_english_for_http_and_chinese_from_its_key_with_its_values_
     english = "You may draw only 2 more images right now (5 images per minute): ask for 2 or fewer, or for 4 later."
     assert refusal.message == english and type(refusal.message) is str
     assert tr("zh-CN", refusal.text) == "你现在只能再画 2 张（每分钟 5 张）：请求 2 张或更少，或稍后再请求 4 张。"
-    assert tr("zh-TW", refusal.text) == tr("zh-CN", refusal.text)  # no zh-TW column yet: Simplified
+    assert tr("zh-TW", refusal.text) == "你現在只能再畫 2 張（每分鐘 5 張）：請求 2 張或更少，或稍後再請求 4 張。"
     assert tr("en-US", refusal.text) == english
     # Finished English is never matched back: a plain sentence stays as it is.
     assert tr("zh-CN", english) == english
