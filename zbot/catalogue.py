@@ -285,6 +285,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "upload.flagged": {
         EN: "That image was flagged by the safety check; I only draw from it in age-restricted channels.",
         ZH_CN: "那张图片被安全检查标记；我只在年龄限制频道中基于它作画。"},
+    "upload.download": {
+        EN: "I couldn't download that image; attach it again.", ZH_CN: "我没能下载那张图片；请重新附上它。"},
     "reframe.factor": {EN: "Zoom out by one of: {factors}.", ZH_CN: "请按以下倍数之一缩小：{factors}。"},
     "reframe.direction": {EN: "Pan one of: {directions}.", ZH_CN: "请向以下方向之一平移：{directions}。"},
     "reframe.pan_cap": {

@@ -91,7 +91,9 @@ def finished(message: FakeMessage | None) -> bool:
 
 def image_controls(job_id: int, *, sizes: bool = True) -> list[str]:
     """The custom_ids under a single posted image: its buttons, row by row, then the menu of sizes."""
-    buttons = [f"zbot:{action}:{job_id}" for action in ("reroll", "vary", "upscale", "edit", "delete", "report")]
+    buttons = [f"zbot:{action}:{job_id}" for action in ("reroll", "vary-subtle", "vary", "upscale", "edit", "zoom-2",
+                                                         "zoom-15", "pan-left", "pan-right", "pan-up", "pan-down",
+                                                         "delete", "report")]
     return buttons + ([f"zbot:size:{job_id}"] if sizes else [])
 
 

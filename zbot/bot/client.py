@@ -28,12 +28,15 @@ from zbot.bot.views import (
     CANCEL,
     DELETE,
     EDIT,
+    PANS,
     PICK,
     REPORT,
     REROLL,
     UPSCALE,
     VARY,
     VARY_ONE,
+    VARY_SUBTLE,
+    ZOOMS,
     Buttons,
     image_view,
     result_view,
@@ -87,10 +90,15 @@ class ZBot(commands.Bot):
         self.buttons = Buttons(
             {REROLL: self.drawing.reroll_button, DELETE: self.drawing.delete_button,
              REPORT: self.reports.report_button, CANCEL: self.drawing.cancel_button,
-             VARY: self.refine.vary_button, UPSCALE: self.refine.upscale_button, EDIT: self.refine.edit_button},
+             VARY: self.refine.vary_button, UPSCALE: self.refine.upscale_button, EDIT: self.refine.edit_button,
+             VARY_SUBTLE: self.refine.vary_subtle_button,
+             **{kind: self.refine.zoom_button(factor) for kind, factor in ZOOMS.items()},
+             **{kind: self.refine.pan_button(direction) for kind, direction in PANS.items()}},
             indexed={PICK: self.drawing.pick_button, VARY_ONE: self.refine.vary_one_button},
             sizes=settings.size_table, size_handler=self.refine.size_chosen,
-            image_kinds=((REROLL, VARY, UPSCALE, EDIT), (DELETE, REPORT)), grid_kinds=(REROLL, DELETE, REPORT))
+            # Discord allows five rows of five: the size menu takes the last row.
+            image_kinds=((REROLL, VARY_SUBTLE, VARY, UPSCALE, EDIT), tuple(ZOOMS), tuple(PANS), (DELETE, REPORT)),
+            grid_kinds=(REROLL, DELETE, REPORT))
         self.accounts = Accounts(settings, service)
         self.admin = Admin(settings, service)
         self.bans = BanCommands(settings, service)

@@ -74,6 +74,11 @@ ZH_CN: dict[str, str] = {
     "Who is banned from zbot here, and the last bans and unbans": "谁在这里被禁止使用 zbot，以及最近的封禁和解封",
     # -- buttons, menus and forms --------------------------------------------------------------------------
     "Vary": "变体",
+    "Vary (Strong)": "变体（强）",
+    "Vary (Subtle)": "变体（轻微）",
+    "Zoom Out 2x": "缩小 2 倍",
+    "Zoom Out 1.5x": "缩小 1.5 倍",
+    "Pan": "平移",
     "Upscale": "放大",
     "Edit prompt": "改写提示词",
     "Delete": "删除",

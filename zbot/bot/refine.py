@@ -4,6 +4,8 @@ filled in) and the menu of other sizes. Each click becomes a request on the pare
 
 from __future__ import annotations
 
+import dataclasses
+
 import discord
 
 from zbot.bot import access
@@ -48,9 +50,30 @@ class Refine:
         await self._request(interaction, generation_id, Operation.VARY)
 
     @guarded
+    async def vary_subtle_button(self, interaction: discord.Interaction, generation_id: int) -> None:
+        await self._request(interaction, generation_id, Operation.VARY,
+                            strength=self.here(interaction).vary_subtle_strength)
+
+    @guarded
     async def vary_one_button(self, interaction: discord.Interaction, generation_id: int, index: int) -> None:
-        """V1..V4 under a grid: a variation of that image."""
-        await self._request(interaction, generation_id, Operation.VARY, index=index)
+        """V1..V4 under a grid: a variation of that image, subtle or strong (ZBOT_GRID_VARY)."""
+        here = self.here(interaction)
+        await self._request(interaction, generation_id, Operation.VARY, index=index,
+                            strength=here.vary_subtle_strength if here.grid_vary == "subtle" else None)
+
+    def zoom_button(self, factor: float):
+        """The handler of Zoom Out `factor`x."""
+        @guarded
+        async def zoom(interaction: discord.Interaction, generation_id: int) -> None:
+            await self._request(interaction, generation_id, Operation.ZOOM, factor=factor)
+        return zoom
+
+    def pan_button(self, direction: str):
+        """The handler of the Pan button towards `direction`."""
+        @guarded
+        async def pan(interaction: discord.Interaction, generation_id: int) -> None:
+            await self._request(interaction, generation_id, Operation.PAN, direction=direction)
+        return pan
 
     @guarded
     async def upscale_button(self, interaction: discord.Interaction, generation_id: int) -> None:
@@ -78,8 +101,10 @@ class Refine:
         return parent
 
     async def _request(self, interaction: discord.Interaction, generation_id: int, operation: Operation, *,
-                       index: int = 0, prompt: str | None = None, size: str | None = None) -> None:
+                       index: int = 0, prompt: str | None = None, size: str | None = None, **reframing) -> None:
+        """`reframing`: a Vary's strength, a Zoom out's factor, a Pan's direction."""
         parent = await self._parent(interaction, generation_id)
         request = access.draw_request(self.here(interaction), interaction, parent.prompt if prompt is None else prompt,
                                       size=size, parent_id=parent.id, operation=operation, image=index)
+        request = dataclasses.replace(request, **reframing)
         await self.delivery.draw(interaction, request)

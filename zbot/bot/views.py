@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import discord
 
-from zbot.core.jobs import Result, upscaled_size
+from zbot.core.jobs import Result, panned_size, upscaled_size
 
 Handler = Callable[[discord.Interaction, int], Awaitable[None]]
 
@@ -31,7 +31,16 @@ class ButtonKind:
 
 
 REROLL = ButtonKind("reroll", "Reroll", "🎲", discord.ButtonStyle.primary)
-VARY = ButtonKind("vary", "Vary", "🔀", discord.ButtonStyle.secondary)
+VARY = ButtonKind("vary", "Vary (Strong)", "🔀", discord.ButtonStyle.secondary)  # "vary": the one Vary before issue 28
+VARY_SUBTLE = ButtonKind("vary-subtle", "Vary (Subtle)", "🔀", discord.ButtonStyle.secondary)
+ZOOM_2 = ButtonKind("zoom-2", "Zoom Out 2x", "🔭", discord.ButtonStyle.secondary)
+ZOOM_15 = ButtonKind("zoom-15", "Zoom Out 1.5x", "🔭", discord.ButtonStyle.secondary)
+PAN_LEFT = ButtonKind("pan-left", "Pan", "⬅️", discord.ButtonStyle.secondary)
+PAN_RIGHT = ButtonKind("pan-right", "Pan", "➡️", discord.ButtonStyle.secondary)
+PAN_UP = ButtonKind("pan-up", "Pan", "⬆️", discord.ButtonStyle.secondary)
+PAN_DOWN = ButtonKind("pan-down", "Pan", "⬇️", discord.ButtonStyle.secondary)
+ZOOMS = {ZOOM_2: 2.0, ZOOM_15: 1.5}
+PANS = {PAN_LEFT: "left", PAN_RIGHT: "right", PAN_UP: "up", PAN_DOWN: "down"}
 UPSCALE = ButtonKind("upscale", "Upscale", "🔍", discord.ButtonStyle.secondary)
 EDIT = ButtonKind("edit", "Edit prompt", "✏️", discord.ButtonStyle.secondary)
 DELETE = ButtonKind("delete", "Delete", "🗑️", discord.ButtonStyle.secondary)
@@ -186,10 +195,12 @@ class Buttons:
 
 
 def image_view(buttons: Buttons, generation_id: int, width: int, height: int) -> discord.ui.View:
-    """The buttons under a posted image: Upscale greyed out at the largest size."""
+    """The buttons under a posted image: Upscale greyed out at the largest size, a Pan where that side is
+    at the cap."""
     bigger = upscaled_size(width, height)
-    return buttons.under_image(generation_id, (width, height),
-                               disabled=frozenset({UPSCALE}) if bigger[0] * bigger[1] <= width * height else frozenset())
+    disabled = {UPSCALE} if bigger[0] * bigger[1] <= width * height else set()
+    disabled |= {kind for kind, direction in PANS.items() if panned_size(width, height, direction) is None}
+    return buttons.under_image(generation_id, (width, height), disabled=frozenset(disabled))
 
 
 def result_view(buttons: Buttons, result: Result, withheld: frozenset[int]) -> discord.ui.View:

@@ -3,6 +3,7 @@ every image. Each command is one method holding its options and its body."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections.abc import Callable
@@ -11,13 +12,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from zbot.bot import access, messages
+from zbot.bot import access, messages, uploads
 from zbot.bot.delivery import Delivery
 from zbot.bot.errors import guarded
 from zbot.bot.i18n import localize_view
 from zbot.bot.posting import NO_MENTIONS, Poster
 from zbot.config import SEED_LIMIT, Settings
-from zbot.core.jobs import BadInput, Generation, Status
+from zbot.core.jobs import BadInput, DrawRequest, Generation, Status
 from zbot.core.picking import Picker
 from zbot.core.service import Service
 
@@ -64,15 +65,20 @@ class Drawing(commands.Cog):
         @app_commands.describe(prompt="What to draw", size="The image's shape (default: the first one)",
                                seed="A number to repeat an image exactly (random when left out)",
                                count="How many images to choose from (seeds seed, seed+1, ...); each counts",
-                               style="A look the bot offers, such as watercolor (default: this server's)")
+                               style="A look the bot offers, such as watercolor (default: this server's)",
+                               image="A picture of your own to draw from (PNG, JPEG, WebP or GIF)",
+                               strength="With an image: how much of it is redrawn, 0.1-1 (default: Vary's)")
         @app_commands.choices(size=[app_commands.Choice(name=f"{name} ({w}×{h})", value=name)
                                     for name, (w, h) in list(settings.size_table.items())[:25]])
         @app_commands.guild_only()
         async def draw(interaction: discord.Interaction, prompt: str, size: str | None = None,
                        seed: app_commands.Range[int, 0, SEED_LIMIT - 1] | None = None,
-                       count: int | None = None, style: str | None = None) -> None:
+                       count: int | None = None, style: str | None = None, image: discord.Attachment | None = None,
+                       strength: app_commands.Range[float, 0.1, 1.0] | None = None) -> None:
             request = access.draw_request(self.here(interaction), interaction, prompt, size=size, seed=seed,
                                           count=count, style=style)
+            if image is not None:
+                request = await self._with_upload(interaction, request, image, strength)
             await self.delivery.draw(interaction, request)
 
         # discord.py reads the options from the callback's annotations, and a string annotation (this module
@@ -82,6 +88,13 @@ class Drawing(commands.Cog):
         command = app_commands.command(name="draw", description="Draw an image from a prompt")(draw)
         command.autocomplete("style")(self.style_choices)
         return command
+
+    async def _with_upload(self, interaction: discord.Interaction, request: DrawRequest,
+                           image: discord.Attachment, strength: float | None) -> DrawRequest:
+        """The request drawn from the attached picture (downloaded within the caps; the Service checks it)."""
+        data = await uploads.download(image)
+        return dataclasses.replace(request, from_image=data, strength=strength,
+                                   flagged_ok=await self.poster.age_restricted(interaction.channel_id))
 
     async def style_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The styles this server offers whose name or description holds what was typed, each shown with
