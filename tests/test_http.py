@@ -234,7 +234,7 @@ async def test_without_configured_keys_every_request_is_401_saying_so(settings):
     ({"prompt": "a fox", "seed": "42"}, 422, "seed: Input should be a valid integer"),
     ({"prompt": "a fox", "seed": True}, 422, "seed: Input should be a valid integer"),
     ({"prompt": "a fox", "seed": 1.5}, 422, "seed: Input should be a valid integer"),
-    ({"prompt": "a fox", "steps": 50}, 422, "steps: unknown field (allowed: prompt, size, seed, count)"),
+    ({"prompt": "a fox", "steps": 50}, 422, "steps: unknown field (allowed: prompt, size, seed, count, style, image, strength)"),
     (["a fox"], 422, "must be a JSON object"),
     ({"prompt": "   "}, 422, "the prompt is empty"),
     ({"prompt": "a fox\x00"}, 422, "prompt: contains control characters"),
@@ -394,7 +394,7 @@ async def test_openapi_describes_every_route_with_this_configurations_sizes(sett
     assert response.status == 200 and doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {"/v1/images", "/v1/images/{id}/{operation}", "/healthz", "/metrics"}
     refine = doc["components"]["schemas"]["RefineRequest"]["properties"]
-    assert set(refine) == {"image", "seed", "prompt", "size"} and refine["size"]["enum"] == ["square", "wide", None]
+    assert set(refine) == {"image", "seed", "prompt", "size", "factor", "direction"} and refine["size"]["enum"] == ["square", "wide", None]
     request = doc["components"]["schemas"]["ImageRequest"]["properties"]
     assert request["size"]["enum"] == ["square", "wide", None] and request["prompt"]["maxLength"] == 1000
     assert request["seed"]["maximum"] == 2**32 - 1

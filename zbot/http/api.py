@@ -20,7 +20,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from zbot.core.jobs import (
     BadInput,
@@ -35,6 +43,8 @@ from zbot.core.jobs import (
     TooManyPending,
 )
 from zbot.core.service import Service
+from zbot.core.uploads import MAX_BYTES
+from zbot.http import forms
 from zbot.http.openapi import openapi
 from zbot.metrics import CONTENT_TYPE, Metrics
 
@@ -43,6 +53,7 @@ log = logging.getLogger(__name__)
 Health = Callable[[], dict[str, bool]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
+MAX_UPLOAD_BODY = MAX_BYTES * 4 // 3 + MAX_BODY  # a picture in base64 (a third larger) and the rest
 SHUTDOWN_RETRY_S = 30
 STOP_S = 5.0  # at shutdown, how long requests in flight may take to finish (zbot.run.worst_shutdown_s)
 
@@ -75,6 +86,9 @@ class ImageRequest(BaseModel):
     size: StrictStr | None = None
     seed: JsonInt | None = None
     count: JsonInt | None = None  # images of consecutive seeds; more than one: a JSON answer
+    style: StrictStr | None = None  # a configured style's name; "": none; null: the default (ZBOT_DEFAULT_STYLE)
+    image: StrictStr | None = None  # a picture of one's own to draw from, base64 (or a multipart file part)
+    strength: Annotated[float, Field(gt=0, le=1)] | None = None  # with an image: how much is redrawn
 
     @field_validator("size")
     @classmethod
@@ -102,12 +116,13 @@ class RefineRequest(BaseModel):
     seed: JsonInt | None = None  # variations: random when left out
     prompt: StrictStr | None = None  # edit: the new prompt
     size: StrictStr | None = None  # size: the named size to draw it at
-
+    factor: float | None = None  # zoom: 2 or 1.5
+    direction: StrictStr | None = None  # pan: left, right, up or down
 
 
 # The operations on an image the HTTP API offers, by the last part of their path.
 OPERATIONS = {"variations": Operation.VARY, "upscale": Operation.UPSCALE, "edit": Operation.EDIT,
-              "size": Operation.RESIZE}
+              "size": Operation.RESIZE, "zoom": Operation.ZOOM, "pan": Operation.PAN}
 
 
 def key_user_id(key: str) -> int:
@@ -120,7 +135,7 @@ def key_user_id(key: str) -> int:
 def build_app(service: Service, *, health: Health, metrics: Metrics) -> web.Application:
     """The aiohttp application over the service (every image request is one call to it); `health` gives
     /healthz's checks. Serve it with `start_http`."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_as_json])
+    app = web.Application(client_max_size=MAX_UPLOAD_BODY, middlewares=[_errors_as_json])
     settings = service.settings
     app[_SERVICE] = service
     app[_HEALTH] = health
@@ -177,10 +192,22 @@ async def _openapi(request: web.Request) -> web.Response:
 
 async def _images(request: web.Request) -> web.Response:
     user_id = _authenticate(request)
-    body = await _read_body(request, ImageRequest)
+    picture = None
+    if request.content_type == "multipart/form-data":
+        fields, picture = await forms.multipart(request, MAX_BYTES)
+        body = _validated(ImageRequest, fields)
+    else:
+        body = await _read_body(request, ImageRequest)
+        if body.image is not None:
+            try:
+                picture = base64.b64decode(body.image, validate=True)
+            except ValueError:
+                return _error(422, "bad_input", "image: give the picture's file as base64.")
     draw = DrawRequest(user_id=user_id, prompt=body.prompt, size=body.size, seed=body.seed, count=body.count,
-                       source="http")
+                       source="http", style=body.style, from_image=picture, strength=body.strength,
+                       flagged_ok=user_id in request.app[_ADULT])
     return await _draw(request, draw)
+
 
 
 async def _refine(request: web.Request) -> web.Response:
@@ -203,7 +230,8 @@ async def _refine(request: web.Request) -> web.Response:
     if operation == Operation.RESIZE and not body.size:
         return _error(422, "bad_input", "size: give the named size to draw it at.")
     draw = DrawRequest(user_id=user_id, prompt=body.prompt or parent.prompt, size=body.size, seed=body.seed,
-                       source="http", parent_id=parent.id, operation=operation, image=body.image)
+                       source="http", parent_id=parent.id, operation=operation, image=body.image,
+                       factor=body.factor, direction=body.direction)
     lineage = {"X-Zbot-Parent-Id": str(parent.id), "X-Zbot-Operation": operation.value}
     return await _draw(request, draw, lineage)
 
@@ -298,6 +326,14 @@ async def _read_body(request: web.Request, model: type[BaseModel], *, optional: 
         data = await request.json()
     except ValueError:
         raise _http_error(web.HTTPBadRequest, "bad_request", "The body is not valid JSON.") from None
+    if request.content_length is not None and request.content_length > MAX_BODY and not (
+            isinstance(data, dict) and "image" in model.model_fields and isinstance(data.get("image"), str)):
+        # Past the small bodies' cap: only a body that brings a picture may be larger.
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    return _validated(model, data)
+
+
+def _validated(model: type[BaseModel], data: Any) -> Any:
     if not isinstance(data, dict):
         raise _http_error(web.HTTPUnprocessableEntity, "bad_input",
                           'The body must be a JSON object like {"prompt": "a red fox"}.')

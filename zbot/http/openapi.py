@@ -64,8 +64,11 @@ def openapi(settings: Settings) -> dict[str, Any]:
                 "description": "Waits until the image is drawn; the request joins the queue Discord's use. "
                                "Each API key is rate-limited like one Discord user.",
                 "security": [{"bearer": []}],
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/ImageRequest"}}}},
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ImageRequest"}},
+                    # The same fields as form fields, the picture as a file part named image.
+                    "multipart/form-data": {"schema": {"$ref": "#/components/schemas/ImageRequest"},
+                                            "encoding": {"image": {"contentType": "image/*"}}}}},
                 "responses": responses,
             }},
             "/v1/images/{id}/{operation}": {"post": {
@@ -76,7 +79,10 @@ def openapi(settings: Settings) -> dict[str, Any]:
                                f"{settings.vary_strength}); upscale: the image enlarged 2x per side (at most "
                                f"2048 on the longer side) and redrawn at strength {settings.upscale_strength}, "
                                f"counting {settings.upscale_weight} images; edit: the new prompt with the same seed "
-                               "and size; size: the same prompt and seed at another named size. The answer is "
+                               "and size; size: the same prompt and seed at another named size; zoom: the image "
+                               "shrunk by factor (2 or 1.5) into its own size and the border painted, a new seed; "
+                               "pan: the canvas grown by half towards direction and the new strip painted (refused "
+                               "where that side is at 2048), counted at its size. The answer is "
                                "the new image, as for createImage, with X-Zbot-Parent-Id and X-Zbot-Operation.",
                 "security": [{"bearer": []}],
                 "parameters": [
@@ -84,7 +90,7 @@ def openapi(settings: Settings) -> dict[str, Any]:
                      "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                      "description": "The image's X-Zbot-Job-Id (or job_id)."},
                     {"name": "operation", "in": "path", "required": True,
-                     "schema": {"type": "string", "enum": ["variations", "upscale", "edit", "size"]}}],
+                     "schema": {"type": "string", "enum": ["variations", "upscale", "edit", "size", "zoom", "pan"]}}],
                 "requestBody": {"required": False, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/RefineRequest"}}}},
                 "responses": {**responses, "404": answer("No image of this key's has that id, or no such "
@@ -126,6 +132,19 @@ def openapi(settings: Settings) -> dict[str, Any]:
                                   "description": f"How many images, of the seeds seed, seed + 1, ... (default "
                                   f"{settings.default_count}); each counts against the key's limits. More than one "
                                   "is answered in JSON (Images)."},
+                        "style": {"type": ["string", "null"], "enum": [*settings.styles, "", None],
+                                  "description": "A style: " + (", ".join(
+                                      f"{name} ({style.description})" if style.description else name
+                                      for name, style in settings.styles.items()) or "none configured")
+                                  + f". Default {settings.default_style or 'none'}; an empty string: none. Refining "
+                                  "an image keeps its style."},
+                        "image": {"type": ["string", "null"], "contentEncoding": "base64",
+                                  "description": "A picture of your own to draw from (PNG, JPEG, WebP or GIF, at most "
+                                  "16 MB and 16 megapixels), drawn at the named size closest to its shape unless size "
+                                  "says; in multipart/form-data, a file part."},
+                        "strength": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1,
+                                     "description": "With an image: how much of it is redrawn (default "
+                                     f"{settings.vary_strength})."},
                     },
                 },
                 "RefineRequest": {
@@ -139,6 +158,10 @@ def openapi(settings: Settings) -> dict[str, Any]:
                                    "description": "edit: the edited prompt (required there)."},
                         "size": {"type": ["string", "null"], "enum": [*settings.sizes, None],
                                  "description": "size: the named size to draw it at (required there)."},
+                        "factor": {"type": ["number", "null"], "enum": [2, 1.5, None],
+                                   "description": "zoom: how much the image shrinks (required there)."},
+                        "direction": {"type": ["string", "null"], "enum": ["left", "right", "up", "down", None],
+                                      "description": "pan: which way the canvas grows (required there)."},
                     },
                 },
                 "Images": {"type": "object", "required": ["job_id", "images"], "properties": {
