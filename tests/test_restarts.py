@@ -8,9 +8,8 @@ import time
 
 from support.botkit import finished
 from support.fake_discord import FakeDiscord
+from support.render_gate import holding_renders
 from test_run_process import bot_env, start, stop
-
-SIZES = '{"square": "1024x1024"}'  # a few seconds a render on a CPU: time to act while one runs
 
 
 def channel_images(fake: FakeDiscord) -> list:
@@ -23,19 +22,25 @@ async def draw_three(fake: FakeDiscord) -> list:
         ix = await fake.slash("draw", {"prompt": prompt}, user_id=user)
         await ix.wait_response(timeout=10)
         interactions.append(ix)
+    # Held after its first step (support/render_gate.py): it is mid-render until the test opens the gate.
     await interactions[0].wait_original(lambda m: "Drawing" in m.content, timeout=60)
     return interactions
 
 
 async def test_sigterm_finishes_the_running_job_keeps_the_queue_and_the_next_start_posts_it(tmp_path, tiny_model):
     async with FakeDiscord() as fake:
-        env = bot_env(fake, tmp_path, tiny_model, ZBOT_SIZES=SIZES)
+        env, gate = holding_renders(tmp_path, bot_env(fake, tmp_path, tiny_model))
         process = await start(env, tmp_path)
         try:
             await fake.wait_connected(timeout=60)
             first, second, third = await draw_three(fake)
             began = time.monotonic()
             process.send_signal(signal.SIGTERM)
+            # The queued jobs are told at once, while the first is still held mid-render; then it may finish.
+            for ix in (second, third):
+                await ix.wait_original(lambda m: "restarting" in m.content, timeout=30)
+            assert process.returncode is None and not finished(first.original)
+            gate.touch()
             code, output = await stop(process, timeout=60)
             stopped_in = time.monotonic() - began
         except BaseException:
@@ -65,7 +70,7 @@ async def test_sigterm_finishes_the_running_job_keeps_the_queue_and_the_next_sta
 
 async def test_kill_9_mid_render_resumes_oldest_first_and_tells_users_of_stale_jobs(tmp_path, tiny_model):
     async with FakeDiscord() as fake:
-        env = bot_env(fake, tmp_path, tiny_model, ZBOT_SIZES=SIZES, ZBOT_RECOVERY_MAX_AGE="3600")
+        env, gate = holding_renders(tmp_path, bot_env(fake, tmp_path, tiny_model, ZBOT_RECOVERY_MAX_AGE="3600"))
         process = await start(env, tmp_path)
         try:
             await fake.wait_connected(timeout=60)
@@ -81,6 +86,7 @@ async def test_kill_9_mid_render_resumes_oldest_first_and_tells_users_of_stale_j
         db.commit()
         db.close()
 
+        gate.touch()
         process = await start(env, tmp_path)
         try:
             await fake.wait_for(lambda f: len(channel_images(f)) == 2, timeout=90)
