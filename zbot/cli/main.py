@@ -48,11 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("prompt")
     draw.add_argument("--seed", type=int, help="0 to 4294967295; random when left out")
     draw.add_argument("--size", help="a named size (square, portrait, landscape, tall, wide)")
+    draw.add_argument("--style", help="a style of ZBOT_STYLES (`zbot styles` lists them); default ZBOT_DEFAULT_STYLE")
     draw.add_argument("--steps", type=int, help="1 to 50; ZBOT_STEPS when left out")
     draw.add_argument("--from", dest="source", type=Path, metavar="IMAGE",
                       help="start from this image (img2img): at its own size, or --size")
     draw.add_argument("--strength", type=float, help="with --from: how much of it to redraw, 0-1 "
                       "(default ZBOT_VARY_STRENGTH)")
+    draw.add_argument("--zoom-out", type=float, choices=[2, 1.5], metavar="2|1.5",
+                      help="with --from: the image shrunk into its own size and the border painted")
+    draw.add_argument("--pan", choices=["left", "right", "up", "down"],
+                      help="with --from: the canvas grown by half that way and the new strip painted")
     draw.add_argument("--count", type=int, help="images of the seeds SEED, SEED+1, ... (1 to ZBOT_MAX_COUNT)")
     draw.add_argument("--out", type=Path, help="the PNG to write (default zbot-SEED.png; with --count, "
                       "OUT-SEED.png each)")
@@ -175,12 +180,18 @@ async def _draw(settings: Settings, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.strength is not None and args.source is None:
         raise CliError("--strength goes with --from IMAGE")
+    if (args.zoom_out is not None or args.pan is not None) and args.source is None:
+        raise CliError("--zoom-out and --pan go with --from IMAGE")
+    if args.zoom_out is not None and args.pan is not None:
+        raise CliError("choose one of --zoom-out and --pan")
+    operation = "zoom" if args.zoom_out is not None else "pan" if args.pan is not None else None
     try:
         image = args.source.read_bytes() if args.source is not None else None
     except OSError as error:
         raise CliError(f"can't read {args.source}: {error.strerror or error}") from None
     request = DrawRequest(user_id=0, prompt=args.prompt, size=args.size, seed=args.seed, steps=args.steps,
-                          count=args.count, source="cli", is_admin=True, from_image=image, strength=args.strength)
+                          count=args.count, source="cli", is_admin=True, from_image=image, strength=args.strength,
+                          style=args.style, operation=operation, factor=args.zoom_out, direction=args.pan)
     # Before the model loads, so a typo costs nothing.
     validate(settings, plan_from_file(settings, request).request if image is not None else request)
     async with open_core(settings, warm_up_idle=False) as core:

@@ -87,6 +87,8 @@ def plan_from_file(settings: Settings, request: DrawRequest) -> Plan:
         raise BadInput("refine.unreadable", {"error": error}) from None
     if min(width, height) < 16:
         raise BadInput("refine.too_small")
+    if request.operation in (Operation.ZOOM, Operation.PAN):  # `zbot draw --from IMAGE --zoom-out 2 / --pan`
+        return _reframe_upload(settings, request, width, height)
     size = request.size if request.size in settings.size_table else closest_size(settings, width, height)
     width, height = settings.size_table[size]
     filled = dataclasses.replace(request, operation=Operation.FROM_FILE, size=size)
@@ -162,6 +164,30 @@ def _reframe(settings: Settings, request: DrawRequest, operation: Operation, par
         width, height = panned
     request = dataclasses.replace(request, factor=factor, direction=direction)
     return _plan(settings, request, parent, parent.prompt, request.seed, width, height, 1.0, source_id, index)
+
+
+def fit_for_reframe(image: Image.Image) -> Image.Image:
+    """An upload to Zoom out or Pan as kept: within UPSCALE_MAX_SIDE, both sides multiples of 16."""
+    scale = min(1.0, UPSCALE_MAX_SIDE / max(image.size))
+    size = (max(16, int(image.width * scale) // 16 * 16), max(16, int(image.height * scale) // 16 * 16))
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _reframe_upload(settings: Settings, request: DrawRequest, width: int, height: int) -> Plan:
+    """A Zoom out or Pan of an upload itself (kept fitted: fit_for_reframe): its own size, or half again."""
+    if request.operation == Operation.ZOOM and request.factor not in ZOOM_FACTORS:
+        raise BadInput("reframe.factor", {"factors": items(f"{f:g}" for f in ZOOM_FACTORS)})
+    if request.operation == Operation.PAN:
+        if request.direction not in PAN_DIRECTIONS:
+            raise BadInput("reframe.direction", {"directions": items(PAN_DIRECTIONS)})
+        panned = panned_size(width, height, request.direction)
+        if panned is None:
+            raise BadInput("reframe.pan_cap", {"side": UPSCALE_MAX_SIDE})
+        width, height = panned
+    named = request.size if request.size in settings.size_table else settings.default_size
+    filled = dataclasses.replace(request, size=named, count=1)
+    return Plan(filled, width, height, cost_of(settings, width, height), 1.0, factor=request.factor,
+                direction=request.direction, upload=request.upload)
 
 
 def _plan(settings: Settings, request: DrawRequest, parent: Generation, prompt: str, seed: int | None,

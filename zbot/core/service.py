@@ -21,6 +21,7 @@ from zbot.core import moderation, picking, privacy, recovery, refining, uploads
 from zbot.core.background import Background
 from zbot.core.bans import Actor, Ban, BanEvent, Banned, Bans
 from zbot.core.executor import Executor
+from zbot.core.imaging import encode_png
 from zbot.core.jobs import (
     MAX_ID,
     BadInput,
@@ -29,6 +30,7 @@ from zbot.core.jobs import (
     Generation,
     NewJob,
     NotReady,
+    Operation,
     Progress,
     Refused,
     RenderFailed,
@@ -206,7 +208,10 @@ class Service:
     async def _upload(self, request: DrawRequest) -> DrawRequest:
         """An uploaded picture decoded (hostile files refused in one sentence: zbot.core.uploads), checked
         like a drawn image before anything is drawn from it, and kept beside the database by its hash."""
-        png = await asyncio.to_thread(uploads.upload_png, request.from_image)
+        image = await asyncio.to_thread(uploads.decode, request.from_image)
+        if request.operation in (Operation.ZOOM, Operation.PAN):  # reframed as it is: kept on the 16-pixel grid
+            image = refining.fit_for_reframe(image)
+        png = await asyncio.to_thread(encode_png, image)
         verdict = (await self.check_kept([png]))[0]
         if verdict is not None and verdict.flagged and not request.flagged_ok:
             raise BadInput("upload.flagged")
