@@ -10,11 +10,11 @@ import re
 import time
 
 from PIL import Image
-
 from support.botkit import bot_settings, control, finished, grid_controls, image_controls, running_bot
-from support.renderers import FakeRenderer
 from support.fake_discord import EPHEMERAL
+from support.renderers import FakeRenderer
 from test_http import KEY, serving, with_keys
+
 from zbot.app import open_core
 from zbot.core.usage import usage_report
 
@@ -124,9 +124,14 @@ async def test_a_count_over_what_is_left_is_refused_with_the_allowance(fake, tmp
 
 
 async def test_progress_says_which_image_is_being_drawn(fake, tmp_path, tiny_model):
-    async with running_bot(fake, bot_settings(tmp_path, tiny_model)):
-        # 1024x1024: seconds each on a CPU, so progress is shown for both images.
-        grid = await (await fake.slash("draw", {"prompt": "slow", "count": 2})).wait_original(finished, timeout=120)
+    async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
+        # Each image held after its first step until its progress is shown (was: 1024x1024, seconds each).
+        run.engine.hold_after_first_step = True
+        ix = await fake.slash("draw", {"prompt": "slow", "size": "small", "count": 2})
+        for image in (1, 2):
+            await ix.wait_original(lambda m, image=image: f"image {image} of 2 · step" in m.content, timeout=30)
+            run.engine.go_on.release()
+        grid = await ix.wait_original(finished, timeout=30)
     shown = [edit.payload.get("content", "") for edit in grid.edits]
     assert any("image 2 of 2 · step" in text for text in shown), shown
 

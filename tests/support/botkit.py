@@ -14,10 +14,9 @@ from PIL import Image
 
 from support.fake_discord import FakeDiscord, FakeMessage
 from zbot.app import Core, open_core
-from zbot.engine.engine import use_cpu_threads
 from zbot.bot.client import ZBot
 from zbot.config import Settings
-from zbot.engine.engine import Engine
+from zbot.engine.engine import Engine, use_cpu_threads
 
 
 def bot_settings(tmp_path: Path, tiny_model: Path, **changes) -> Settings:
@@ -29,18 +28,28 @@ def bot_settings(tmp_path: Path, tiny_model: Path, **changes) -> Settings:
 
 
 class GatedEngine(Engine):
-    """The tiny engine, held at the start of each render until the test opens the gate."""
+    """The tiny engine, held at the start of each render until the test opens the gate; with
+    `hold_after_first_step`, each render also stops after its first step (its progress shown) until the test
+    lets it go on with `go_on.release()`: progress without the seconds-long renders of a large size."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.gate = threading.Event()
         self.gate.set()
         self.started = threading.Event()
+        self.hold_after_first_step = False
+        self.go_on = threading.Semaphore(0)
 
     def render(self, spec, on_step):
         self.started.set()
         self.gate.wait(30)
-        return super().render(spec, on_step)
+
+        def step(done: int, total: int) -> None:
+            on_step(done, total)
+            if done == 1 and self.hold_after_first_step:
+                self.go_on.acquire(timeout=30)
+
+        return super().render(spec, step)
 
 
 @dataclass
