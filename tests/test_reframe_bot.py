@@ -90,3 +90,15 @@ async def test_a_hostile_attachment_gets_one_private_line_and_nothing_is_drawn(f
     assert answer.type == 4 and answer.data["flags"] & 64  # a reply only its user sees
     assert says in answer.data["content"] and answer.data["content"].count(". ") == 0  # one sentence
     assert rows == [] and not [m for m in fake.bot_messages if m.attachments]
+
+
+def test_a_pan_is_greyed_out_where_its_side_is_at_the_cap():
+    from zbot.bot.views import PANS, Buttons, image_view
+
+    async def nothing(interaction, generation_id):
+        return None
+
+    buttons = Buttons({kind: nothing for kind in PANS}, image_kinds=(tuple(PANS),))
+    view = image_view(buttons, 7, 2048, 1024)
+    greyed = {item.item.custom_id for item in view.children if item.item.disabled}
+    assert greyed == {"zbot:pan-left:7", "zbot:pan-right:7"}  # up and down still grow 1024 to 1536
