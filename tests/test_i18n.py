@@ -184,8 +184,8 @@ async def test_a_chinese_user_gets_chinese_and_an_english_user_english_in_the_sa
         english_quota = (await (await fake.slash("quota")).wait_response()).data["content"]
     assert "种子 3" in theirs.content and "给 <@" in theirs.content and "秒" in theirs.content
     labels = {cid.split(":")[1]: theirs.component(cid).get("label") for cid in theirs.custom_ids}
-    assert (labels["reroll"], labels["vary"], labels["upscale"], labels["delete"]) == ("重画", "变体", "放大", "删除")
-    assert ours.component(ours.custom_ids[1]).get("label") == "Vary"
+    assert (labels["reroll"], labels["vary"], labels["upscale"], labels["delete"]) == ("重画", "变体（强）", "放大", "删除")
+    assert ours.component(ours.custom_ids[2]).get("label") == "Vary (Strong)"
     assert "你已达到额度上限：每分钟 1 张。" in refused and "再试" in refused
     assert "**你的额度**（所有人的额度）" in quota and "还剩 0/1" in quota
     assert "seed 3" in ours.content and "for <@" in ours.content

@@ -102,3 +102,19 @@ def test_a_pan_is_greyed_out_where_its_side_is_at_the_cap():
     view = image_view(buttons, 7, 2048, 1024)
     greyed = {item.item.custom_id for item in view.children if item.item.disabled}
     assert greyed == {"zbot:pan-left:7", "zbot:pan-right:7"}  # up and down still grow 1024 to 1536
+
+
+async def test_the_message_menu_draws_from_a_members_picture_with_the_prompt_of_its_form(fake, tmp_path, keeping_model):
+    async with running_bot(fake, bot_settings(tmp_path, keeping_model, sizes=SIZES, steps=4)) as run:
+        posted = fake.add_message("look at this", attachments=[("fox.png", encoded(picture(300, 200)), "image/png")])
+        bare = fake.add_message("no picture here")
+        refused = await (await fake.context_menu("Draw from this image", bare.id)).wait_response()
+        opened = await fake.context_menu("Draw from this image", posted.id)
+        await opened.wait_response()
+        drawn = await (await fake.submit_modal(opened, {"zbot:prompt": "a fox in the snow"})
+                       ).wait_original(finished, timeout=60)
+        await run.settle()
+        rows = await run.core.store.query("SELECT operation, prompt, upload FROM generations")
+    assert refused.data["flags"] & 64 and "That message has no image" in refused.data["content"]
+    assert image_of(drawn).size == (192, 128)
+    assert [tuple(r)[:2] for r in rows] == [("file", "a fox in the snow")] and rows[0]["upload"]

@@ -285,6 +285,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "upload.flagged": {
         EN: "That image was flagged by the safety check; I only draw from it in age-restricted channels.",
         ZH_CN: "那张图片被安全检查标记；我只在年龄限制频道中基于它作画。"},
+    "upload.none": {
+        EN: "That message has no image; use it on a message with a PNG, JPEG, WebP or GIF.",
+        ZH_CN: "那条消息没有图片；请在带有 PNG、JPEG、WebP 或 GIF 的消息上使用。"},
     "upload.download": {
         EN: "I couldn't download that image; attach it again.", ZH_CN: "我没能下载那张图片；请重新附上它。"},
     "reframe.factor": {EN: "Zoom out by one of: {factors}.", ZH_CN: "请按以下倍数之一缩小：{factors}。"},

@@ -139,6 +139,7 @@ ZH_TW: dict[str, str] = {
     "upload.pixels": "那張圖片有 {width}x{height} 像素；請傳送不超過 {megapixels} 百萬像素的圖片。",
     "upload.bomb": "那張圖片的像素太多；請傳送不超過 {megapixels} 百萬像素的圖片。",
     "upload.unreadable": "那個檔案不是我能讀取的圖片；請傳送 PNG、JPEG、WebP 或 GIF。",
+    "upload.none": "那則訊息沒有圖片；請在帶有 PNG、JPEG、WebP 或 GIF 的訊息上使用。",
     "upload.download": "我沒能下載那張圖片；請重新附上它。",
     "upload.damaged": "那個圖片檔案已損壞或不完整；請以 PNG、JPEG、WebP 或 GIF 格式重新傳送。",
     "upload.flagged": "那張圖片被安全檢查標記；我只在年齡限制頻道中基於它作畫。",

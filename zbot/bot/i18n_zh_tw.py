@@ -6,6 +6,10 @@ s2twp), then read and corrected by hand; a new template needs its line here too 
 ZH_TW: dict[str, str] = {
     "style": "風格",
     "A look the bot offers, such as watercolor (default: this server's)": "機器人提供的畫風，例如水彩（預設：本伺服器的）",
+    "image": "圖片",
+    "A picture of your own to draw from (PNG, JPEG, WebP or GIF)": "以你自己的圖片作畫（PNG、JPEG、WebP 或 GIF）",
+    "With an image: how much of it is redrawn, 0.1-1 (default: Vary's)": "有圖片時：重畫多少，0.1-1（預設：與變體相同）",
+    "Draw from this image": "以這張圖片作畫",
     "bans": "封禁名單",
     "Who may not use zbot in this server (admins)": "誰不能在本伺服器使用 zbot（管理員）",
     "ban": "封禁",

@@ -4,9 +4,13 @@ bytes are is the core's business (zbot.core.uploads.decode, in the Service)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 import discord
 
+from zbot.bot.errors import answer_error
+from zbot.bot.i18n import t
 from zbot.core.jobs import BadInput
 from zbot.core.uploads import DOWNLOAD_TIMEOUT_S, MAX_BYTES, check_declared_size, read_capped
 
@@ -27,3 +31,30 @@ async def download(attachment: discord.Attachment, *, max_bytes: int = MAX_BYTES
         raise BadInput("upload.timeout", {"seconds": f"{timeout_s:g}"}) from None
     except aiohttp.ClientError:
         raise BadInput("upload.download") from None
+
+
+def image_of(message: discord.Message) -> discord.Attachment:
+    """The first picture attached to a message (by its content type, else its name), or one sentence."""
+    for attachment in message.attachments:
+        kind = (attachment.content_type or "").split(";")[0]
+        if kind.startswith("image/") or attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp", ".gif")):
+            return attachment
+    raise BadInput("upload.none")
+
+
+class DrawFromImageForm(discord.ui.Modal, title="Draw from this image"):
+    """Apps > Draw from this image: the prompt to draw the message's picture with; sent, it is /draw image:."""
+
+    def __init__(self, attachment: discord.Attachment, max_chars: int,
+                 draw: Callable[[discord.Interaction, str, discord.Attachment], Awaitable[None]], locale=None):
+        super().__init__(timeout=30 * 60, title=t(locale, "Draw from this image"))
+        self.attachment, self.draw = attachment, draw
+        self.prompt = discord.ui.TextInput(label=t(locale, "Prompt"), style=discord.TextStyle.paragraph,
+                                           custom_id="zbot:prompt", max_length=min(4000, max_chars))
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.draw(interaction, self.prompt.value, self.attachment)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+        await answer_error(interaction, error)

@@ -44,6 +44,8 @@ class Drawing(commands.Cog):
         self.draw = self._draw_command(settings)
         self.reroll_menu = app_commands.ContextMenu(name="Reroll", callback=self.reroll_message)
         self.reroll_menu.guild_only = True
+        self.from_image_menu = app_commands.ContextMenu(name="Draw from this image", callback=self.draw_from_message)
+        self.from_image_menu.guild_only = True
 
     def here(self, interaction: discord.Interaction) -> Settings:
         """The settings of the server the interaction comes from (its /settings on the environment's)."""
@@ -52,10 +54,12 @@ class Drawing(commands.Cog):
     async def cog_load(self) -> None:
         self.client.tree.add_command(self.draw)
         self.client.tree.add_command(self.reroll_menu)
+        self.client.tree.add_command(self.from_image_menu)
 
     async def cog_unload(self) -> None:
         self.client.tree.remove_command(self.draw.name)
         self.client.tree.remove_command(self.reroll_menu.name, type=self.reroll_menu.type)
+        self.client.tree.remove_command(self.from_image_menu.name, type=self.from_image_menu.type)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -119,6 +123,16 @@ class Drawing(commands.Cog):
         if generation is None or message.author.id != self.client.user.id:
             raise BadInput("reroll.not_zbot")
         await self._reroll(interaction, generation)
+
+    async def draw_from_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The message menu Apps > Draw from this image, on any message with a picture: a form for the prompt."""
+        attachment = uploads.image_of(message)
+        await interaction.response.send_modal(uploads.DrawFromImageForm(
+            attachment, self.settings.max_prompt_chars, self._draw_from, interaction.locale))
+
+    async def _draw_from(self, interaction: discord.Interaction, prompt: str, attachment: discord.Attachment) -> None:
+        request = access.draw_request(self.here(interaction), interaction, prompt)
+        await self.delivery.draw(interaction, await self._with_upload(interaction, request, attachment, None))
 
     # -- buttons -----------------------------------------------------------------------------
 
