@@ -93,8 +93,9 @@ def quote_prompt(prompt: str, limit: int = 1500) -> str:
 
 
 OPERATION_NAMES = {"draw": "drawn", "reroll": "rerolled", "pick": "picked from a grid", "vary": "variations",
-                   "upscale": "upscales", "edit": "prompt edits", "size": "other sizes"}
-_ORIGINS = {"reroll", "vary", "upscale", "edit", "size"}
+                   "upscale": "upscales", "edit": "prompt edits", "size": "other sizes", "file": "from own pictures",
+                   "zoom": "zoomed out", "pan": "panned"}
+_ORIGINS = {"reroll", "vary", "upscale", "edit", "size", "zoom", "pan"}
 
 
 def origin(operation: str, link: str | None) -> Text | str:
