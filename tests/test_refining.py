@@ -182,7 +182,7 @@ async def test_http_operations_on_a_keys_own_images(settings):
     assert resized.status == 200 and resized.headers["X-Zbot-Size"] == "96x64" and resized.headers["X-Zbot-Seed"] == "4"
     assert others.status == 404 and unknown.status == 404  # another key's image is not there for this one
     assert no_prompt.status == 422 and extra.status == 422
-    assert "unknown field (allowed: image, seed, prompt, size)" in (await extra.json())["error"]
+    assert "unknown field (allowed: image, seed, prompt, size, factor, direction)" in (await extra.json())["error"]
     assert [tuple(r) for r in cost] == [("draw", 1), ("vary", 1), ("upscale", 4), ("edit", 1), ("size", 1)]
     assert renderer.specs[1].source is not None  # the HTTP image was kept: the variation started from it
 
