@@ -80,3 +80,15 @@ def test_a_source_drawn_again_is_drawn_in_its_own_style(tiny_model):
         return engine.render(spec, lambda *_: None).tobytes()
 
     assert vary(Source(redraw=parent)) == vary(Source(png=kept.getvalue()))
+
+
+async def test_a_server_setting_changes_when_the_styles_come_from_a_file(settings, store, tmp_path):
+    styles_file = tmp_path / "styles.toml"
+    styles_file.write_text('[ink]\ntemplate = "{prompt}, ink drawing"\n', encoding="utf-8")
+    owner = Settings(_env_file=None, database=settings.database, styles_file=styles_file,
+                     styles='{"clay": {"template": "{prompt}, clay"}}')
+    servers = ServerSettings(owner, store)
+    await servers.set(1, "styles", "ink", actor_id=7, owner=False)
+    # A checked assignment after it: the file's styles were merged again ("both in ZBOT_STYLES and the file").
+    await servers.set(1, "max_count", "2", actor_id=7, owner=False)
+    assert list(servers.effective(1).styles) == ["ink"] and servers.effective(1).max_count == 2
