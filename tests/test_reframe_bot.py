@@ -118,3 +118,31 @@ async def test_the_message_menu_draws_from_a_members_picture_with_the_prompt_of_
     assert refused.data["flags"] & 64 and "That message has no image" in refused.data["content"]
     assert image_of(drawn).size == (192, 128)
     assert [tuple(r)[:2] for r in rows] == [("file", "a fox in the snow")] and rows[0]["upload"]
+
+
+async def test_a_slow_upload_is_acknowledged_in_time_and_its_refusal_stays_private(fake, tmp_path, keeping_model,
+                                                                                monkeypatch):
+    """An attachment that takes longer to download than Discord allows for the answer (3 s here, as there):
+    the interaction is acknowledged within its budget while the picture comes, the image is posted, and a
+    picture refused after that acknowledgement is told privately, the public "thinking…" removed."""
+    from zbot.bot import uploads
+
+    real = uploads.download
+
+    async def slow(attachment, **kwargs):
+        import asyncio
+
+        await asyncio.sleep(3.2)  # past Discord's 3 s for a first answer
+        return await real(attachment, **kwargs)
+
+    monkeypatch.setattr(uploads, "download", slow)
+    async with running_bot(fake, bot_settings(tmp_path, keeping_model, sizes=SIZES, steps=4)) as run:
+        drawn = await fake.slash("draw", {"prompt": "a fox", "image": ("fox.png", encoded(picture(300, 200)))})
+        refused = await fake.slash("draw", {"prompt": "a fox", "image": ("notes.png", b"%PDF-1.4 no image")})
+        image = await drawn.wait_original(finished, timeout=60)
+        [told] = await refused.wait_followups(1, timeout=30)
+        await run.settle()
+    assert drawn.response_type == refused.response_type == 5  # acknowledged in time, before the picture came
+    assert image_of(image).size == (192, 128) and not image.ephemeral
+    assert told.ephemeral and "PNG, JPEG, WebP or GIF" in told.content
+    assert refused.original.deleted  # nothing of the refusal shown to the channel

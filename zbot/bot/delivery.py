@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -40,18 +40,28 @@ class Delivery:
 
     # -- from an interaction ------------------------------------------------------------------
 
-    async def draw(self, interaction: discord.Interaction, request: DrawRequest) -> None:
+    async def draw(self, interaction: discord.Interaction, request: DrawRequest | Awaitable[DrawRequest]) -> None:
         """Admit the request and answer at once: a refusal only the caller sees, or the queue message.
-        Once admitted, the job is followed to its post whatever happens to the interaction."""
+        Once admitted, the job is followed to its post whatever happens to the interaction.
+
+        `request` may still be on its way (an attached picture being downloaded, up to its timeout): it is
+        awaited inside the acknowledgement budget like admission itself, so a slow upload is acknowledged
+        in time, and a refusal of the picture stays private like any other."""
         started = time.monotonic()
-        admission = asyncio.ensure_future(self.service.submit(request))
+        ready: list[DrawRequest] = []
+
+        async def admit() -> Ticket:
+            ready.append(request if isinstance(request, DrawRequest) else await request)
+            return await self.service.submit(ready[0])
+
+        admission = asyncio.ensure_future(admit())
         done, _ = await asyncio.wait({admission}, timeout=ACK_BUDGET_S)
         if not done:
             try:
                 await interaction.response.defer(thinking=True)
             except DISCORD_ERRORS as error:
                 # Admission goes on; if the job is admitted, its image still reaches the channel.
-                log.warning("could not acknowledge an interaction from user %s (%s)", request.user_id,
+                log.warning("could not acknowledge an interaction from user %s (%s)", interaction.user.id,
                             describe(error))
         try:
             ticket = await admission
@@ -63,7 +73,7 @@ class Delivery:
             if interaction.response.is_done():
                 await self._unthink(interaction)
             raise
-        where = Destination(request.user_id, ticket.channel_id, interaction, started)
+        where = Destination(ready[0].user_id, ticket.channel_id, interaction, started)
         text, view = self._status(ticket, None, interaction.locale), localize_view(self._view(ticket), interaction.locale)
         try:
             if interaction.response.is_done():

@@ -81,8 +81,9 @@ class Drawing(commands.Cog):
                        strength: app_commands.Range[float, 0.1, 1.0] | None = None) -> None:
             request = access.draw_request(self.here(interaction), interaction, prompt, size=size, seed=seed,
                                           count=count, style=style)
-            if image is not None:
-                request = await self._with_upload(interaction, request, image, strength)
+            if image is not None:  # downloaded inside Delivery's acknowledgement budget (Discord's 3 s)
+                await self.delivery.draw(interaction, self._with_upload(interaction, request, image, strength))
+                return
             await self.delivery.draw(interaction, request)
 
         # discord.py reads the options from the callback's annotations, and a string annotation (this module
@@ -132,7 +133,7 @@ class Drawing(commands.Cog):
 
     async def _draw_from(self, interaction: discord.Interaction, prompt: str, attachment: discord.Attachment) -> None:
         request = access.draw_request(self.here(interaction), interaction, prompt)
-        await self.delivery.draw(interaction, await self._with_upload(interaction, request, attachment, None))
+        await self.delivery.draw(interaction, self._with_upload(interaction, request, attachment, None))
 
     # -- buttons -----------------------------------------------------------------------------
 
