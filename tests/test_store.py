@@ -108,11 +108,11 @@ async def test_a_job_field_without_a_column_is_refused_by_name_not_dropped(store
     # What adding a /draw option to NewJob without its migration does: the insert names the field and
     # fails as a programming error, not as "the database refuses writes" (which the Service would turn
     # into a polite refusal and /healthz into an alert).
-    Styled = make_dataclass("Styled", [("style", str, "ink")], bases=(NewJob,), frozen=True)
-    job = Styled(user_id=1, prompt="a fox", seed=1, size="square", width=64, height=64, steps=8)
-    with pytest.raises(TypeError, match="Styled field.* style have no column"):
+    Negative = make_dataclass("Negative", [("negative", str, "ink")], bases=(NewJob,), frozen=True)
+    job = Negative(user_id=1, prompt="a fox", seed=1, size="square", width=64, height=64, steps=8)
+    with pytest.raises(TypeError, match="Negative field.* negative have no column"):
         await store.insert_job(job, status=Status.QUEUED, created_at=1.0)
-    with pytest.raises(TypeError, match="style"):
+    with pytest.raises(TypeError, match="negative"):
         await admit(store, Policy(parse_windows("5/minute"), 10, 10), job, now=1.0)
     assert await store.query("SELECT * FROM generations") == []
     assert store.write_failure is None
