@@ -19,6 +19,7 @@ run: $(VENV)/.installed
 	$(BIN)/zbot run
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check zbot tests bench
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.burstkit import burst  # noqa: E402
+
 from zbot.engine.tiny import build_tiny_model  # noqa: E402
 
 

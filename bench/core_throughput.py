@@ -23,7 +23,6 @@ from zbot.app import open_core
 from zbot.config import Settings
 from zbot.core.jobs import DrawRequest
 
-
 STRIPE = Image.new("RGB", (2, 1), (0, 0, 0))
 STRIPE.putpixel((1, 0), (255, 255, 255))  # two colours: a flat image would count as a broken render
 

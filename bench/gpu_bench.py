@@ -51,17 +51,33 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.engine.acceleration import compiled_graphs  # noqa: E402
-from zbot.engine.engine import Engine  # noqa: E402
-from zbot.core.jobs import RenderSpec  # noqa: E402
-from zbot.engine.prompts import caption_length, caption_lengths  # noqa: E402
-
-from gpu_common import (BOT_SIZES, FIGURES, PROMPT, SEED, STEPS, build_pipeline, card_name, gib,  # noqa: E402
-                        median, parse_size, rel_error, run_child, say, slug, sync, time_render, timed)
+from gpu_common import (  # noqa: E402
+    BOT_SIZES,
+    FIGURES,
+    PROMPT,
+    SEED,
+    STEPS,
+    build_pipeline,
+    card_name,
+    gib,
+    median,
+    parse_size,
+    rel_error,
+    run_child,
+    say,
+    slug,
+    sync,
+    time_render,
+    timed,
+)
 from gpu_refine import phase_refine  # noqa: E402
 from gpu_serving import phase_encode, profile_render, queue_run  # noqa: E402
 from gpu_start import phase_first_image, phase_start, save_pipeline  # noqa: E402
 
+from zbot.core.jobs import RenderSpec  # noqa: E402
+from zbot.engine.acceleration import compiled_graphs  # noqa: E402
+from zbot.engine.engine import Engine  # noqa: E402
+from zbot.engine.prompts import caption_length, caption_lengths  # noqa: E402
 
 # -- phases --------------------------------------------------------------------------------------
 

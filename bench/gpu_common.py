@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zbot.engine.engine import Engine  # noqa: E402
 from zbot.core.jobs import RenderSpec  # noqa: E402
+from zbot.engine.engine import Engine  # noqa: E402
 
 # The five sizes zbot offers by default (zbot/config.py DEFAULT_SIZES), width x height.
 BOT_SIZES = [(1024, 1024), (864, 1152), (1152, 864), (720, 1280), (1280, 720)]

@@ -72,7 +72,7 @@ def encoders(image: Image.Image) -> dict:
         return encode
 
     found = {
-        "zbot.core.imaging.encode_png (Up filter + %s level 1)" % PNG_BACKEND: lambda: encode_png(image),
+        f"zbot.core.imaging.encode_png (Up filter + {PNG_BACKEND} level 1)": lambda: encode_png(image),
         "Pillow PNG level 6 (default)": pillow(format="PNG"),
         "Pillow PNG level 1": pillow(format="PNG", compress_level=1),
         "Pillow PNG level 1, Z_RLE": pillow(format="PNG", compress_level=1, compress_type=3),

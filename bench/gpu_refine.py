@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 import torch
-
 from gpu_common import FIGURES, PROMPT, SEED, STEPS, gib, median, photo_like, say, sync, time_render
-from zbot.engine.engine import Engine
+
 from zbot.core.imaging import encode_png
 from zbot.core.jobs import RenderSpec
+from zbot.engine.engine import Engine
 
 
 def phase_refine(args, pipe, device) -> None:

@@ -8,10 +8,11 @@ import statistics
 import time
 
 from gpu_common import FIGURES, PROMPT, SEED, STEPS, median, pct, photo_like, say, sync
-from zbot.engine.engine import Engine
+
 from zbot.core.executor import Executor
 from zbot.core.imaging import PNG_BACKEND, encode_png
 from zbot.core.jobs import RenderSpec
+from zbot.engine.engine import Engine
 
 
 def phase_encode(image, width: int, height: int) -> None:

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import torch
-
 from gpu_common import FIGURES, PROMPT, SEED, STEPS, median, run_child, say, sync
+
+from zbot.core.jobs import RenderSpec
 from zbot.engine.acceleration import compiled_graphs
 from zbot.engine.engine import Engine
-from zbot.core.jobs import RenderSpec
 
 
 def phase_first_image(args, model_dir: Path, device, started: float) -> None:

@@ -35,10 +35,10 @@ sys.path.insert(0, REPO)
 # The actors are new processes: they find zbot (and bench/gpu_bench.py) the same way.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, BENCH, os.environ.get("PYTHONPATH")]))
 
-from zbot.engine.engine import Engine  # noqa: E402
 from zbot.core.executor import Executor  # noqa: E402
 from zbot.core.imaging import encode_png  # noqa: E402
 from zbot.core.jobs import RenderSpec  # noqa: E402
+from zbot.engine.engine import Engine  # noqa: E402
 from zbot.engine.ray_workers import RayRenderer  # noqa: E402
 
 PROMPTS = [
@@ -60,8 +60,12 @@ def full_size_pipeline(device: str = "cuda", dtype: torch.dtype = torch.bfloat16
     """Z-Image-Turbo's three models at their released sizes (6.2 B transformer, Qwen3-4B text encoder,
     FLUX-layout VAE), built directly on the device with random weights; the tiny model's tokenizer.
     (bench/gpu_bench.py's builder is used instead where it exists: the same model as the 1-GPU figures.)"""
-    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline,
-                           ZImageTransformer2DModel)
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        ZImagePipeline,
+        ZImageTransformer2DModel,
+    )
     from transformers import Qwen3Config, Qwen3Model
 
     from zbot.engine.tiny import _train_tokenizer

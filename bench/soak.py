@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.botkit import bot_settings, finished, running_bot  # noqa: E402
 from support.fake_discord import FakeDiscord  # noqa: E402
+
 from zbot.engine.tiny import build_tiny_model  # noqa: E402
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from support.botkit import bot_settings, finished, running_bot
 from support.renderers import FakeRenderer
+
 from zbot.app import open_core
 from zbot.config import parse_windows
 from zbot.core.jobs import DrawRequest, RateLimited

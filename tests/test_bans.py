@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from support.renderers import FakeRenderer
 from test_cli import zbot
+
 from zbot.app import open_core
 from zbot.core.bans import Actor, Banned, Bans
 from zbot.core.jobs import BadInput, DrawRequest

@@ -4,7 +4,6 @@ member's one private line, /bans ban, unban and list, and who may use them."""
 from __future__ import annotations
 
 import pytest
-
 from support.botkit import bot_settings, control, finished, running_bot
 
 EPHEMERAL = 64

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support.renderers import FakeRenderer
-from zbot.cli import main as cli
+
 from zbot.app import open_core
+from zbot.cli import main as cli
 from zbot.cli.batch import INDEX, Line, draw_all, file_name, parse_prompts, read_batch, summary
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from support.botkit import bot_settings, control, finished, image_controls, image_of, running_bot, seed_in
 
 

@@ -8,7 +8,6 @@ import sqlite3
 import threading
 
 import pytest
-
 from support.botkit import bot_settings, control, finished, image_of, posted_images, running_bot, seed_in
 from support.fake_discord import DROPPED, FakeDiscord, fast_discord_sleeps
 

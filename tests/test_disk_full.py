@@ -9,6 +9,7 @@ import logging
 import sqlite3
 
 from support.botkit import bot_settings, finished, running_bot
+
 from zbot.run import bot_health
 
 

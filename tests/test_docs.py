@@ -6,8 +6,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from zbot.config import Settings
 from zbot.cli.docs import env_example, markdown_table, settings_rows
+from zbot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,6 @@ import threading
 import time
 
 import pytest
-
 from support.botkit import bot_settings, finished, running_bot
 
 EPHEMERAL = 1 << 6

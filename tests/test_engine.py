@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from zbot.engine.engine import Engine
 from zbot.core.imaging import encode_png
 from zbot.core.jobs import RenderSpec
+from zbot.engine.engine import Engine
 from zbot.engine.model_files import ModelNotFound, resolve_model, snapshot_is_complete
 
 

@@ -13,10 +13,16 @@ import pytest
 import torch
 from diffusers import ZImagePipeline
 
-from zbot.engine.acceleration import (RealRopeAttnProcessor, compiled_graphs, fp8_filter, fuse_projections,
-                               use_compile_cache, use_real_rope)
-from zbot.engine.engine import Engine, EngineUnavailable
 from zbot.core.jobs import RenderSpec, Source
+from zbot.engine.acceleration import (
+    RealRopeAttnProcessor,
+    compiled_graphs,
+    fp8_filter,
+    fuse_projections,
+    use_compile_cache,
+    use_real_rope,
+)
+from zbot.engine.engine import Engine, EngineUnavailable
 from zbot.engine.prompts import BUCKETS, PromptEncoder, bucket_for, caption_length, caption_lengths
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -93,7 +99,7 @@ def test_an_engine_image_is_pixel_identical_to_plain_diffusers(tiny_model: Path,
     engine.load()
     for prompt, (width, height) in [("a red fox in the snow", (64, 64)), ("一只红狐狸", (96, 64))]:
         steps = []
-        ours = engine.render(RenderSpec(1, prompt, 42, width, height, 4), lambda *step: steps.append(step))
+        ours = engine.render(RenderSpec(1, prompt, 42, width, height, 4), lambda *step, steps=steps: steps.append(step))
         theirs = pipe(prompt=prompt, width=width, height=height, num_inference_steps=4, guidance_scale=0.0,
                       generator=torch.Generator("cpu").manual_seed(42)).images[0]
         assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]

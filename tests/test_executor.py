@@ -4,8 +4,8 @@ import threading
 import pytest
 import torch
 from PIL import Image
-
 from support.renderers import FakeRenderer
+
 from zbot.core.executor import Executor
 from zbot.core.imaging import encode_png
 from zbot.core.jobs import RenderFailed, RenderSpec, ShuttingDown

@@ -27,7 +27,6 @@ import discord
 import pytest
 import pytest_asyncio
 from discord import app_commands
-
 from support.fake_discord import (
     DEFERRED_CHANNEL_MESSAGE,
     DROPPED,

@@ -15,15 +15,15 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
-
 from support.botkit import bot_settings, finished, running_bot
-from support.renderers import FakeRenderer
 from support.fake_discord import FakeDiscord
+from support.renderers import FakeRenderer
+
 from zbot.app import Core, open_core
 from zbot.config import Settings, parse_windows
-from zbot.run import bot_health
 from zbot.http.api import bound_port, build_app, key_user_id, start_http
 from zbot.metrics import Metrics
+from zbot.run import bot_health
 
 KEY, OTHER_KEY = "k-team-tools-0123456789", "k-other-tool-9876543210"
 

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 from test_lifecycle import start_holder
+
 from zbot.core.drawn import DrawnImages, drawn_dir
 from zbot.core.instance import Instance, instances_dir
 from zbot.core.lifecycle import Lifecycle

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import time
 
+from support.renderers import FakeRenderer
 from test_http import serving
 from test_metrics import values
-from support.renderers import FakeRenderer
+
 from zbot.app import open_core
 from zbot.core.drawn import PNG_END, PNG_SIGNATURE, STALE_PART_S, DrawnImages, drawn_dir
 from zbot.core.instance import Instance

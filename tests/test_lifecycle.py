@@ -4,17 +4,17 @@ retried, and unfinished jobs adopted only from processes that are gone."""
 from __future__ import annotations
 
 import asyncio
-import time
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
-
 from support.renderers import FakeRenderer
+
 from zbot.app import open_core
 from zbot.core.drawn import DrawnImages, drawn_dir
 from zbot.core.instance import Instance

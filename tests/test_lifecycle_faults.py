@@ -4,14 +4,13 @@ injects the failure itself (a trigger refusing one transition, a store write tha
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 import pytest
-
 from support.renderers import FakeRenderer
-from zbot.core import lifecycle
+
 from zbot.app import open_core
+from zbot.core import lifecycle
 from zbot.core.jobs import Cancelled, DrawRequest
 
 REFUSE_POSTED = """CREATE TEMP TRIGGER refuse_posted BEFORE UPDATE OF status ON generations

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support.renderers import FakeRenderer
 from test_cli import zbot
+
 from zbot.app import open_core
 from zbot.config import parse_windows
 from zbot.core.jobs import BadInput, DrawRequest

@@ -81,7 +81,7 @@ def test_the_dashboard_names_its_data_source_through_a_variable_so_it_imports_an
     [variable] = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
     assert variable["query"] == "prometheus"
     uids = datasource_uids(dashboard)
-    assert uids and set(uids) == {"${%s}" % variable["name"]}, set(uids)
+    assert uids and set(uids) == {"${" + variable["name"] + "}"}, set(uids)
 
 
 def test_the_dashboard_queries_only_metrics_zbot_exports(exported):

@@ -5,8 +5,8 @@ accepted ones work end to end."""
 from __future__ import annotations
 
 import pytest
-
 from support.renderers import FakeRenderer
+
 from zbot.app import open_core
 from zbot.bot.i18n import tr
 from zbot.config import MAX_WINDOW_LIMIT, SettingsError, load_settings

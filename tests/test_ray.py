@@ -17,16 +17,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 from support.botkit import Running, bot_settings, finished, image_of, seed_in
-from support.renderers import FakeRenderer
 from support.fake_discord import FakeDiscord
+from support.renderers import FakeRenderer
 
 from zbot.app import open_core
 from zbot.bot.client import ZBot
-from zbot.engine.engine import Engine
 from zbot.core.executor import Executor
-from zbot.core.jobs import WorkerLost
 from zbot.core.imaging import encode_png
-from zbot.core.jobs import RenderFailed, RenderSpec, ShuttingDown
+from zbot.core.jobs import RenderFailed, RenderSpec, ShuttingDown, WorkerLost
+from zbot.engine.engine import Engine
 from zbot.engine.model_files import ModelNotFound
 
 
@@ -219,7 +218,7 @@ async def test_a_killed_actor_s_job_completes_on_the_other_worker(executor, work
 async def test_a_job_whose_worker_is_killed_twice_fails_with_a_message(executor, workers, ray_local):
     steps = []
     job = executor.submit(spec(1, steps=10), on_progress=lambda p: steps.append(p.step))
-    for attempt in range(2):
+    for _attempt in range(2):
         steps.clear()
         while not any(w.running == 1 for w in workers) or not steps:  # this attempt has drawn a step
             await asyncio.sleep(0.01)

@@ -14,16 +14,16 @@ import time
 from types import SimpleNamespace
 
 from PIL import Image
-
 from support.botkit import bot_settings, finished, running_bot
-from support.renderers import FakeRenderer
 from support.fake_discord import EPHEMERAL
+from support.renderers import FakeRenderer
 from test_http import KEY, serving, with_keys
 from test_safety import ScriptedChecker
+
 from zbot.app import open_core
 from zbot.core.drawn import DrawnImages, drawn_dir
-from zbot.http.api import key_user_id
 from zbot.core.usage import usage_report
+from zbot.http.api import key_user_id
 
 
 def errors(caplog) -> list[logging.LogRecord]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from support.botkit import bot_settings, finished, running_bot, seed_in
 from support.burstkit import burst
-from support.renderers import FakeRenderer
 from support.fake_discord import FakeDiscord, fast_discord_sleeps
+from support.renderers import FakeRenderer
 
 
 async def test_a_burst_is_acknowledged_and_the_database_matches_what_happened(tmp_path, tiny_model):
@@ -165,12 +164,14 @@ async def test_the_token_never_appears_in_logs_errors_or_the_database(tmp_path, 
     token = "fake-bot-token-" + "s3cr3t" * 4
     async with FakeDiscord(token=token, watch_loggers=()) as fake:
         # A failing login: a wrong token is refused...
-        from zbot.bot.client import ZBot
         import discord
 
+        from zbot.bot.client import ZBot
+
         settings = bot_settings(tmp_path, tiny_model)
-        from zbot.app import open_core
         from support.fake_discord import point_discord_at
+
+        from zbot.app import open_core
 
         # (A stand-in renderer: a model still loading in a leftover thread would race the next test's.)
         async with open_core(settings, [FakeRenderer()]) as core:

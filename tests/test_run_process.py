@@ -13,7 +13,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from support.botkit import finished
 from support.fake_discord import FakeDiscord
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from support.botkit import bot_settings, control, finished, posted_images, running_bot
-from support.renderers import FakeRenderer
 from support.fake_discord import EPHEMERAL, FakeDiscord
+from support.renderers import FakeRenderer
 from test_http import KEY, OTHER_KEY, serving, with_keys
+
 from zbot.app import open_core
 from zbot.core.jobs import DrawRequest, RenderFailed
 from zbot.engine.safety import Inspector, NudeNetChecker, ViTChecker
@@ -231,8 +231,9 @@ async def test_the_bot_refuses_to_start_without_its_checker(tmp_path, tiny_model
 
 
 async def test_metrics_and_health_say_what_the_check_did(settings):
-    from zbot.run import bot_health
     from test_http import samples
+
+    from zbot.run import bot_health
 
     class Bot:
         ws = None

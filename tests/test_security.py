@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support.botkit import bot_settings, running_bot
 from support.fake_discord import FakeDiscord
+
 from zbot.config import SettingsError, load_settings
 from zbot.core.validation import blocked_word
 

@@ -5,8 +5,8 @@ stored value stays, so loosening the ceiling brings it back; a bot owner's own v
 from __future__ import annotations
 
 import pytest
-
 from support.botkit import bot_settings, running_bot
+
 from zbot.config import parse_windows
 from zbot.core.jobs import BadInput
 from zbot.core.server_settings import ServerSettings, shown

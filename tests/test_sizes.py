@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from support.botkit import bot_settings, running_bot
+
 from zbot.config import MAX_SIZE_NAME, SettingsError, load_settings
 
 DISCORD_MAX = 100

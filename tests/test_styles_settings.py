@@ -4,6 +4,7 @@ on styles' adapters (hubs faked: no network)."""
 from __future__ import annotations
 
 import importlib
+import json
 
 import pytest
 from test_styles_engine import make_lora
@@ -54,8 +55,9 @@ def test_zbot_styles_checks_each_adapter_against_the_model(settings, monkeypatch
     good = make_lora(tiny_model, tmp_path / "good.safetensors", rank=4)
     other = make_lora(tiny_model, tmp_path / "other.safetensors", widen=8)
     monkeypatch.setenv("ZBOT_MODEL", str(tiny_model))
-    monkeypatch.setenv("ZBOT_STYLES", '{"good": {"lora": "%s", "description": "Good"}, "other": {"lora": "%s"}, '
-                       '"plain": {"template": "{prompt}, flat"}}' % (good, other))
+    monkeypatch.setenv("ZBOT_STYLES", json.dumps({"good": {"lora": str(good), "description": "Good"},
+                                                  "other": {"lora": str(other)},
+                                                  "plain": {"template": "{prompt}, flat"}}))
     assert main(["styles"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("ok  good: Good; LoRA") and "rank 4" in out[0]

@@ -15,17 +15,17 @@ from typing import Any
 from zbot.config import Settings
 from zbot.core.drawn import DrawnImages, drawn_dir
 from zbot.core.executor import Executor
-from zbot.core.jobs import Renderer
 from zbot.core.imaging import encode_png
 from zbot.core.instance import Instance
+from zbot.core.jobs import Renderer
 from zbot.core.lifecycle import Lifecycle
-from zbot.logs import quiet_model_libraries
-from zbot.metrics import Metrics
-from zbot.engine.model_files import is_local, resolve_model
-from zbot.engine.safety import Checker, Inspector, SafetyUnavailable, make_checker
 from zbot.core.server_settings import ServerSettings
 from zbot.core.service import Service
 from zbot.core.store import Store
+from zbot.engine.model_files import is_local, resolve_model
+from zbot.engine.safety import Checker, Inspector, SafetyUnavailable, make_checker
+from zbot.logs import quiet_model_libraries
+from zbot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

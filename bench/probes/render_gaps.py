@@ -21,8 +21,8 @@ from cuda_timing import cuda_ms, emit  # this folder's: on the path when run as 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.gpu_common import build_full_pipeline, parse_size
-from zbot.engine.engine import Engine
 from zbot.core.jobs import RenderSpec
+from zbot.engine.engine import Engine
 
 PROMPT = "a red fox standing in fresh snow at dawn, soft light, detailed fur, shallow depth of field"
 

@@ -5,8 +5,14 @@ Run from the repository root on the GPU machine: `python3 bench/probes/start_pro
 It ran against the engine of 4fc0454, before the staged compile; its output and what it showed are in
 bench/results/gpu-nvidia-h200-start-probes-2026-12-03.txt. Not part of the benchmark proper: its
 figures guided the change, the benchmark's start phase (bench/gpu_start.py) measures the result."""
-import json, os, subprocess, sys, time, glob
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+
 T0 = time.time()
 ROOT = Path(__file__).resolve().parents[2]; sys.path.insert(0, str(ROOT / "bench")); sys.path.insert(0, str(ROOT))
 OUT = Path(os.environ.get("OUT", "/tmp/out"))
@@ -84,7 +90,7 @@ if mode == "main":
 
 elif mode == "components":
     import torch
-    from diffusers import ZImageTransformer2DModel, AutoencoderKL
+    from diffusers import AutoencoderKL, ZImageTransformer2DModel
     from transformers import Qwen3Model
     torch.cuda.init(); torch.empty(1, device="cuda")
     env = os.environ.get("HF_ENABLE_PARALLEL_LOADING", "")
@@ -94,10 +100,15 @@ elif mode == "components":
 
 elif mode == "start":
     started = T0
-    import torch, cProfile, pstats, io
-    from zbot.engine.engine import Engine
-    from zbot.core.jobs import RenderSpec
+    import cProfile
+    import io
+    import pstats
+
+    import torch
     from gpu_common import BOT_SIZES, PROMPT
+
+    from zbot.core.jobs import RenderSpec
+    from zbot.engine.engine import Engine
     imported = time.time()
     label = sys.argv[2]
     if label == "cold":

@@ -4,8 +4,13 @@ caching precompile (TORCH_CACHING_PRECOMPILE=1) cold and warm, and aot_compile o
 block (torch 2.11). Run from the repository root on the GPU machine, with PYTHONPYCACHEPREFIX set:
 `python3 bench/probes/start_probe_precompile.py`. It ran against the engine before the staged compile
 (what it showed is in bench/results/gpu-nvidia-h200-start-probes-2026-12-03.txt."""
-import json, os, subprocess, sys, time
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+
 T0 = time.time()
 ROOT = Path(__file__).resolve().parents[2]; sys.path.insert(0, str(ROOT / "bench")); sys.path.insert(0, str(ROOT))
 OUT = Path(os.environ.get("OUT", "/tmp/out"))
@@ -45,11 +50,10 @@ if mode == "main":
 elif mode == "start":
     started = float(os.environ.get("STARTED", T0))
     import torch
-    from zbot.engine.engine import Engine
-    from zbot.core.jobs import RenderSpec
     from gpu_common import BOT_SIZES, PROMPT
-    import diffusers, transformers
-    from diffusers import ZImagePipeline
+
+    from zbot.core.jobs import RenderSpec
+    from zbot.engine.engine import Engine
     imported = time.time()
     say("imports_s", round(imported - started, 2))
     e = Engine(str(MODEL), device="cuda", compile="auto", compile_cache=W / sys.argv[2], sizes=BOT_SIZES)
@@ -65,8 +69,9 @@ elif mode == "aot":
     import torch
     import torch._dynamo.config as dc
     dc.enable_aot_compile = True
-    from zbot.engine.acceleration import use_compile_cache, RealRopeAttnProcessor
     from diffusers.models.transformers.transformer_z_image import ZImageTransformerBlock
+
+    from zbot.engine.acceleration import RealRopeAttnProcessor, use_compile_cache
     use_compile_cache(W / "aot-cache")
     torch.manual_seed(0)
     with torch.device("cuda"):

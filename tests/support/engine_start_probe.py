@@ -20,9 +20,9 @@ from torch._dynamo.utils import compilation_time_metrics, counters  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from zbot.core.jobs import RenderSpec  # noqa: E402
 from zbot.engine.acceleration import compiled_graphs  # noqa: E402
 from zbot.engine.engine import Engine  # noqa: E402
-from zbot.core.jobs import RenderSpec  # noqa: E402
 
 
 def misfit_served(engine: Engine) -> bool:

@@ -44,7 +44,8 @@ import logging
 import re
 import secrets
 import sys
-from typing import Any, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import yarl
 from aiohttp import web
@@ -64,21 +65,81 @@ except ImportError:  # tests/ is on sys.path (pytest's default rootdir-relative 
 # Re-exported: tests import the records and constants from here.
 try:
     from .fake_discord_records import (
-        ADMINISTRATOR, ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT,
-        CHANNEL_MESSAGE, DEFAULT_APP_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, DEFERRED_CHANNEL_MESSAGE,
-        DEFERRED_UPDATE, DISCORD_EPOCH_MS, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
-        MODAL_SUBMIT, PING, PONG, UPDATE_MESSAGE, Callback, DiscordLoggedError, FakeAttachment, FakeGuild,
-        FakeInteraction, FakeMessage, Fault, LoggedRequest, MessageEdit, _ErrorCollector, _Snowflakes,
-        _default_fault_body, _now_iso, _opt_int, _perm_str, _sid,
+        ADMINISTRATOR,
+        ALL_PERMISSIONS,
+        APPLICATION_COMMAND,
+        AUTOCOMPLETE,
+        AUTOCOMPLETE_RESULT,
+        CHANNEL_MESSAGE,
+        DEFAULT_APP_PERMISSIONS,
+        DEFAULT_EVERYONE_PERMISSIONS,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE,
+        DISCORD_EPOCH_MS,
+        DROPPED,
+        EPHEMERAL,
+        LOADING,
+        MESSAGE_COMPONENT,
+        MODAL,
+        MODAL_SUBMIT,
+        PING,
+        PONG,
+        UPDATE_MESSAGE,
+        Callback,
+        DiscordLoggedError,
+        FakeAttachment,
+        FakeGuild,
+        FakeInteraction,
+        FakeMessage,
+        Fault,
+        LoggedRequest,
+        MessageEdit,
+        _default_fault_body,
+        _ErrorCollector,
+        _now_iso,
+        _opt_int,
+        _perm_str,
+        _sid,
+        _Snowflakes,
     )
 except ImportError:
     from support.fake_discord_records import (  # type: ignore[no-redef]
-        ADMINISTRATOR, ALL_PERMISSIONS, APPLICATION_COMMAND, AUTOCOMPLETE, AUTOCOMPLETE_RESULT,
-        CHANNEL_MESSAGE, DEFAULT_APP_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, DEFERRED_CHANNEL_MESSAGE,
-        DEFERRED_UPDATE, DISCORD_EPOCH_MS, DROPPED, EPHEMERAL, LOADING, MESSAGE_COMPONENT, MODAL,
-        MODAL_SUBMIT, PING, PONG, UPDATE_MESSAGE, Callback, DiscordLoggedError, FakeAttachment, FakeGuild,
-        FakeInteraction, FakeMessage, Fault, LoggedRequest, MessageEdit, _ErrorCollector, _Snowflakes,
-        _default_fault_body, _now_iso, _opt_int, _perm_str, _sid,
+        ADMINISTRATOR,
+        ALL_PERMISSIONS,
+        APPLICATION_COMMAND,
+        AUTOCOMPLETE,
+        AUTOCOMPLETE_RESULT,
+        CHANNEL_MESSAGE,
+        DEFAULT_APP_PERMISSIONS,
+        DEFAULT_EVERYONE_PERMISSIONS,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE,
+        DISCORD_EPOCH_MS,
+        DROPPED,
+        EPHEMERAL,
+        LOADING,
+        MESSAGE_COMPONENT,
+        MODAL,
+        MODAL_SUBMIT,
+        PING,
+        PONG,
+        UPDATE_MESSAGE,
+        Callback,
+        DiscordLoggedError,
+        FakeAttachment,
+        FakeGuild,
+        FakeInteraction,
+        FakeMessage,
+        Fault,
+        LoggedRequest,
+        MessageEdit,
+        _default_fault_body,
+        _ErrorCollector,
+        _now_iso,
+        _opt_int,
+        _perm_str,
+        _sid,
+        _Snowflakes,
     )
 
 

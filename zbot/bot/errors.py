@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from zbot.bot import messages
+from zbot.bot.discord_errors import DISCORD_ERRORS
+from zbot.bot.i18n import tr
 from zbot.catalogue import Text
 from zbot.core.jobs import Refused
-from zbot.bot import messages
-from zbot.bot.i18n import tr
-from zbot.bot.discord_errors import DISCORD_ERRORS
 
 log = logging.getLogger(__name__)
 

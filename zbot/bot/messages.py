@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import discord
 
@@ -217,7 +217,7 @@ def quota(q: Quota, tier: str, upscale_weight: int = 1, locale=None) -> str:
     for usage in q.windows:
         if usage.resets_at is not None and usage.used:
             lines.append(t(locale, "• {} of {} left ({}), next one frees up {}", usage.remaining, usage.window.limit,
-                           rate(usage.window), when(datetime.fromtimestamp(usage.resets_at, timezone.utc))))
+                           rate(usage.window), when(datetime.fromtimestamp(usage.resets_at, UTC))))
         else:
             lines.append(t(locale, "• {} of {} left ({})", usage.remaining, usage.window.limit, rate(usage.window)))
     if not q.windows:

@@ -3,11 +3,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from pydantic import SecretStr
-
 from zbot.config import Settings, env_value
 
 

@@ -151,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:
         from zbot.app import StartError
-        from zbot.engine.model_files import ModelNotFound
         from zbot.core.jobs import Refused, RenderFailed
-        from zbot.engine.safety import SafetyUnavailable
         from zbot.core.store import SchemaError
+        from zbot.engine.model_files import ModelNotFound
+        from zbot.engine.safety import SafetyUnavailable
 
         if isinstance(exc, (StartError, SchemaError, SafetyUnavailable)):
             print(f"zbot: {exc}", file=sys.stderr)

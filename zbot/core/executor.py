@@ -19,8 +19,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from zbot.core.jobs import (BrokenImage, Cancelled, Picture, Progress, RenderFailed, Renderer, RenderSpec, Result,
-                            ShuttingDown, WorkerLost)
+from zbot.core.jobs import (
+    BrokenImage,
+    Cancelled,
+    Picture,
+    Progress,
+    Renderer,
+    RenderFailed,
+    RenderSpec,
+    Result,
+    ShuttingDown,
+    WorkerLost,
+)
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ refusals table (who was refused, why, how often)."""
 from __future__ import annotations
 
 import statistics
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from zbot.core.jobs import IMAGES, Status, sql_set
 from zbot.core.store import Store

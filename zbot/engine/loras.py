@@ -208,7 +208,7 @@ class Loras:
             else:
                 setattr(parent, leaf, slot)
             self.slots[module_name] = slot
-        for lora, adapter in adapters.items():  # on the device once: a switch is a copy between buffers
+        for adapter in adapters.values():  # on the device once: a switch is a copy between buffers
             for name, (down, up) in adapter.pairs.items():
                 module_name, part, _ = _slot_for(transformer, name) or ("", 0, 1)
                 adapter.placed[(module_name, part)] = (down.to(device, dtype), up.to(device, dtype))
