@@ -36,13 +36,13 @@ def test_a_compiled_engine_serves_after_its_first_size_and_a_restart_compiles_no
     assert cold["graphs_after_load"] == 1
     assert cold["pending_after_load"] == ["the VAE decoder compiled", "the caption refiner compiled",
                                           "the text encoder at each length", "64x64 at the longest caption",
-                                          "128x128", "upscale to 256x256", "inpaint at 64x64", "pan to 96x64",
-                                          "pan to 64x96", "pan to 192x128", "pan to 128x192",
-                                          "the image blocks saved ahead of time"]
+                                          "upscale to 128x128", "inpaint at 64x64", "pan to 96x64",
+                                          "pan to 64x96", "the image blocks saved ahead of time"]
     assert cold["unwarmed_size"] == [128, 128] and cold["unwarmed_graphs_built"] == 0
     assert cold["warm_up_graphs_built"] >= 2  # the VAE decoder's and the caption refiner's, at least
-    assert cold["warmed_in_the_end"] == [[64, 64], [64, 96], [96, 64], [128, 128], [128, 192], [192, 128],
-                                         [256, 256]]
+    # One configured size keeps this test fast; the plan with several sizes is checked without compiling
+    # (tests/test_inpaint.py::test_the_warm_up_plan_covers_every_configured_size_then_upscales_then_painting).
+    assert cold["warmed_in_the_end"] == [[64, 64], [64, 96], [96, 64], [128, 128]]
     assert cold["serving_graphs_built"] == 0 and cold["recompiles"] == 0
     assert cold["fx_graph_cache_misses"] > 0
     assert cold["trace_restarts"] == 0  # each graph traced once (floats specialised from the start)

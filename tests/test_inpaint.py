@@ -135,3 +135,16 @@ def test_pan_sizes_are_warmed_up_like_the_upscale_sizes(engine: Engine):
         assert {(64, 64), (96, 64), (64, 96)} <= engine.warmed_sizes
     finally:
         engine.warmed_sizes = before
+
+
+def test_the_warm_up_plan_covers_every_configured_size_then_upscales_then_painting(engine: Engine):
+    """The order of the idle warm-up with more than one size (the compiled start test configures one, to
+    stay fast): the other sizes, their upscales, then inpainting and each Pan size not already warm."""
+    engine.sizes, engine.upscale_sizes = [(64, 64), (128, 128)], [(256, 256)]  # as Engine(sizes=...) sets them
+    try:
+        plan = [what for what, _ in engine._warmup_plan()]
+    finally:
+        engine.sizes, engine.upscale_sizes = [(64, 64)], [(128, 128)]
+    assert plan == ["the text encoder at each length", "64x64 at the longest caption", "128x128",
+                    "upscale to 256x256", "inpaint at 64x64", "pan to 96x64", "pan to 64x96", "pan to 192x128",
+                    "pan to 128x192"]
