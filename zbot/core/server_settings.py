@@ -13,7 +13,7 @@ but held back, and what applies is within the ceiling (see `within_ceilings`), s
 brings it back. A value a bot owner stored (in Discord, or `zbot settings`) is theirs to keep.
 
 The effective settings of each server are built once per change and cached: a request costs no read
-of its own. A running bot reads them all again every minute (zbot.bot.run), for changes made by
+of its own. A running bot reads them all again every minute (Service.housekeeping, from zbot.bot.recovery), for changes made by
 `zbot settings` or another zbot on the same database.
 """
 
