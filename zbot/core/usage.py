@@ -85,14 +85,7 @@ class UsageReport:
 async def usage_report(store: Store, *, now: float, user_id: int | None = None, guild_id: int | None = None,
                        top: int = 10, days: int = 30) -> UsageReport:
     """Everything /stats and `zbot stats` show; restricted to one user and/or one server when given."""
-    conditions, params = ["1"], []
-    if user_id is not None:
-        conditions.append("user_id = ?")
-        params.append(user_id)
-    if guild_id is not None:
-        conditions.append("guild_id = ?")
-        params.append(guild_id)
-    where = "WHERE " + " AND ".join(conditions)
+    where, params = _scope(user_id, guild_id)
     by_status = {row[0]: row[1] for row in await store.query(
         f"SELECT status, count(*) FROM generations {where} GROUP BY status", params)}
     refusals = await _refusals(store, user_id, guild_id)
@@ -159,17 +152,11 @@ async def usage_report(store: Store, *, now: float, user_id: int | None = None, 
 
 async def _refusals(store: Store, user_id: int | None, guild_id: int | None) -> list[UserRefusals]:
     """Each user's refusals (still kept: `zbot prune` removes old hours), the most refused first."""
-    conditions, params = ["1"], []
-    if user_id is not None:
-        conditions.append("user_id = ?")
-        params.append(user_id)
-    if guild_id is not None:
-        conditions.append("guild_id = ?")
-        params.append(guild_id)
+    where, params = _scope(user_id, guild_id)
     rows = await store.query(
         # One max() in the query: SQLite takes the bare `sample` from the row holding it, the latest.
         f"""SELECT user_id, reason, sum(count), max(last_at), sample FROM refusals
-            WHERE {' AND '.join(conditions)} GROUP BY user_id, reason""", params)
+            {where} GROUP BY user_id, reason""", params)
     users: dict[int, UserRefusals] = {}
     for user, reason, count, last_at, sample in rows:
         mine = users.get(user)
@@ -178,3 +165,15 @@ async def _refusals(store: Store, user_id: int | None, guild_id: int | None) -> 
             users[user] = mine
         mine.by_reason[reason] = count
     return sorted(users.values(), key=lambda each: (-each.total, each.user_id))
+
+
+def _scope(user_id: int | None, guild_id: int | None) -> tuple[str, list[int]]:
+    """The WHERE clause (and its parameters) that restricts a table to one user and/or one server."""
+    conditions, params = ["1"], []
+    if user_id is not None:
+        conditions.append("user_id = ?")
+        params.append(user_id)
+    if guild_id is not None:
+        conditions.append("guild_id = ?")
+        params.append(guild_id)
+    return "WHERE " + " AND ".join(conditions), params
