@@ -49,11 +49,14 @@ async def run_to_exit(env: dict[str, str], cwd: Path) -> tuple[int, list[str], s
 
 async def test_bad_settings_a_missing_model_folder_and_a_bad_token_are_said_before_anything_slow(tmp_path, tiny_model):
     async with FakeDiscord() as fake:
-        # Every bad setting, one line each; then the model folder, before the token is even sent.
+        # Every bad setting, one line each; then the model's and the checker's folders, before the token
+        # is even sent.
         for extra, said in [
             (dict(ZBOT_STEPS="99", ZBOT_DTYPE="fp16"), ["bad setting ZBOT_DTYPE: fp16 gives black images",
                                                         "bad setting ZBOT_STEPS: Input should be less than"]),
             (dict(ZBOT_MODEL=str(tmp_path / "no-such-model")), [f"ZBOT_MODEL={tmp_path / 'no-such-model'}: no such"]),
+            (dict(ZBOT_SAFETY="block", ZBOT_SAFETY_MODEL=str(tmp_path)),  # a folder, but no classifier in it
+             [f"ZBOT_SAFETY_MODEL={tmp_path}: no image classifier there"]),
         ]:
             env = holding_torch(tmp_path, "refuse", bot_env(fake, tmp_path, tiny_model, **extra))
             code, lines, text = await run_to_exit(env, tmp_path)

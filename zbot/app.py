@@ -23,7 +23,7 @@ from zbot.core.server_settings import ServerSettings
 from zbot.core.service import Service
 from zbot.core.store import Store
 from zbot.engine.model_files import is_local, resolve_model
-from zbot.engine.safety import Checker, Inspector, SafetyUnavailable, make_checker
+from zbot.engine.safety import Checker, Inspector, SafetyUnavailable, local_checker_folder, make_checker
 from zbot.logs import quiet_model_libraries
 from zbot.metrics import Metrics
 
@@ -157,10 +157,16 @@ async def load_checker(settings: Settings, checker: Checker | None = FROM_SETTIN
 
 def check_before_start(settings: Settings) -> None:
     """What takes milliseconds to check, before anything slow: the model's folder (when ZBOT_MODEL is
-    one; ModelNotFound) and the database's folder (StartError), each in one line. With Ray the model
-    folder is the workers' (often another host's), so only they can say it is missing."""
+    one; ModelNotFound), the safety checker's (when ZBOT_SAFETY_MODEL is one) and the database's folder
+    (StartError), each in one line. With Ray the model folder is the workers' (often another host's), so
+    only they can say it is missing."""
     if is_local(settings.model) and settings.executor != "ray":
         resolve_model(settings.model)
+    if settings.safety != "off" and settings.safety_checker == "vit":
+        try:
+            local_checker_folder(settings.safety_model)
+        except SafetyUnavailable as exc:
+            raise StartError(str(exc)) from None
     database_folder(settings.database)
 
 

@@ -109,11 +109,7 @@ def resolve_checker_model(model: str) -> Path:
     weights only). The default id falls back to its ModelScope copy when Hugging Face can't be reached."""
     if model.startswith(MODELSCOPE):
         return _from_modelscope(model.removeprefix(MODELSCOPE), model)
-    local = Path(model).expanduser()
-    if local.exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1:
-        if not (local / "config.json").is_file():
-            raise SafetyUnavailable(f"ZBOT_SAFETY_MODEL={model}: no image classifier there (config.json and "
-                                    "weights); run `zbot download`, or set ZBOT_SAFETY=off")
+    if (local := local_checker_folder(model)) is not None:
         return local
     from huggingface_hub import snapshot_download
 
@@ -138,6 +134,20 @@ def resolve_checker_model(model: str) -> Path:
         log.info("Hugging Face could not be reached (%s); fetching the same checker from ModelScope (%s)",
                  type(exc).__name__, copy)
         return _from_modelscope(copy, model)
+
+
+def local_checker_folder(model: str) -> Path | None:
+    """ZBOT_SAFETY_MODEL as a local folder (None for a model id); SafetyUnavailable when it holds no
+    classifier. No imports, no network: checked before anything slow at start."""
+    if model.startswith(MODELSCOPE):
+        return None
+    local = Path(model).expanduser()
+    if not (local.exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1):
+        return None
+    if not (local / "config.json").is_file():
+        raise SafetyUnavailable(f"ZBOT_SAFETY_MODEL={model}: no image classifier there (config.json and "
+                                "weights); run `zbot download`, or set ZBOT_SAFETY=off")
+    return local
 
 
 def _modelscope_cached(model_id: str) -> Path | None:
