@@ -21,6 +21,10 @@ def test_draw_writes_the_image_and_prints_seed_file_and_time(tiny_model: Path, t
     assert done.returncode == 0, done.stderr
     assert "seed 7" in done.stdout and "fox.png" in done.stdout and " s" in done.stdout
     assert (tmp_path / "fox.png").read_bytes().startswith(b"\x89PNG")
+    # ZBOT_DATABASE not set: the last line says where the history and the kept images went
+    assert done.stdout.strip().splitlines()[-1] == (
+        f"history in {tmp_path.resolve() / 'zbot.sqlite3'} and images kept for variations in "
+        f"{tmp_path.resolve() / 'zbot.sqlite3-drawn'}/ (set ZBOT_DATABASE to put them elsewhere)")
 
     stats = zbot("stats", cwd=tmp_path)
     assert stats.returncode == 0, stats.stderr
@@ -33,11 +37,13 @@ def test_draw_from_an_image_file_redraws_it_at_its_size_and_the_strength(tiny_mo
     start = Image.new("RGB", (100, 70), (200, 40, 40))
     start.putpixel((1, 1), (0, 0, 0))
     start.save(tmp_path / "start.jpg")
-    env = dict(ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64", "wide": "96x64"}', ZBOT_SAFETY="off")
+    env = dict(ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64", "wide": "96x64"}', ZBOT_SAFETY="off",
+               ZBOT_DATABASE="mine.sqlite3")
     done = zbot("draw", "a red fox", "--from", "start.jpg", "--strength", "0.5", "--seed", "3", "--out", "fox.png",
                 cwd=tmp_path, **env)
     assert done.returncode == 0, done.stderr
     assert "seed 3" in done.stdout and "96x64" in done.stdout  # its own size, in multiples of 16
+    assert "history in" not in done.stdout and (tmp_path / "mine.sqlite3").is_file()  # ZBOT_DATABASE chosen
     assert Image.open(tmp_path / "fox.png").size == (96, 64)
     refused = zbot("draw", "x", "--from", "start.jpg", "--strength", "1.5", cwd=tmp_path, **env)
     assert refused.returncode == 1 and "strength must be more than 0 and at most 1" in refused.stderr
@@ -84,9 +90,3 @@ def test_errors_are_one_line_and_a_non_zero_exit(tmp_path: Path, args, env, mess
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("zbot: ") and message in last
     assert "Traceback" not in done.stderr
-
-
-def test_tiny_model_command_writes_a_loadable_pipeline(tmp_path: Path):
-    done = zbot("tiny-model", "model", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "model" / "model_index.json").is_file()
