@@ -22,11 +22,20 @@ from zbot.core.reframe import finish, pan, zoom_out
 def inpaint_pipeline_class():
     """ZImageInpaintPipeline without its second VAE encode: diffusers 0.42.1 encodes the masked image for
     `masked_image_latents`, which its denoising loop never reads (only a callback could ask for it). The
-    loop draws no random numbers after that encode, so the pixels are the same; the time is saved.
+    loop draws no random numbers after that encode, so the pixels are the same; the time is saved. And
+    the picture's latents in the usual layout (see prepare_latents).
     (Defined on first use: diffusers is imported where the model loads, on the worker's thread.)"""
     from diffusers import ZImageInpaintPipeline
 
     class InpaintPipeline(ZImageInpaintPipeline):
+        def prepare_latents(self, *args, **kwargs):
+            # The picture's latents leave the VAE encoder channels-last (the image tensor is a view of
+            # an HWC array and convolutions keep that layout); the loop's blend passes the layout on to
+            # the latents the VAE decoder gets, and the compiled decoder, guarded on strides, would be
+            # compiled a second time for inpainting. Same values, the usual layout: one decoder graph.
+            latents, noise, image_latents = super().prepare_latents(*args, **kwargs)
+            return latents, noise, image_latents.contiguous()
+
         def prepare_mask_latents(self, mask, masked_image, batch_size, height, width, dtype, device, generator):
             latent_height = 2 * (int(height) // (self.vae_scale_factor * 2))
             latent_width = 2 * (int(width) // (self.vae_scale_factor * 2))
