@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -61,3 +62,25 @@ def tiny_checker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fake_renderer() -> FakeRenderer:
     return FakeRenderer()
+
+
+@pytest.fixture
+def restore_logging():
+    """cli.main (called in-process) sets up logging on the root logger; put it back for the next test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+# `make test` runs the files on two workers (pytest-xdist, a file each at a time): the longest files go
+# first, so that neither worker is left with one of them at the end while the other waits.
+LONGEST_FIRST = ("test_engine_start.py", "test_ray.py", "test_restarts.py", "test_run_process.py", "test_cli.py",
+                 "test_compile_fallback.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable: the rest in file order

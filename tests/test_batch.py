@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import os
 import shutil
 import socket
@@ -18,18 +17,6 @@ from support.renderers import FakeRenderer
 from zbot.app import open_core
 from zbot.cli import main as cli
 from zbot.cli.batch import INDEX, Line, draw_all, file_name, parse_prompts, read_batch, summary
-
-
-@pytest.fixture
-def restore_logging():
-    """cli.main sets up logging on the root logger; put it back for the next test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    logging.captureWarnings(False)
-
 
 # -- the prompts file -----------------------------------------------------------------------------
 

@@ -1,32 +1,44 @@
 """Issue 28 on the command line: `zbot draw PROMPT --from IMAGE --zoom-out 2` and `--pan right` reframe the
-picture itself (on the 16-pixel grid) and paint the new part; each is one line when misused."""
+picture itself (on the 16-pixel grid) and paint the new part; each is one line when misused. The command runs
+in this process (`zbot draw` as a process, its output and exit status: tests/test_cli.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
-from test_cli import zbot
+
+from zbot.cli import main as cli
 
 
-def test_zoom_out_and_pan_an_image_from_a_file(tmp_path: Path, tiny_model: Path):
+def zbot(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_zoom_out_and_pan_an_image_from_a_file(settings, tmp_path: Path, tiny_model: Path, monkeypatch, capsys,
+                                               restore_logging):
     cells = np.random.default_rng(2).integers(0, 256, (4, 4, 3), dtype=np.uint8)
     start = Image.fromarray(cells).resize((100, 70), Image.Resampling.BICUBIC)
     start.save(tmp_path / "start.png")
     env = dict(ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64", "wide": "96x64"}', ZBOT_SAFETY="off",
                ZBOT_STEPS="4")
-    zoomed = zbot("draw", "a harbour", "--from", "start.png", "--zoom-out", "2", "--out", "zoomed.png",
-                  cwd=tmp_path, **env)
-    assert zoomed.returncode == 0, zoomed.stderr
-    panned = zbot("draw", "a harbour", "--from", "start.png", "--pan", "right", "--out", "panned.png",
-                  cwd=tmp_path, **env)
-    assert panned.returncode == 0, panned.stderr
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, zoomed, err = zbot(capsys, "draw", "a harbour", "--from", "start.png", "--zoom-out", "2", "--out",
+                             "zoomed.png")
+    assert code == 0, err
+    code, panned, err = zbot(capsys, "draw", "a harbour", "--from", "start.png", "--pan", "right", "--out",
+                             "panned.png")
+    assert code == 0, err
     fitted = np.asarray(start.resize((96, 64), Image.Resampling.LANCZOS), float)
-    assert Image.open(tmp_path / "zoomed.png").size == (96, 64) and "96x64" in zoomed.stdout
+    assert Image.open(tmp_path / "zoomed.png").size == (96, 64) and "96x64" in zoomed
     wide = np.asarray(Image.open(tmp_path / "panned.png").convert("RGB"), float)
     assert wide.shape[:2] == (64, 144) and np.array_equal(wide[:, :80], fitted[:, :80])  # the left part kept
-    both = zbot("draw", "x", "--from", "start.png", "--zoom-out", "2", "--pan", "up", cwd=tmp_path, **env)
-    assert both.returncode == 1 and "choose one of --zoom-out and --pan" in both.stderr
-    alone = zbot("draw", "x", "--pan", "up", cwd=tmp_path, **env)
-    assert alone.returncode == 1 and "--zoom-out and --pan go with --from IMAGE" in alone.stderr
+    code, _, err = zbot(capsys, "draw", "x", "--from", "start.png", "--zoom-out", "2", "--pan", "up")
+    assert code == 1 and "choose one of --zoom-out and --pan" in err
+    code, _, err = zbot(capsys, "draw", "x", "--pan", "up")
+    assert code == 1 and "--zoom-out and --pan go with --from IMAGE" in err
