@@ -134,6 +134,7 @@ def main() -> None:
     engine.warm_up()  # everything the idle bot warms: the upscale sizes, inpainting and each Pan size
     say("engine_load_and_warmup_s", round(time.perf_counter() - began, 1), f"s (compiled={engine.compiled})")
     graphs = compiled_graphs()
+    say("engine_graphs_after_warmup", graphs, "graphs compiled by the load and the warm-up")
     say("engine_warmed_sizes", sorted(f"{w}x{h}" for w, h in engine.warmed_sizes))
     sync(device)
 

@@ -29,10 +29,11 @@ def inpaint_pipeline_class():
 
     class InpaintPipeline(ZImageInpaintPipeline):
         def prepare_latents(self, *args, **kwargs):
-            # The picture's latents leave the VAE encoder channels-last (the image tensor is a view of
-            # an HWC array and convolutions keep that layout); the loop's blend passes the layout on to
-            # the latents the VAE decoder gets, and the compiled decoder, guarded on strides, would be
-            # compiled a second time for inpainting. Same values, the usual layout: one decoder graph.
+            # On the CPU the picture's latents leave the VAE encoder channels-last (the image tensor is a
+            # view of an HWC array and the CPU's convolutions keep that layout); the loop's blend passes
+            # it on to the latents the VAE decoder gets, and the compiled decoder, guarded on strides,
+            # was compiled a second time for inpainting. Same values, the usual layout: one decoder
+            # graph. (CUDA's encoder already gave the usual layout: 4 graphs either way on an H100.)
             latents, noise, image_latents = super().prepare_latents(*args, **kwargs)
             return latents, noise, image_latents.contiguous()
 
