@@ -11,6 +11,8 @@ BIN    := $(VENV)/bin
 TORCH_CPU ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_CPU_TIMEOUT ?= 10
+# pytest-xdist workers, one per core ("auto"); a file runs on one worker (its module fixtures: one Ray).
+TEST_WORKERS ?= auto
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 
 .PHONY: run test bench env clean
@@ -20,7 +22,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check zbot tests bench
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/core_throughput.py
