@@ -37,7 +37,18 @@ async def store(settings: Settings):
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from zbot.engine.tiny import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: a session of its own
+        return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    # pytest-xdist's workers share one build (their temp folders sit in one run's folder): the first
+    # builds it, the others wait for it (pytest-xdist's recipe for a session fixture made once). Built
+    # beside it and renamed: a build cut short is never taken for a model.
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "tiny-model"
+    with FileLock(f"{shared}.lock"):
+        if not shared.is_dir():
+            os.replace(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"), shared)
+    return shared
 
 
 @pytest.fixture

@@ -39,21 +39,6 @@ async def stop(process: asyncio.subprocess.Process, timeout: float = 30) -> tupl
     return process.returncode, output.decode()
 
 
-async def test_zbot_run_connects_syncs_draws_and_stops_on_sigterm(tmp_path, tiny_model):
-    async with FakeDiscord() as fake:
-        process = await start(bot_env(fake, tmp_path, tiny_model), tmp_path)
-        try:
-            await fake.wait_for(lambda f: f.guild_commands.get(f.guild_id), timeout=60)
-            await fake.wait_connected(timeout=30)
-            ix = await fake.slash("draw", {"prompt": "a fox in a subprocess"})
-            message = await ix.wait_original(finished, timeout=60)
-        finally:
-            code, output = await stop(process)
-    assert "seed " in message.content and message.attachments[0].filename.endswith(".png")
-    assert code == 0, output
-    assert fake.token not in output
-
-
 @pytest.mark.parametrize("token, message", [("", "ZBOT_DISCORD_TOKEN is not set"),
                                             ("wrong-token", "Discord rejected ZBOT_DISCORD_TOKEN")])
 async def test_a_missing_or_rejected_token_is_one_line_and_exit_1(tmp_path, tiny_model, token, message):
@@ -72,7 +57,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_zbot_run_serves_health_metrics_and_images_and_logs_json_without_secrets(tmp_path, tiny_model):
+async def test_zbot_run_syncs_draws_serves_health_metrics_and_images_logs_json_and_stops_on_sigterm(
+        tmp_path, tiny_model):
     port, key = free_port(), "team-key-0123456789abcdef"
     async with FakeDiscord() as fake:
         env = bot_env(fake, tmp_path, tiny_model, ZBOT_HTTP_PORT=str(port), ZBOT_API_KEYS=key,
@@ -80,6 +66,11 @@ async def test_zbot_run_serves_health_metrics_and_images_and_logs_json_without_s
         process = await start(env, tmp_path)
         base = f"http://127.0.0.1:{port}"
         try:
+            # Discord first: the commands synced, the gateway connected, /draw answered with an image.
+            await fake.wait_for(lambda f: f.guild_commands.get(f.guild_id), timeout=60)
+            await fake.wait_connected(timeout=30)
+            ix = await fake.slash("draw", {"prompt": "a fox in a subprocess"})
+            message = await ix.wait_original(finished, timeout=60)
             async with aiohttp.ClientSession() as http:
                 for _ in range(600):  # /healthz turns 200 once the model is loaded and the gateway connected
                     with contextlib.suppress(aiohttp.ClientConnectionError):
@@ -94,9 +85,10 @@ async def test_zbot_run_serves_health_metrics_and_images_and_logs_json_without_s
                     assert r.status == 200 and r.headers["X-Zbot-Seed"] == "3"
                     assert (await r.read()).startswith(b"\x89PNG")
                 async with http.get(f"{base}/metrics") as r:
-                    assert 'zbot_jobs_total{outcome="done"} 1.0' in await r.text()
+                    assert 'zbot_jobs_total{outcome="done"} 2.0' in await r.text()  # Discord's and this one
         finally:
-            code, output = await stop(process)
+            code, output = await stop(process)  # SIGTERM
+    assert "seed " in message.content and message.attachments[0].filename.endswith(".png")
     assert code == 0, output
     entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(e.get("source") == "http" and e.get("outcome") == "done" for e in entries), output
