@@ -12,6 +12,8 @@ TORCH_CPU ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_CPU_TIMEOUT ?= 10
 # pytest-xdist workers, one per core ("auto"); a file runs on one worker (its module fixtures: one Ray).
+# The suite starts ~60 Python processes: bytecode is cached for them even where the environment says not
+# to (PYTHONDONTWRITEBYTECODE), in __pycache__ folders git ignores.
 TEST_WORKERS ?= auto
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 
@@ -22,7 +24,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check zbot tests bench
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/core_throughput.py
