@@ -86,6 +86,22 @@ def restore_logging():
     logging.captureWarnings(False)
 
 
+@pytest.fixture
+def zbot_here(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, restore_logging):
+    """`zbot ARGS` as `zbot.cli.main.main` in the test's process (no ~5 s of imports for a process of its
+    own), in the test's folder with the ZBOT_* variables given: returns (exit status, stdout, stderr)."""
+    from zbot.cli import main as cli
+
+    def run(*args: str, **env: str) -> tuple[int, str, str]:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 # `make test` runs the files on two workers (pytest-xdist, a file each at a time): the longest files go
 # first, so that neither worker is left with one of them at the end while the other waits.
 LONGEST_FIRST = ("test_engine_start.py", "test_ray.py", "test_restarts.py", "test_run_process.py", "test_cli.py",

@@ -31,11 +31,8 @@ def test_draw_writes_the_image_and_prints_seed_file_and_time(tiny_model: Path, t
     assert "images drawn" in stats.stdout and "per day" in stats.stdout
 
 
-def test_draw_from_an_image_file_redraws_it_at_its_size_and_the_strength(settings, tiny_model: Path, tmp_path: Path,
-                                                                        monkeypatch, capsys, restore_logging):
+def test_draw_from_an_image_file_redraws_it_at_its_size_and_the_strength(tiny_model: Path, tmp_path: Path, zbot_here):
     from PIL import Image
-
-    from zbot.cli import main as cli
 
     start = Image.new("RGB", (100, 70), (200, 40, 40))
     start.putpixel((1, 1), (0, 0, 0))
@@ -43,11 +40,8 @@ def test_draw_from_an_image_file_redraws_it_at_its_size_and_the_strength(setting
     env = dict(ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64", "wide": "96x64"}', ZBOT_SAFETY="off",
                ZBOT_DATABASE="mine.sqlite3")
     # The draw in this process (the process itself: the test above); the refusals as a user meets them.
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    code = cli.main(["draw", "a red fox", "--from", "start.jpg", "--strength", "0.5", "--seed", "3", "--out",
-                     "fox.png"])
-    out, err = capsys.readouterr()
+    code, out, err = zbot_here("draw", "a red fox", "--from", "start.jpg", "--strength", "0.5", "--seed", "3",
+                               "--out", "fox.png", **env)
     assert code == 0, err
     assert "seed 3" in out and "96x64" in out  # its own size, in multiples of 16
     assert "history in" not in out and (tmp_path / "mine.sqlite3").is_file()  # ZBOT_DATABASE chosen

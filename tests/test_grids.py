@@ -162,15 +162,11 @@ async def test_http_count_answers_json_with_each_image_and_its_seed(settings):
     assert too_many.status == 422 and "1 to 4 images" in (await too_many.json())["error"]
 
 
-def test_zbot_draw_count_writes_one_file_per_image(settings, tiny_model, tmp_path, monkeypatch, capsys,
-                                                  restore_logging):
+def test_zbot_draw_count_writes_one_file_per_image(tiny_model, tmp_path, zbot_here):
     # In this process (`zbot draw` as a process, its output and exit status: tests/test_cli.py).
-    from zbot.cli import main as cli
-
-    for name, value in dict(ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64"}', ZBOT_SAFETY="off").items():
-        monkeypatch.setenv(name, value)
-    assert cli.main(["draw", "two foxes", "--seed", "5", "--count", "2", "--out", "fox.png"]) == 0
-    out = capsys.readouterr().out
+    code, out, err = zbot_here("draw", "two foxes", "--seed", "5", "--count", "2", "--out", "fox.png",
+                               ZBOT_MODEL=str(tiny_model), ZBOT_SIZES='{"square": "64x64"}', ZBOT_SAFETY="off")
+    assert code == 0, err
     assert (tmp_path / "fox-5.png").is_file() and (tmp_path / "fox-6.png").is_file()
     assert "seed 5" in out and "seed 6" in out
 
