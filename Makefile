@@ -11,6 +11,10 @@ BIN    := $(VENV)/bin
 TORCH_CPU ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_CPU_TIMEOUT ?= 10
+# --no-compile: pip would compile every module of every package (torch, ray, opencv, transformers…) on one
+# core, about 60 s of a fresh set-up on 2 cores; Python compiles a module the first time it is imported
+# instead, only the ones zbot and its tests use (~10 s, once).
+PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile
 # pytest-xdist workers, one per core ("auto"); a file runs on one worker (its module fixtures: one Ray).
 # The suite starts ~60 Python processes: bytecode is cached for them even where the environment says not
 # to (PYTHONDONTWRITEBYTECODE), in __pycache__ folders git ignores.
@@ -35,22 +39,22 @@ $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 ifneq ($(HAS_GPU),yes)
-	@if $(BIN)/python -m pip install -q --timeout $(TORCH_CPU_TIMEOUT) --retries 0 \
+	@if $(PIP_INSTALL) --timeout $(TORCH_CPU_TIMEOUT) --retries 0 \
 	        --index-url $(TORCH_CPU_INDEX) $(TORCH_CPU) >/dev/null 2>&1; then \
 	    echo "torch: $(TORCH_CPU), the CPU build, from $(TORCH_CPU_INDEX)"; \
 	else \
 	    echo "torch: not installable from $(TORCH_CPU_INDEX) (unreachable?); $(TORCH_CPU) from the default index, maybe the CUDA build"; \
-	    $(BIN)/python -m pip install -q $(TORCH_CPU); \
+	    $(PIP_INSTALL) $(TORCH_CPU); \
 	fi
 endif
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.created
-	$(BIN)/python -m pip install -q -e .
+	$(PIP_INSTALL) -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	touch $@ $(VENV)/.installed
 
 clean:
