@@ -11,10 +11,14 @@ BIN    := $(VENV)/bin
 TORCH_CPU ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_CPU_TIMEOUT ?= 10
-# --no-compile: pip would compile every module of every package (torch, ray, opencv, transformers…) on one
-# core, about 60 s of a fresh set-up on 2 cores; Python compiles a module the first time it is imported
-# instead, only the ones zbot and its tests use (~10 s, once).
+# pip compiles every module of every package it installs (torch, ray, opencv, transformers…) on one core:
+# about 60 s of a fresh test set-up on 2 cores. So it installs with --no-compile; the tests' venv leaves
+# compiling to Python (a module the first time it is imported, only those the suite uses), and the bot's
+# set-up compiles everything, zbot included, on all cores (compileall -j 0), so that no start of the bot
+# compiles, even as a user that may not write into .venv or the checkout. (compileall's errors are
+# third-party files for other Python versions, which pip skips too; a missing .pyc only costs time.)
 PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile
+SITE_PACKAGES = $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 # pytest-xdist workers, one per core ("auto"); a file runs on one worker (its module fixtures: one Ray).
 # The suite starts ~60 Python processes: bytecode is cached for them even where the environment says not
 # to (PYTHONDONTWRITEBYTECODE), in __pycache__ folders git ignores.
@@ -51,11 +55,12 @@ endif
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.created
 	$(PIP_INSTALL) -e .
+	$(BIN)/python -m compileall -qq -j 0 $(SITE_PACKAGES) zbot || true
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
 	$(PIP_INSTALL) -e '.[test]'
-	touch $@ $(VENV)/.installed
+	touch $@
 
 clean:
 	rm -rf $(VENV)
