@@ -25,10 +25,13 @@ def quick_retries(run) -> None:
 
 async def test_a_dropped_progress_edit_does_not_stop_the_delivery(fake, tmp_path, tiny_model):
     async with running_bot(fake, bot_settings(tmp_path, tiny_model)) as run:
+        # Held after its first step: the first edit of the answer is a progress edit ("Drawing…"), dropped.
+        run.engine.hold_after_first_step = True
         dropped = fake.drop_next("PATCH", r"/messages/@original")
-        # 1024x1024: seconds on a CPU, so the first edit of the answer is a progress edit ("Drawing…").
-        ix = await fake.slash("draw", {"prompt": "through a bad network"})
-        message = await ix.wait_original(finished, timeout=60)
+        ix = await fake.slash("draw", {"prompt": "through a bad network", "size": "small"})
+        await ix.wait_original(lambda m: "Drawing" in m.content, timeout=30)  # the next edit got through
+        run.engine.go_on.release()
+        message = await ix.wait_original(finished, timeout=30)
         await run.settle()
         recorded = await rows(run)
     patches = [r.status for r in fake.request_log if r.method == "PATCH" and r.path.endswith("@original")]
