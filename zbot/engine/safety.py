@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from zbot.core.jobs import BrokenImage
+from zbot.engine.model_files import is_local
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,9 @@ def local_checker_folder(model: str) -> Path | None:
     classifier. No imports, no network: checked before anything slow at start."""
     if model.startswith(MODELSCOPE):
         return None
-    local = Path(model).expanduser()
-    if not (local.exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1):
+    if not is_local(model):
         return None
+    local = Path(model).expanduser()
     if not (local / "config.json").is_file():
         raise SafetyUnavailable(f"ZBOT_SAFETY_MODEL={model}: no image classifier there (config.json and "
                                 "weights); run `zbot download`, or set ZBOT_SAFETY=off")
